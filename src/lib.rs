@@ -1,3 +1,14 @@
 //! nixflip: flip primary/standby roles in a NixOS cluster flake, losslessly.
 //!
-//! The binary (`src/main.rs`) is a thin layer over this library.
+//! The binary (`src/main.rs`) is a thin layer over this library:
+//! - [`nixedit`]: the generic lossless attribute editor (get/set/unset);
+//! - [`fsx`]: all-or-nothing multi-file writes and the run lock;
+//! - [`render`]: diffs and colour decisions;
+//! - [`error`]: the application error and its exit codes.
+
+pub mod error;
+pub mod fsx;
+pub mod nixedit;
+pub mod render;
+
+pub use error::{Error, Result};

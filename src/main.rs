@@ -1,1 +1,78 @@
-fn main() {}
+//! The `nixflip` command line: argument parsing and rendering only; the work
+//! is done by the library.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use nixflip::render::ColorChoice;
+
+/// Flip primary/standby roles in a NixOS cluster flake: losslessly, checked,
+/// and proven with `nix eval` before anything is written.
+#[derive(Parser, Debug)]
+#[command(
+    name = "nixflip",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 success or nothing to do, 1 findings or validation failed, \
+2 bad input or usage, 3 an external command failed, 4 refused for safety."
+)]
+pub struct Cli {
+    /// The flake directory (default: the nearest directory with a flake.nix, walking up from here)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub flake: Option<std::path::PathBuf>,
+    /// The nixflip.toml to use (default: FLAKE/nixflip.toml when it exists)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Say less (only errors)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more (repeat for more detail)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to use colour (NO_COLOR is honoured with `auto`)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the value a .nix file defines at an attribute path
+    Get(commands::edit::GetArgs),
+    /// Set an attribute in a .nix file, changing nothing else
+    Set(commands::edit::SetArgs),
+    /// Remove an attribute's binding from a .nix file
+    Unset(commands::edit::UnsetArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = cli.color.enabled_for_stderr();
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(color)
+                .build(),
+        )
+    }));
+    let result = match &cli.command {
+        Command::Get(args) => commands::edit::get(&cli, args),
+        Command::Set(args) => commands::edit::set(&cli, args),
+        Command::Unset(args) => commands::edit::unset(&cli, args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(error) => {
+            let code = error.exit_code();
+            eprintln!("{:?}", miette::Report::new(error));
+            ExitCode::from(code as u8)
+        }
+    }
+}

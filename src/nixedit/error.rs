@@ -1,0 +1,157 @@
+//! Diagnostics of the lossless editor. Every refusal points at the span that
+//! caused it and says what to do instead.
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum EditError {
+    #[error("{file} is not valid Nix")]
+    #[diagnostic(
+        code(nixflip::edit::parse),
+        help("fix the syntax error first: nixflip never edits a file it cannot parse")
+    )]
+    Parse {
+        file: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label(collection)]
+        labels: Vec<LabeledSpan>,
+    },
+
+    #[error("`{path}` is not defined in {file}")]
+    #[diagnostic(
+        code(nixflip::edit::not_found),
+        help("nixflip reads what the file itself sets; option defaults and values set in other files are not visible here")
+    )]
+    NotFound { path: String, file: String },
+
+    #[error("`{path}` is {what}, not a literal nixflip can replace")]
+    #[diagnostic(
+        code(nixflip::edit::non_literal),
+        help("nixflip writes only literals on its own; pass --expr 'EXPRESSION' to write an expression here, or edit it by hand")
+    )]
+    NonLiteral {
+        path: String,
+        what: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("this is {what}")]
+        span: SourceSpan,
+    },
+
+    #[error("`{path}` is set by `inherit`, so its value lives elsewhere")]
+    #[diagnostic(
+        code(nixflip::edit::inherited),
+        help("change the variable it inherits, or replace the `inherit` with an explicit binding")
+    )]
+    Inherited {
+        path: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("inherited here")]
+        span: SourceSpan,
+    },
+
+    #[error("cannot look inside `{prefix}` to reach `{path}`: it is {what}")]
+    #[diagnostic(
+        code(nixflip::edit::not_an_attrset),
+        help("nixflip descends only into attribute sets written in the file (and mkIf, mkMerge and mkForce bodies); set the value where this expression is defined")
+    )]
+    NotAnAttrset {
+        path: String,
+        prefix: String,
+        what: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("{what}")]
+        span: SourceSpan,
+    },
+
+    #[error(
+        "`{path}` is defined {count} times in {file} and none of the definitions clearly wins"
+    )]
+    #[diagnostic(
+        code(nixflip::edit::conflict),
+        help("keep one definition, or mark the one that must win with lib.mkForce; nixflip will not guess which one to edit")
+    )]
+    Conflict {
+        path: String,
+        file: String,
+        count: usize,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label(collection)]
+        labels: Vec<LabeledSpan>,
+    },
+
+    #[error("`{path}` is defined twice in the same attribute set of {file}")]
+    #[diagnostic(
+        code(nixflip::edit::duplicate),
+        help("Nix rejects this file with \"attribute already defined\"; remove one of the two definitions")
+    )]
+    Duplicate {
+        path: String,
+        file: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label(collection)]
+        labels: Vec<LabeledSpan>,
+    },
+
+    #[error("the expression given with --expr is not valid Nix")]
+    #[diagnostic(
+        code(nixflip::edit::bad_expr),
+        help("quote it for your shell, e.g. --expr 'config.sops.secrets.\"x\".path'")
+    )]
+    BadExpr {
+        #[source_code]
+        src: NamedSource<String>,
+        #[label(collection)]
+        labels: Vec<LabeledSpan>,
+    },
+
+    #[error("editing `{path}` would produce invalid Nix in {file}; nothing was written")]
+    #[diagnostic(
+        code(nixflip::edit::would_not_reparse),
+        help("this is a bug in nixflip's editor; please report it with the file")
+    )]
+    WouldNotReparse {
+        path: String,
+        file: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label(collection)]
+        labels: Vec<LabeledSpan>,
+    },
+
+    #[error("there is no attribute set in {file} to insert `{path}` into")]
+    #[diagnostic(
+        code(nixflip::edit::no_place),
+        help("write the binding once by hand (nixflip edits it from then on), or pass the path of an attribute set the file defines")
+    )]
+    NoPlaceToInsert { path: String, file: String },
+
+    #[error("{0}")]
+    #[diagnostic(
+        code(nixflip::edit::bad_path),
+        help("write the path with dots, quoting segments that contain dots: a.b.\"c.d\"")
+    )]
+    BadPath(#[from] super::path::PathError),
+
+    #[error("{0}")]
+    #[diagnostic(
+        code(nixflip::edit::bad_value),
+        help("VALUE is JSON: \"text\", true, false, null, 42, or [\"a\", \"b\"]")
+    )]
+    BadValue(#[from] super::value::ValueError),
+}
+
+impl EditError {
+    /// Exit code (DESIGN §13): a missing path is a finding (1), the rest bad input (2).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EditError::NotFound { .. } => 1,
+            _ => 2,
+        }
+    }
+}

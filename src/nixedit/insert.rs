@@ -1,0 +1,322 @@
+//! Style-matching insertion of a missing attribute.
+//!
+//! The new binding goes into the deepest attribute set the file already has on
+//! the path, next to the sibling that shares the most of its path, written the
+//! way the siblings are written: dotted or nested, with their indentation, their
+//! line ending and their aligned `=` column.
+
+use rnix::{SyntaxKind, SyntaxNode};
+
+use super::path::render_key;
+use super::syntax;
+use super::TextEdit;
+
+/// How the file writes things, detected once per file.
+#[derive(Clone, Debug)]
+pub struct Style {
+    pub eol: &'static str,
+    pub unit: String,
+    pub multiline_lists: bool,
+}
+
+impl Style {
+    pub fn detect(text: &str, root: &SyntaxNode) -> Style {
+        let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        Style {
+            eol,
+            unit: indent_unit(text),
+            multiline_lists: prefers_multiline_lists(root),
+        }
+    }
+}
+
+/// The smallest indentation step used in the file: a tab if lines are indented
+/// with tabs, else the smallest positive run of leading spaces (two if none).
+fn indent_unit(text: &str) -> String {
+    let mut smallest: Option<usize> = None;
+    for line in text.lines() {
+        if line.starts_with('\t') {
+            return "\t".into();
+        }
+        let spaces = line.len() - line.trim_start_matches(' ').len();
+        if spaces > 0 && spaces < line.len() {
+            smallest = Some(smallest.map_or(spaces, |s| s.min(spaces)));
+        }
+    }
+    " ".repeat(smallest.unwrap_or(2))
+}
+
+/// Whether lists of two or more items are mostly written one item per line.
+fn prefers_multiline_lists(root: &SyntaxNode) -> bool {
+    let (mut multi, mut single) = (0, 0);
+    for list in root
+        .descendants()
+        .filter(|n| n.kind() == SyntaxKind::NODE_LIST)
+    {
+        if list.children().count() < 2 {
+            continue;
+        }
+        if list.text().to_string().contains('\n') {
+            multi += 1;
+        } else {
+            single += 1;
+        }
+    }
+    multi > single
+}
+
+/// Renders the value given the indentation of the line the binding starts on.
+pub type RenderValue<'a> = &'a dyn Fn(&str) -> String;
+
+/// Plan the insertion of `rest = value;` into the attribute set `set`.
+pub fn plan_insert(
+    text: &str,
+    style: &Style,
+    set: &SyntaxNode,
+    rest: &[String],
+    render: RenderValue,
+) -> TextEdit {
+    let entries: Vec<SyntaxNode> = set
+        .children()
+        .filter(|c| {
+            matches!(
+                c.kind(),
+                SyntaxKind::NODE_ATTRPATH_VALUE | SyntaxKind::NODE_INHERIT
+            )
+        })
+        .collect();
+    let dotted = prefers_dotted(&entries);
+    match anchor(&entries, rest) {
+        Some(anchor) => insert_after(text, style, &entries, &anchor, rest, dotted, render),
+        None => insert_into_empty(text, style, set, rest, dotted, render),
+    }
+}
+
+/// Siblings written `a.b = …` mean dotted; siblings that open nested sets
+/// (`a = { … };`) mean nested; plain leaves alone say nothing, and a single line
+/// is the smaller change.
+fn prefers_dotted(entries: &[SyntaxNode]) -> bool {
+    let keyed: Vec<(Vec<String>, Option<SyntaxNode>)> = entries
+        .iter()
+        .filter(|e| e.kind() == SyntaxKind::NODE_ATTRPATH_VALUE)
+        .filter_map(|e| Some((syntax::binding_keys(e)?, syntax::binding_value(e))))
+        .collect();
+    if keyed.iter().any(|(keys, _)| keys.len() > 1) {
+        return true;
+    }
+    let nested = keyed.iter().any(|(_, value)| {
+        value
+            .as_ref()
+            .is_some_and(|v| syntax::unparen(v).kind() == SyntaxKind::NODE_ATTR_SET)
+    });
+    !nested
+}
+
+/// The sibling sharing the longest key prefix with `rest` (the last of equals),
+/// or the last entry when none shares anything.
+fn anchor(entries: &[SyntaxNode], rest: &[String]) -> Option<SyntaxNode> {
+    let shared = |entry: &SyntaxNode| -> usize {
+        let keys = syntax::binding_keys(entry).unwrap_or_default();
+        keys.iter().zip(rest).take_while(|(a, b)| a == b).count()
+    };
+    let best = entries.iter().map(shared).max()?;
+    entries.iter().rev().find(|e| shared(e) == best).cloned()
+}
+
+fn insert_after(
+    text: &str,
+    style: &Style,
+    entries: &[SyntaxNode],
+    anchor: &SyntaxNode,
+    rest: &[String],
+    dotted: bool,
+    render: RenderValue,
+) -> TextEdit {
+    let start = usize::from(anchor.text_range().start());
+    let end = usize::from(anchor.text_range().end());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..start];
+    let own_line = before.chars().all(|c| c == ' ' || c == '\t');
+    let after_trivia = skip_trailing_trivia(text, end);
+    let line_ends_here =
+        after_trivia >= text.len() || text[after_trivia..].starts_with(['\n', '\r']);
+    if !(own_line && line_ends_here) {
+        // Single-line set or several bindings on a line: stay on the line.
+        let binding = render_binding(rest, dotted, "", "", " ", &|_| render(""), None);
+        return TextEdit {
+            range: end..end,
+            replacement: format!(" {binding}"),
+        };
+    }
+    let indent = before.to_string();
+    let align = aligned_column(text, entries, anchor);
+    let binding = render_binding(rest, dotted, &indent, &style.unit, style.eol, render, align);
+    let newline_end = text[after_trivia..]
+        .find('\n')
+        .map(|i| after_trivia + i + 1);
+    match newline_end {
+        Some(pos) => TextEdit {
+            range: pos..pos,
+            replacement: format!("{indent}{binding}{}", style.eol),
+        },
+        None => TextEdit {
+            range: text.len()..text.len(),
+            replacement: format!("{}{indent}{binding}", style.eol),
+        },
+    }
+}
+
+/// The offset after spaces and comments that follow `pos` on the same line.
+fn skip_trailing_trivia(text: &str, mut pos: usize) -> usize {
+    loop {
+        let rest = &text[pos..];
+        let trimmed = rest.trim_start_matches([' ', '\t']);
+        pos += rest.len() - trimmed.len();
+        if trimmed.starts_with('#') {
+            return pos
+                + trimmed.find('\n').map_or(trimmed.len(), |i| {
+                    if trimmed[..i].ends_with('\r') {
+                        i - 1
+                    } else {
+                        i
+                    }
+                });
+        }
+        if let Some(body) = trimmed.strip_prefix("/*") {
+            match body.find("*/") {
+                Some(close) if !body[..close].contains('\n') => pos += 2 + close + 2,
+                _ => return pos,
+            }
+            continue;
+        }
+        return pos;
+    }
+}
+
+/// When the anchor's `=` lines up with a neighbour's and the block pads keys to
+/// do so, the column (in characters from the line start) to pad new keys to.
+fn aligned_column(text: &str, entries: &[SyntaxNode], anchor: &SyntaxNode) -> Option<usize> {
+    let index = entries.iter().position(|e| e == anchor)?;
+    let info = |e: &SyntaxNode| eq_column(text, e);
+    let (col, padded) = info(anchor)?;
+    let neighbours = [index.checked_sub(1), Some(index + 1)];
+    let mut matched = false;
+    let mut any_padded = padded;
+    for n in neighbours
+        .into_iter()
+        .flatten()
+        .filter_map(|i| entries.get(i))
+    {
+        if let Some((c, p)) = info(n) {
+            if c == col {
+                matched = true;
+                any_padded |= p;
+            }
+        }
+    }
+    (matched && any_padded).then_some(col)
+}
+
+/// Column of a binding's `=` and whether its key is padded by more than one space.
+fn eq_column(text: &str, binding: &SyntaxNode) -> Option<(usize, bool)> {
+    let eq = binding
+        .children_with_tokens()
+        .find(|t| t.kind() == SyntaxKind::TOKEN_ASSIGN)?;
+    let attrpath = syntax::binding_attrpath(binding)?;
+    let eq_at = usize::from(eq.text_range().start());
+    let key_end = usize::from(attrpath.text_range().end());
+    let line_start = text[..eq_at].rfind('\n').map_or(0, |i| i + 1);
+    if line_start > usize::from(binding.text_range().start()) {
+        return None; // key and `=` on different lines
+    }
+    let col = text[line_start..eq_at].chars().count();
+    Some((col, eq_at - key_end > 1))
+}
+
+fn insert_into_empty(
+    text: &str,
+    style: &Style,
+    set: &SyntaxNode,
+    rest: &[String],
+    dotted: bool,
+    render: RenderValue,
+) -> TextEdit {
+    let open = set
+        .children_with_tokens()
+        .find(|t| t.kind() == SyntaxKind::TOKEN_L_BRACE);
+    let close = set
+        .children_with_tokens()
+        .filter(|t| t.kind() == SyntaxKind::TOKEN_R_BRACE)
+        .last();
+    let (Some(open), Some(close)) = (open, close) else {
+        let at = usize::from(set.text_range().end());
+        return TextEdit {
+            range: at..at,
+            replacement: String::new(),
+        };
+    };
+    let open_end = usize::from(open.text_range().end());
+    let close_start = usize::from(close.text_range().start());
+    let inside = &text[open_end..close_start];
+    if !inside.contains('\n') {
+        // `{ }` or `{}` on one line: keep it on one line.
+        let binding = render_binding(rest, dotted, "", "", " ", &|_| render(""), None);
+        return TextEdit {
+            range: open_end..close_start,
+            replacement: format!(" {binding} "),
+        };
+    }
+    // Braces on separate lines: a new line just above the closing brace.
+    let close_line_start = text[..close_start].rfind('\n').map_or(0, |i| i + 1);
+    let close_indent: String = text[close_line_start..close_start]
+        .chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .collect();
+    let indent = format!("{close_indent}{}", style.unit);
+    let binding = render_binding(rest, dotted, &indent, &style.unit, style.eol, render, None);
+    if text[close_line_start..close_start].trim().is_empty() {
+        TextEdit {
+            range: close_line_start..close_line_start,
+            replacement: format!("{indent}{binding}{}", style.eol),
+        }
+    } else {
+        TextEdit {
+            range: close_start..close_start,
+            replacement: format!("{}{indent}{binding}{}{close_indent}", style.eol, style.eol),
+        }
+    }
+}
+
+/// `a.b.c = v;` (dotted) or `a = { b = { c = v; }; };` (nested, one key per
+/// level, each level indented one unit deeper).
+fn render_binding(
+    keys: &[String],
+    dotted: bool,
+    indent: &str,
+    unit: &str,
+    eol: &str,
+    render: RenderValue,
+    align: Option<usize>,
+) -> String {
+    let pad = |key: String| -> String {
+        let width = indent.chars().count() + key.chars().count();
+        match align {
+            Some(col) if col > width => format!("{key}{}", " ".repeat(col - width)),
+            _ => format!("{key} "),
+        }
+    };
+    if dotted || keys.len() == 1 {
+        let key: Vec<String> = keys.iter().map(|k| render_key(k)).collect();
+        return format!("{}= {};", pad(key.join(".")), render(indent));
+    }
+    let inner_indent = format!("{indent}{unit}");
+    let inner = render_binding(&keys[1..], false, &inner_indent, unit, eol, render, None);
+    if eol == " " {
+        format!("{}= {{ {inner} }};", pad(render_key(&keys[0])))
+    } else {
+        format!(
+            "{}= {{{eol}{inner_indent}{inner}{eol}{indent}}};",
+            pad(render_key(&keys[0]))
+        )
+    }
+}

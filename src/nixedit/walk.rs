@@ -1,0 +1,284 @@
+//! Flatten a module's bindings into full attribute paths.
+//!
+//! The walker follows the module body through the forms real host files use:
+//! one or more function headers (`{ inputs, … }: { config, … }: …`), `let … in`,
+//! `with lib;`, parentheses, `lib.mkIf COND { … }`, `lib.mkMerge [ … ]` and the
+//! priority wrappers. It records every binding with the full path it defines, so
+//! `a.b = { c = 1; }` and `a.b.c = 1` and `a = { b.c = 1; }` all yield `a.b.c`.
+//!
+//! It also records every attribute set it entered, with the path it sits at:
+//! those are the places a missing attribute can be inserted.
+
+use rnix::{SyntaxKind, SyntaxNode};
+
+use super::syntax::{self, Wrapped, PLAIN_PRIORITY};
+
+/// One binding (`keys = value;` or a name in `inherit …;`) with its full path.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    /// Full path from the module's config root.
+    pub path: Vec<String>,
+    /// How many leading keys of `path` come from enclosing sets, not this binding.
+    pub prefix_len: usize,
+    /// The `NODE_ATTRPATH_VALUE` (or `NODE_INHERIT`) node.
+    pub node: SyntaxNode,
+    /// The value as written, or the inherited identifier.
+    pub value: SyntaxNode,
+    /// The value with priority and condition wrappers peeled off.
+    pub inner: SyntaxNode,
+    /// Module-system priority (lower wins): 100 plain, 50 mkForce, 1000 mkDefault.
+    pub priority: u32,
+    /// Under a `mkIf` somewhere on the way.
+    pub conditional: bool,
+    /// Bindings in the same scope are merged by Nix itself; two leaves with the
+    /// same path in one scope are a duplicate-attribute error.
+    pub scope: usize,
+    /// Whether the walker went into the value (an attribute set or merge).
+    pub descended: bool,
+    /// Defined by `inherit`.
+    pub inherited: bool,
+    /// Declared under `options` of an explicit module (not a config value).
+    pub declaration: bool,
+}
+
+/// An attribute set the walker entered, with the path it defines.
+#[derive(Clone, Debug)]
+pub struct Container {
+    pub path: Vec<String>,
+    pub node: SyntaxNode,
+    pub conditional: bool,
+    pub priority: u32,
+}
+
+#[derive(Default, Debug)]
+pub struct Walk {
+    pub bindings: Vec<Binding>,
+    pub containers: Vec<Container>,
+    next_scope: usize,
+}
+
+#[derive(Clone)]
+struct Ctx {
+    prefix: Vec<String>,
+    priority: u32,
+    conditional: bool,
+    scope: usize,
+    /// Still at the module's top: function headers are the module function.
+    top: bool,
+    declaration: bool,
+}
+
+/// Walk the module rooted at `root` (a `NODE_ROOT`).
+pub fn walk(root: &SyntaxNode) -> Walk {
+    let mut walk = Walk::default();
+    if let Some(body) = root.children().next() {
+        let ctx = Ctx {
+            prefix: Vec::new(),
+            priority: PLAIN_PRIORITY,
+            conditional: false,
+            scope: 0,
+            top: true,
+            declaration: false,
+        };
+        walk.next_scope = 1;
+        walk.visit(&body, ctx);
+    }
+    walk
+}
+
+impl Walk {
+    fn new_scope(&mut self) -> usize {
+        self.next_scope += 1;
+        self.next_scope
+    }
+
+    fn visit(&mut self, node: &SyntaxNode, ctx: Ctx) {
+        let node = syntax::unparen(node);
+        match node.kind() {
+            SyntaxKind::NODE_LAMBDA if ctx.top => {
+                if let Some(body) = node.children().last() {
+                    self.visit(&body, ctx);
+                }
+            }
+            SyntaxKind::NODE_LET_IN | SyntaxKind::NODE_WITH | SyntaxKind::NODE_ASSERT => {
+                if let Some(body) = node.children().last() {
+                    let scope = self.new_scope();
+                    self.visit(&body, Ctx { scope, ..ctx });
+                }
+            }
+            SyntaxKind::NODE_ATTR_SET => self.visit_set(&node, ctx),
+            SyntaxKind::NODE_APPLY => self.visit_wrapper(&node, ctx),
+            _ => {}
+        }
+    }
+
+    fn visit_wrapper(&mut self, node: &SyntaxNode, ctx: Ctx) {
+        match syntax::as_wrapper(node) {
+            Some(Wrapped::Priority { priority, inner }) => {
+                let scope = self.new_scope();
+                self.visit(
+                    &inner,
+                    Ctx {
+                        priority,
+                        scope,
+                        ..ctx
+                    },
+                );
+            }
+            Some(Wrapped::Conditional { inner }) => {
+                let scope = self.new_scope();
+                self.visit(
+                    &inner,
+                    Ctx {
+                        conditional: true,
+                        scope,
+                        ..ctx
+                    },
+                );
+            }
+            Some(Wrapped::Merge { items }) => {
+                for item in items {
+                    let scope = self.new_scope();
+                    self.visit(
+                        &item,
+                        Ctx {
+                            scope,
+                            ..ctx.clone()
+                        },
+                    );
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn visit_set(&mut self, set: &SyntaxNode, ctx: Ctx) {
+        self.containers.push(Container {
+            path: ctx.prefix.clone(),
+            node: set.clone(),
+            conditional: ctx.conditional,
+            priority: ctx.priority,
+        });
+        // NixOS rule: a module with a top-level `config` or `options` key is
+        // in the explicit form, and its config values live under `config`.
+        let explicit = ctx.top && ctx.prefix.is_empty() && has_top_key(set, &["config", "options"]);
+        for entry in set.children() {
+            match entry.kind() {
+                SyntaxKind::NODE_ATTRPATH_VALUE => self.visit_binding(&entry, &ctx, explicit),
+                SyntaxKind::NODE_INHERIT => self.visit_inherit(&entry, &ctx),
+                _ => {}
+            }
+        }
+    }
+
+    fn visit_binding(&mut self, entry: &SyntaxNode, ctx: &Ctx, explicit: bool) {
+        let (Some(keys), Some(value)) = (syntax::binding_keys(entry), syntax::binding_value(entry))
+        else {
+            return; // a key computed at evaluation time: nothing static to say
+        };
+        let mut path = ctx.prefix.clone();
+        let mut prefix_len = ctx.prefix.len();
+        let mut declaration = ctx.declaration;
+        let mut own_keys = keys.as_slice();
+        if explicit && own_keys.first().map(String::as_str) == Some("config") {
+            own_keys = &own_keys[1..];
+            prefix_len = 0;
+        } else if explicit && own_keys.first().map(String::as_str) == Some("options") {
+            declaration = true;
+        }
+        path.extend(own_keys.iter().cloned());
+        let (inner, priority, conditional) = peel(&value, ctx.priority, ctx.conditional);
+        let descend = matches!(syntax::unparen(&inner).kind(), SyntaxKind::NODE_ATTR_SET)
+            || matches!(syntax::as_wrapper(&inner), Some(Wrapped::Merge { .. }));
+        if !path.is_empty() {
+            self.bindings.push(Binding {
+                path: path.clone(),
+                prefix_len,
+                node: entry.clone(),
+                value: value.clone(),
+                inner: inner.clone(),
+                priority,
+                conditional,
+                scope: ctx.scope,
+                descended: descend,
+                inherited: false,
+                declaration,
+            });
+        }
+        if descend {
+            // A nested set bound directly merges with its siblings' paths in
+            // Nix, so it keeps the scope; wrappers start their own scope.
+            let scope = if value == inner {
+                ctx.scope
+            } else {
+                self.new_scope()
+            };
+            let child = Ctx {
+                prefix: path,
+                priority,
+                conditional,
+                scope,
+                top: ctx.top && explicit && own_keys.is_empty(),
+                declaration,
+            };
+            self.visit(&inner, child);
+        }
+    }
+
+    fn visit_inherit(&mut self, entry: &SyntaxNode, ctx: &Ctx) {
+        for name in entry
+            .children()
+            .filter(|c| c.kind() != SyntaxKind::NODE_INHERIT_FROM)
+        {
+            let Some(key) = syntax::attr_key(&name) else {
+                continue;
+            };
+            self.bindings.push(Binding {
+                path: ctx.prefix.iter().cloned().chain([key]).collect(),
+                prefix_len: ctx.prefix.len(),
+                node: entry.clone(),
+                value: name.clone(),
+                inner: name.clone(),
+                priority: ctx.priority,
+                conditional: ctx.conditional,
+                scope: ctx.scope,
+                descended: false,
+                inherited: true,
+                declaration: ctx.declaration,
+            });
+        }
+    }
+}
+
+/// Peel `mkForce`/`mkDefault`/`mkOverride N`/`mkIf c` off a value, tracking
+/// the resulting priority and whether it is conditional.
+pub fn peel(
+    value: &SyntaxNode,
+    mut priority: u32,
+    mut conditional: bool,
+) -> (SyntaxNode, u32, bool) {
+    let mut inner = syntax::unparen(value);
+    loop {
+        match syntax::as_wrapper(&inner) {
+            Some(Wrapped::Priority {
+                priority: p,
+                inner: next,
+            }) => {
+                priority = p;
+                inner = syntax::unparen(&next);
+            }
+            Some(Wrapped::Conditional { inner: next }) => {
+                conditional = true;
+                inner = syntax::unparen(&next);
+            }
+            _ => return (inner, priority, conditional),
+        }
+    }
+}
+
+fn has_top_key(set: &SyntaxNode, names: &[&str]) -> bool {
+    set.children()
+        .filter(|c| c.kind() == SyntaxKind::NODE_ATTRPATH_VALUE)
+        .filter_map(|c| syntax::binding_keys(&c))
+        .any(|keys| keys.first().is_some_and(|k| names.contains(&k.as_str())))
+}
