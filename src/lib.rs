@@ -6,6 +6,10 @@
 //! - [`render`]: diffs and colour decisions;
 //! - [`error`]: the application error and its exit codes.
 
+// Diagnostics carry their source snippet, so error values are large; they are
+// built once on the failure path, where size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod error;
 pub mod fsx;
 pub mod nixedit;

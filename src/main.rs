@@ -1,6 +1,8 @@
 //! The `nixflip` command line: argument parsing and rendering only; the work
 //! is done by the library.
 
+#![allow(clippy::result_large_err)]
+
 mod commands;
 
 use std::process::ExitCode;

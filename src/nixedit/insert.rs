@@ -136,7 +136,10 @@ fn insert_after(
     let end = usize::from(anchor.text_range().end());
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let before = &text[line_start..start];
-    let own_line = before.chars().all(|c| c == ' ' || c == '\t');
+    // Only indentation (and perhaps a `/* … */` comment) before the anchor.
+    let leading = before.trim();
+    let own_line = leading.is_empty() || (leading.starts_with("/*") && leading.ends_with("*/"));
+    let indent_len = before.len() - before.trim_start_matches([' ', '\t']).len();
     let after_trivia = skip_trailing_trivia(text, end);
     let line_ends_here =
         after_trivia >= text.len() || text[after_trivia..].starts_with(['\n', '\r']);
@@ -148,7 +151,7 @@ fn insert_after(
             replacement: format!(" {binding}"),
         };
     }
-    let indent = before.to_string();
+    let indent = before[..indent_len].to_string();
     let align = aligned_column(text, entries, anchor);
     let binding = render_binding(rest, dotted, &indent, &style.unit, style.eol, render, align);
     let newline_end = text[after_trivia..]

@@ -153,15 +153,18 @@ impl Walk {
     }
 
     fn visit_set(&mut self, set: &SyntaxNode, ctx: Ctx) {
-        self.containers.push(Container {
-            path: ctx.prefix.clone(),
-            node: set.clone(),
-            conditional: ctx.conditional,
-            priority: ctx.priority,
-        });
         // NixOS rule: a module with a top-level `config` or `options` key is
-        // in the explicit form, and its config values live under `config`.
+        // in the explicit form, and its config values live under `config`
+        // (so new config bindings go there, not into the top-level set).
         let explicit = ctx.top && ctx.prefix.is_empty() && has_top_key(set, &["config", "options"]);
+        if !explicit {
+            self.containers.push(Container {
+                path: ctx.prefix.clone(),
+                node: set.clone(),
+                conditional: ctx.conditional,
+                priority: ctx.priority,
+            });
+        }
         for entry in set.children() {
             match entry.kind() {
                 SyntaxKind::NODE_ATTRPATH_VALUE => self.visit_binding(&entry, &ctx, explicit),
