@@ -10,6 +10,9 @@
 // built once on the failure path, where size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod cluster;
+pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod fsx;
 pub mod nixedit;

@@ -51,6 +51,13 @@ pub enum Command {
     Set(commands::edit::SetArgs),
     /// Remove an attribute's binding from a .nix file
     Unset(commands::edit::UnsetArgs),
+    /// Show the cluster members, their roles and addresses, then any findings
+    Status(commands::cluster::StatusArgs),
+    /// Check the cluster's consistency (pre-commit entry point); exit 1 on errors
+    Check(commands::cluster::CheckArgs),
+    /// Manage the git pre-commit hook
+    #[command(subcommand)]
+    Hook(commands::cluster::HookCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +75,9 @@ fn main() -> ExitCode {
         Command::Get(args) => commands::edit::get(&cli, args),
         Command::Set(args) => commands::edit::set(&cli, args),
         Command::Unset(args) => commands::edit::unset(&cli, args),
+        Command::Status(args) => commands::cluster::status(&cli, args),
+        Command::Check(args) => commands::cluster::check(&cli, args),
+        Command::Hook(command) => commands::cluster::hook(&cli, command),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -89,3 +89,90 @@ mod tests {
         assert_eq!(unified_diff("x.nix", old, old, false), "");
     }
 }
+
+/// A finding as a `miette` diagnostic over its file's text.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}", finding.id, finding.message)]
+pub struct FindingDiagnostic {
+    pub finding: crate::cluster::Finding,
+    pub src: miette::NamedSource<String>,
+}
+
+impl miette::Diagnostic for FindingDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(self.finding.id))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.finding.severity {
+            crate::cluster::Severity::Error => miette::Severity::Error,
+            crate::cluster::Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(&self.finding.help))
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.finding
+            .span
+            .map(|_| &self.src as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let (start, end) = self.finding.span?;
+        Some(Box::new(std::iter::once(
+            miette::LabeledSpan::new_with_span(None, (start, end - start)),
+        )))
+    }
+}
+
+/// `::error file=…,line=…,col=…,title=…::message` for GitHub Actions.
+pub fn github_annotation(finding: &crate::cluster::Finding, root_prefix: &str) -> String {
+    let level = match finding.severity {
+        crate::cluster::Severity::Error => "error",
+        crate::cluster::Severity::Warning => "warning",
+    };
+    let escape = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let prop = |s: &str| escape(s).replace(':', "%3A").replace(',', "%2C");
+    let file = format!("{root_prefix}{}", finding.file.display());
+    format!(
+        "::{level} file={},line={},col={},title={}::{} (help: {})",
+        prop(&file),
+        finding.line,
+        finding.column,
+        prop(finding.id),
+        escape(&finding.message),
+        escape(&finding.help)
+    )
+}
+
+/// A plain table: columns padded to their widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out.push_str(&line(row.clone()));
+    }
+    out
+}

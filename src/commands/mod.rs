@@ -1,4 +1,5 @@
-//! One module per command: each turns parsed arguments into library calls and
-//! renders the result.
+//! One module per command group: each turns parsed arguments into library
+//! calls and renders the result.
 
+pub mod cluster;
 pub mod edit;

@@ -1,0 +1,185 @@
+//! Finding the flake, its `.nix` files, and the host files among them.
+//!
+//! A host file is a file that defines something under the cluster option and
+//! is not itself imported (by a relative path) from another such file: an
+//! imported file (say `pin-role.nix`) belongs to the host that imports it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use rnix::SyntaxKind;
+
+use crate::error::{Error, Result};
+use crate::nixedit::{EditError, NixFile};
+
+/// Walk up from `start` to the nearest directory holding `flake.nix`.
+pub fn find_flake_root(start: &Path) -> Result<PathBuf> {
+    let start = std::fs::canonicalize(start).map_err(|source| Error::Read {
+        path: start.to_path_buf(),
+        source,
+    })?;
+    let mut dir = if start.is_file() {
+        start.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        start.clone()
+    };
+    loop {
+        if dir.join("flake.nix").is_file() {
+            return Ok(dir);
+        }
+        if !dir.pop() {
+            return Err(Error::usage(
+                format!(
+                    "no flake.nix in {} or any parent directory",
+                    start.display()
+                ),
+                "run nixflip inside the flake, or pass --flake DIR",
+            ));
+        }
+    }
+}
+
+/// Every `.nix` file under `root`, relative, sorted; skipping `.git`,
+/// `result*` links, `node_modules` and the configured exclusions.
+pub fn nix_files(root: &Path, exclude: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            if name.starts_with('.') && name != "."
+                || name.starts_with("result")
+                || name == "node_modules"
+                || name == "target"
+            {
+                continue;
+            }
+            if exclude
+                .iter()
+                .any(|e| rel.starts_with(e.trim_end_matches('/')))
+            {
+                continue;
+            }
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() && name.ends_with(".nix") {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The parsed files of a flake, by path relative to the root.
+pub struct Sources {
+    pub root: PathBuf,
+    pub files: BTreeMap<PathBuf, NixFile>,
+}
+
+impl Sources {
+    /// Read and parse the flake's `.nix` files. A file that does not parse is
+    /// an error when it mentions the cluster option (it may be a host file);
+    /// others are skipped, since nixflip has nothing to say about them.
+    pub fn load(root: &Path, exclude: &[String], option_hint: &str) -> Result<Sources> {
+        let mut files = BTreeMap::new();
+        for rel in nix_files(root, exclude) {
+            let text = crate::error::read_text(&root.join(&rel))?;
+            match NixFile::parse(rel.display().to_string(), text) {
+                Ok(file) => {
+                    files.insert(rel, file);
+                }
+                Err(e @ EditError::Parse { .. }) => {
+                    let mentions = std::fs::read_to_string(root.join(&rel))
+                        .is_ok_and(|t| t.contains(option_hint));
+                    if mentions {
+                        return Err(e.into());
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Sources {
+            root: root.to_path_buf(),
+            files,
+        })
+    }
+
+    /// Relative-path imports of a file (`imports = [ ./a.nix ../b ];`),
+    /// resolved to files of this flake.
+    pub fn imports_of(&self, rel: &Path) -> Vec<PathBuf> {
+        let Some(file) = self.files.get(rel) else {
+            return Vec::new();
+        };
+        let dir = rel.parent().unwrap_or(Path::new(""));
+        let mut out = Vec::new();
+        for binding in file.bindings().iter().filter(|b| b.path == ["imports"]) {
+            for node in binding
+                .inner
+                .descendants()
+                .filter(|n| n.kind() == SyntaxKind::NODE_PATH_REL)
+            {
+                let text = node.text().to_string();
+                let joined = normalize(&dir.join(&text));
+                let candidate = if self.files.contains_key(&joined) {
+                    joined
+                } else {
+                    joined.join("default.nix")
+                };
+                if self.files.contains_key(&candidate) {
+                    out.push(candidate);
+                }
+            }
+        }
+        out
+    }
+
+    /// Files reachable from `start` through relative imports (including it).
+    pub fn closure(&self, start: &Path) -> BTreeSet<PathBuf> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![start.to_path_buf()];
+        while let Some(file) = stack.pop() {
+            if seen.insert(file.clone()) {
+                stack.extend(self.imports_of(&file));
+            }
+        }
+        seen
+    }
+}
+
+/// `a/./b/../c` → `a/c`, without touching the filesystem.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// A host's name from its file: the stem, or the directory for `default.nix`.
+pub fn host_name(rel: &Path) -> String {
+    let stem = rel
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if stem == "default" {
+        if let Some(dir) = rel.parent().and_then(Path::file_name) {
+            return dir.to_string_lossy().into_owned();
+        }
+    }
+    stem
+}

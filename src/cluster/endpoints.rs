@@ -1,0 +1,141 @@
+//! NF102: a URL or `ADDR:PORT` endpoint, in a string outside the cluster
+//! options, whose host is a standby's address. Synapse is off on a standby, so a
+//! proxy or backend still pointing at the demoted host serves nothing.
+
+use std::ops::Range;
+
+use rnix::{SyntaxKind, SyntaxNode};
+
+use super::rules::{Finding, Severity};
+use super::{Cluster, Role};
+
+pub fn nf102_endpoints_at_standbys(cluster: &Cluster, out: &mut Vec<Finding>) {
+    let standbys: Vec<(&str, &str)> = cluster
+        .members
+        .iter()
+        .filter(|m| m.role() == Role::Standby)
+        .filter_map(|m| m.address.as_deref().map(|a| (m.name.as_str(), a)))
+        .collect();
+    if standbys.is_empty() {
+        return;
+    }
+    let option = cluster.option.keys();
+    for (rel, file) in &cluster.sources.files {
+        let owner = cluster
+            .members
+            .iter()
+            .find(|m| m.files.contains(rel))
+            .map(|m| m.name.as_str());
+        let cluster_values: Vec<Range<usize>> = file
+            .bindings()
+            .iter()
+            .filter(|b| b.path.starts_with(option))
+            .map(|b| {
+                usize::from(b.node.text_range().start())..usize::from(b.node.text_range().end())
+            })
+            .collect();
+        for string in file
+            .root()
+            .descendants()
+            .filter(|n| n.kind() == SyntaxKind::NODE_STRING)
+        {
+            let start = usize::from(string.text_range().start());
+            if cluster_values.iter().any(|r| r.contains(&start)) {
+                continue;
+            }
+            for (content, offset) in string_parts(&string) {
+                for &(standby, address) in &standbys {
+                    if owner == Some(standby) {
+                        continue; // a host's own address in its own config
+                    }
+                    if let Some(at) = find_endpoint(&content, address) {
+                        let (line, column) = file.position(offset + at);
+                        out.push(Finding {
+                            id: "NF102",
+                            severity: Severity::Warning,
+                            host: owner.map(str::to_string),
+                            file: rel.clone(),
+                            line,
+                            column,
+                            span: Some((offset + at, offset + at + address.len())),
+                            message: format!("this endpoint points at {address}, the standby {standby}: Synapse is off there, so it serves nothing"),
+                            help: "point it at the primary's address, or at a name that follows the primary (DNS)".into(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The literal text pieces of a string with their byte offsets in the file.
+fn string_parts(string: &SyntaxNode) -> Vec<(String, usize)> {
+    string
+        .children_with_tokens()
+        .filter(|e| e.kind() == SyntaxKind::TOKEN_STRING_CONTENT)
+        .filter_map(|e| e.into_token())
+        .map(|t| (t.text().to_string(), usize::from(t.text_range().start())))
+        .collect()
+}
+
+/// Where `address` occurs as the host of a URL (`scheme://ADDR`,
+/// `scheme://[ADDR]`) or of an `ADDR:PORT` / `[ADDR]:PORT` endpoint. A CIDR
+/// (`ADDR/NN`) or a bare address is not an endpoint.
+pub fn find_endpoint(text: &str, address: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(found) = text[from..].find(address) {
+        let at = from + found;
+        let end = at + address.len();
+        from = at + 1;
+        let before = &text[..at];
+        let after = &text[end..];
+        let bracketed = before.ends_with('[') && after.starts_with(']');
+        let (before, after) = if bracketed {
+            (&before[..before.len() - 1], &after[1..])
+        } else {
+            (before, after)
+        };
+        let boundary_before = !before
+            .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '.' || c == ':' || c == '-');
+        let boundary_after = !after
+            .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && !(address.contains(':') && !bracketed && after.starts_with(':'));
+        if !boundary_before || !boundary_after {
+            continue;
+        }
+        let url = before.ends_with("://");
+        let port = after
+            .strip_prefix(':')
+            .is_some_and(|p| p.starts_with(|c: char| c.is_ascii_digit()));
+        if url || port {
+            return Some(at);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_endpoint;
+
+    #[test]
+    fn urls_and_endpoints_match_cidrs_and_bare_addresses_do_not() {
+        assert_eq!(
+            find_endpoint("http://10.0.0.2:8008/_matrix", "10.0.0.2"),
+            Some(7)
+        );
+        assert_eq!(find_endpoint("https://10.0.0.2", "10.0.0.2"), Some(8));
+        assert_eq!(
+            find_endpoint("upstream 10.0.0.2:5432;", "10.0.0.2"),
+            Some(9)
+        );
+        assert_eq!(
+            find_endpoint("http://[2001:db8::2]:8008", "2001:db8::2"),
+            Some(8)
+        );
+        assert_eq!(find_endpoint("10.0.0.2/32", "10.0.0.2"), None);
+        assert_eq!(find_endpoint("10.0.0.2", "10.0.0.2"), None);
+        assert_eq!(find_endpoint("http://110.0.0.2:80", "10.0.0.2"), None);
+        assert_eq!(find_endpoint("http://10.0.0.22:80", "10.0.0.2"), None);
+    }
+}

@@ -1,0 +1,445 @@
+//! The cluster model: members discovered from the flake's host files, their
+//! cluster options as written, and their addresses.
+
+pub mod discover;
+pub mod endpoints;
+pub mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::config::Loaded;
+use crate::error::{Error, Result};
+use crate::nixedit::{value::resolve_literal, AttrPath, Value};
+pub use discover::Sources;
+pub use rules::{Finding, Severity};
+
+/// One definition of a cluster option in a file.
+#[derive(Clone, Debug)]
+pub struct Def {
+    pub file: PathBuf,
+    /// Byte range of the value (wrappers peeled).
+    pub span: Range<usize>,
+    pub line: usize,
+    pub column: usize,
+    /// The literal value, when it is one (or a `let`-bound literal).
+    pub value: Option<Value>,
+    /// The value's source text.
+    pub expr: String,
+    pub priority: u32,
+    pub conditional: bool,
+}
+
+/// A cluster member: one host.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub name: String,
+    /// The host's own file.
+    pub file: PathBuf,
+    /// The host file and the files it imports that define cluster options.
+    pub files: Vec<PathBuf>,
+    /// Option path (relative to the cluster option, e.g. `replication.peerHost`)
+    /// → its definitions, strongest first.
+    pub defs: BTreeMap<String, Vec<Def>>,
+    pub address: Option<String>,
+    /// How the address was found ("nixflip.toml", "publicIp", "peerHost of X").
+    pub address_source: Option<String>,
+    pub attr: Option<String>,
+    pub target: Option<String>,
+}
+
+/// A member's declared role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Standby,
+    /// Not a literal, or not one of the allowed values.
+    Invalid(String),
+    Missing,
+}
+
+pub const ROLE: &str = "role";
+pub const OVERRIDE_SYNAPSE: &str = "overrideEnableSynapse";
+pub const SECRETS_FILE: &str = "secretsFile";
+pub const PEER_HOST: &str = "replication.peerHost";
+pub const ALLOWED_IPS: &str = "replication.allowedSourceIPs";
+pub const PUBLIC_IP: &str = "publicIp";
+pub const ENABLE: &str = "enable";
+
+impl Member {
+    /// The winning definition of `key`.
+    pub fn def(&self, key: &str) -> Option<&Def> {
+        self.defs.get(key).and_then(|defs| defs.first())
+    }
+
+    pub fn literal(&self, key: &str) -> Option<&Value> {
+        self.def(key).and_then(|d| d.value.as_ref())
+    }
+
+    pub fn role(&self) -> Role {
+        match self.def(ROLE) {
+            None => Role::Missing,
+            Some(def) => match def.value.as_ref().and_then(Value::as_str) {
+                Some("primary") => Role::Primary,
+                Some("standby") => Role::Standby,
+                _ => Role::Invalid(def.expr.clone()),
+            },
+        }
+    }
+
+    pub fn is_primary(&self) -> bool {
+        self.role() == Role::Primary
+    }
+
+    /// Synapse runs: the override when set, else `role == "primary"`.
+    /// `None` when that cannot be read statically.
+    pub fn effective_synapse(&self) -> Option<bool> {
+        match self.def(OVERRIDE_SYNAPSE) {
+            Some(def) => match &def.value {
+                Some(Value::Bool(b)) => Some(*b),
+                Some(Value::Null) => self.synapse_by_role(),
+                _ => None,
+            },
+            None => self.synapse_by_role(),
+        }
+    }
+
+    fn synapse_by_role(&self) -> Option<bool> {
+        match self.role() {
+            Role::Primary => Some(true),
+            Role::Standby => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Whether `secretsFile` is set to something other than null.
+    pub fn has_secrets_file(&self) -> bool {
+        self.def(SECRETS_FILE)
+            .is_some_and(|d| d.value != Some(Value::Null))
+    }
+
+    pub fn peer_host(&self) -> Option<&str> {
+        self.literal(PEER_HOST).and_then(Value::as_str)
+    }
+
+    pub fn allowed_ips(&self) -> Option<Vec<String>> {
+        self.literal(ALLOWED_IPS).and_then(Value::as_string_list)
+    }
+
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.address.as_deref().and_then(|a| a.parse().ok())
+    }
+}
+
+/// A flake's cluster.
+pub struct Cluster {
+    pub root: PathBuf,
+    pub option: AttrPath,
+    pub members: Vec<Member>,
+    pub sources: Sources,
+    pub config: Loaded,
+    /// What discovery noticed (unknown addresses, options defined twice).
+    pub notes: Vec<Finding>,
+}
+
+impl Cluster {
+    /// Discover the cluster of the flake at `root`.
+    pub fn load(root: &Path, config: Loaded) -> Result<Cluster> {
+        let option: AttrPath = config
+            .config
+            .cluster
+            .option
+            .get_ref()
+            .parse()
+            .map_err(|e| {
+                Error::usage(
+                    format!("cluster.option: {e}"),
+                    "for example hectic.generic.matrix-cluster",
+                )
+            })?;
+        let hint = option.keys().last().cloned().unwrap_or_default();
+        let sources = Sources::load(root, &config.config.cluster.exclude, &hint)?;
+        Self::from_sources(sources, option, config)
+    }
+
+    /// Build the model from already-parsed sources (also used for git revisions).
+    pub fn from_sources(sources: Sources, option: AttrPath, config: Loaded) -> Result<Cluster> {
+        let mut cluster = Cluster {
+            root: sources.root.clone(),
+            option,
+            members: Vec::new(),
+            sources,
+            config,
+            notes: Vec::new(),
+        };
+        cluster.members = cluster.find_members()?;
+        cluster.resolve_addresses();
+        cluster.note_multiple_definitions();
+        Ok(cluster)
+    }
+
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
+    }
+
+    pub fn primaries(&self) -> Vec<&Member> {
+        self.members.iter().filter(|m| m.is_primary()).collect()
+    }
+
+    /// The single primary, if there is exactly one.
+    pub fn primary(&self) -> Option<&Member> {
+        match self.primaries().as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    /// Files that define options under the cluster option (not declare them).
+    fn defining_files(&self) -> BTreeSet<PathBuf> {
+        let keys = self.option.keys();
+        self.sources
+            .files
+            .iter()
+            .filter(|(_, f)| {
+                f.bindings().iter().any(|b| {
+                    !b.declaration && b.path.len() > keys.len() && b.path.starts_with(keys)
+                })
+            })
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    fn find_members(&self) -> Result<Vec<Member>> {
+        let defining = self.defining_files();
+        let mut pinned: BTreeMap<PathBuf, String> = BTreeMap::new();
+        for (name, host) in &self.config.config.hosts {
+            if let Some(file) = &host.file {
+                pinned.insert(discover::normalize(Path::new(file.get_ref())), name.clone());
+            }
+        }
+        // Roots: pinned files, plus defining files no other defining file imports.
+        let imported: BTreeSet<PathBuf> = defining
+            .iter()
+            .flat_map(|f| self.sources.closure(f).into_iter().filter(move |g| g != f))
+            .collect();
+        let mut roots: Vec<PathBuf> = pinned.keys().cloned().collect();
+        roots.extend(
+            defining
+                .iter()
+                .filter(|f| !imported.contains(*f) && !pinned.contains_key(*f))
+                .cloned(),
+        );
+        let mut members = Vec::new();
+        for root in roots {
+            let name = pinned
+                .get(&root)
+                .cloned()
+                .unwrap_or_else(|| discover::host_name(&root));
+            let files: Vec<PathBuf> = self
+                .sources
+                .closure(&root)
+                .into_iter()
+                .filter(|f| defining.contains(f) || *f == root)
+                .collect();
+            let member = self.build_member(name, root, files);
+            if member.literal(ENABLE) == Some(&Value::Bool(false)) {
+                continue; // declared but not a member
+            }
+            members.push(member);
+        }
+        self.check_unique_names(&members)?;
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(members)
+    }
+
+    fn check_unique_names(&self, members: &[Member]) -> Result<()> {
+        let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+        for m in members {
+            if let Some(other) = seen.insert(&m.name, &m.file) {
+                return Err(Error::usage(
+                    format!(
+                        "two host files give the host name `{}`: {} and {}",
+                        m.name,
+                        other.display(),
+                        m.file.display()
+                    ),
+                    format!(
+                        "name them in nixflip.toml: [hosts.\"<name>\"] file = \"{}\"",
+                        m.file.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn build_member(&self, name: String, root: PathBuf, files: Vec<PathBuf>) -> Member {
+        let keys = self.option.keys();
+        let mut defs: BTreeMap<String, Vec<Def>> = BTreeMap::new();
+        for rel in &files {
+            let Some(file) = self.sources.files.get(rel) else {
+                continue;
+            };
+            for b in file
+                .bindings()
+                .iter()
+                .filter(|b| !b.declaration && b.path.len() > keys.len() && b.path.starts_with(keys))
+            {
+                let key = AttrPath::new(b.path[keys.len()..].to_vec()).to_string();
+                let found = file.found(b);
+                defs.entry(key).or_default().push(Def {
+                    file: rel.clone(),
+                    span: found.span.clone(),
+                    line: found.line,
+                    column: found.column,
+                    value: if b.inherited || found.value.is_none() {
+                        resolve_literal(&b.inner)
+                    } else {
+                        found.value
+                    },
+                    expr: found.expr,
+                    priority: b.priority,
+                    conditional: b.conditional,
+                });
+            }
+        }
+        for list in defs.values_mut() {
+            list.sort_by_key(|d| d.priority);
+        }
+        let host = self.config.config.hosts.get(&name);
+        Member {
+            attr: host
+                .and_then(|h| h.attr.as_ref())
+                .map(|a| a.get_ref().clone()),
+            target: host
+                .and_then(|h| h.target.as_ref())
+                .map(|t| t.get_ref().clone()),
+            address: host
+                .and_then(|h| h.address.as_ref())
+                .map(|a| a.get_ref().clone()),
+            address_source: host
+                .and_then(|h| h.address.as_ref())
+                .map(|_| "nixflip.toml".to_string()),
+            name,
+            file: root,
+            files,
+            defs,
+        }
+    }
+
+    /// Addresses: nixflip.toml, else `publicIp`, else inferred from peers'
+    /// `peerHost` (DESIGN §4). Unknown addresses become NF008 notes.
+    fn resolve_addresses(&mut self) {
+        for m in &mut self.members {
+            if m.address.is_none() {
+                if let Some(ip) = m.literal(PUBLIC_IP).and_then(Value::as_str) {
+                    m.address = Some(ip.to_string());
+                    m.address_source = Some("publicIp".into());
+                }
+            } else if let (Some(configured), Some(public)) = (
+                m.address.clone(),
+                m.literal(PUBLIC_IP).and_then(Value::as_str),
+            ) {
+                if configured != public {
+                    let def = m.def(PUBLIC_IP).cloned();
+                    self.notes.push(rules::finding_at(
+                        "NF008",
+                        Severity::Error,
+                        m,
+                        def.as_ref(),
+                        format!("{}: nixflip.toml says the address is {configured}, but publicIp is {public}", m.name),
+                        format!("make hosts.\"{}\".address and publicIp agree", m.name),
+                    ));
+                }
+            }
+        }
+        let inferred = self.infer_from_peers();
+        for m in &mut self.members {
+            if m.address.is_none() {
+                if let Some((address, from)) = inferred.get(&m.name) {
+                    m.address = Some(address.clone());
+                    m.address_source = Some(format!("peerHost of {from}"));
+                }
+            }
+        }
+        for m in &self.members {
+            if m.address.is_none() {
+                self.notes.push(rules::finding_at(
+                    "NF008",
+                    Severity::Error,
+                    m,
+                    m.def(ROLE),
+                    format!("the address of {} cannot be inferred", m.name),
+                    format!("set publicIp in its file, or pin it in nixflip.toml: [hosts.\"{}\"] address = \"…\"", m.name),
+                ));
+            }
+        }
+    }
+
+    /// A standby's peerHost is the primary's address; with exactly two members
+    /// each one's peerHost names the other.
+    fn infer_from_peers(&self) -> BTreeMap<String, (String, String)> {
+        let mut out = BTreeMap::new();
+        if let [a, b] = self.members.as_slice() {
+            for (this, other) in [(a, b), (b, a)] {
+                if let Some(peer) = other.peer_host() {
+                    out.insert(this.name.clone(), (peer.to_string(), other.name.clone()));
+                }
+            }
+            return out;
+        }
+        if let Some(primary) = self.primary() {
+            let peers: BTreeSet<(&str, &str)> = self
+                .members
+                .iter()
+                .filter(|m| m.role() == Role::Standby)
+                .filter_map(|m| m.peer_host().map(|p| (p, m.name.as_str())))
+                .collect();
+            let hosts: BTreeSet<&str> = peers.iter().map(|(p, _)| *p).collect();
+            if let (1, Some((peer, from))) = (hosts.len(), peers.iter().next()) {
+                out.insert(primary.name.clone(), (peer.to_string(), from.to_string()));
+            }
+        }
+        out
+    }
+
+    /// The same option defined in several places: say which one wins.
+    fn note_multiple_definitions(&mut self) {
+        for m in &self.members {
+            for (key, defs) in &m.defs {
+                let [winner, others @ ..] = defs.as_slice() else {
+                    continue;
+                };
+                if others.is_empty()
+                    || key.is_empty()
+                    || others
+                        .iter()
+                        .all(|d| d.file == winner.file && d.span == winner.span)
+                {
+                    continue;
+                }
+                let places: Vec<String> = defs
+                    .iter()
+                    .map(|d| format!("{}:{}", d.file.display(), d.line))
+                    .collect();
+                let tie = others.iter().any(|d| d.priority == winner.priority);
+                self.notes.push(rules::finding_at(
+                    "NF104",
+                    Severity::Warning,
+                    m,
+                    Some(winner),
+                    format!(
+                        "{}: `{key}` is defined in {} places ({}); {}",
+                        m.name,
+                        defs.len(),
+                        places.join(", "),
+                        if tie { "they have the same priority".to_string() } else { format!("the one at {}:{} wins", winner.file.display(), winner.line) }
+                    ),
+                    "keep one definition; nixflip edits the winning one and `nix eval` proves the result".to_string(),
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! `status`, `check` and `hook install`: the cluster as it is written.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+use nixflip::cluster::{rules, Cluster, Finding, Member, Role};
+use nixflip::config;
+use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
+use nixflip::render::{self, FindingDiagnostic};
+
+use crate::Cli;
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Print JSON (stable: members and findings)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Github,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Files or directories whose clusters to check (as pre-commit passes them); default: the flake
+    pub paths: Vec<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HookCommand {
+    /// Write .git/hooks/pre-commit that runs `nixflip check` on staged .nix files
+    Install(HookInstallArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HookInstallArgs {
+    /// Replace a pre-commit hook that nixflip did not write
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The flake root from --flake, or by walking up from `start`.
+pub fn flake_root(cli: &Cli, start: Option<&Path>) -> Result<PathBuf> {
+    match &cli.flake {
+        Some(dir) => nixflip::cluster::discover::find_flake_root(dir),
+        None => nixflip::cluster::discover::find_flake_root(start.unwrap_or(Path::new("."))),
+    }
+}
+
+pub fn load_cluster(cli: &Cli, root: &Path) -> Result<Cluster> {
+    let loaded = config::load(root, cli.config.as_deref())?;
+    Cluster::load(root, loaded)
+}
+
+fn member_row(m: &Member) -> Vec<String> {
+    let role = match m.role() {
+        Role::Primary => "primary".to_string(),
+        Role::Standby => "standby".to_string(),
+        Role::Invalid(expr) => format!("?{expr}"),
+        Role::Missing => "(unset)".to_string(),
+    };
+    let synapse = match m.effective_synapse() {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "?",
+    };
+    let def_line = m.def(nixflip::cluster::ROLE).map_or(1, |d| d.line);
+    vec![
+        m.name.clone(),
+        role,
+        synapse.to_string(),
+        m.address.clone().unwrap_or_else(|| "?".into()),
+        m.peer_host().map_or_else(
+            || {
+                m.def(nixflip::cluster::PEER_HOST)
+                    .map_or("-".into(), |d| d.expr.clone())
+            },
+            str::to_string,
+        ),
+        m.allowed_ips()
+            .map_or_else(|| "-".into(), |ips| ips.join(",")),
+        format!(
+            "{}:{}",
+            m.def(nixflip::cluster::ROLE)
+                .map_or(&m.file, |d| &d.file)
+                .display(),
+            def_line
+        ),
+    ]
+}
+
+pub fn member_json(m: &Member) -> serde_json::Value {
+    serde_json::json!({
+        "host": m.name,
+        "role": match m.role() { Role::Primary => Some("primary"), Role::Standby => Some("standby"), _ => None },
+        "synapse": m.effective_synapse(),
+        "address": m.address,
+        "addressSource": m.address_source,
+        "peerHost": m.peer_host(),
+        "allowedSourceIPs": m.allowed_ips(),
+        "secretsFile": m.has_secrets_file(),
+        "file": m.file,
+        "line": m.def(nixflip::cluster::ROLE).map(|d| d.line),
+    })
+}
+
+pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
+    let root = flake_root(cli, None)?;
+    let cluster = load_cluster(cli, &root)?;
+    let findings = rules::check(&cluster);
+    if args.json {
+        let json = serde_json::json!({
+            "flake": root,
+            "option": cluster.option.to_string(),
+            "members": cluster.members.iter().map(member_json).collect::<Vec<_>>(),
+            "findings": findings,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+        return Ok(EXIT_OK);
+    }
+    if cluster.members.is_empty() {
+        println!(
+            "no cluster members found under `{}` in {}",
+            cluster.option,
+            root.display()
+        );
+        return Ok(EXIT_OK);
+    }
+    let rows: Vec<Vec<String>> = cluster.members.iter().map(member_row).collect();
+    print!(
+        "{}",
+        render::table(
+            &[
+                "HOST",
+                "ROLE",
+                "SYNAPSE",
+                "ADDRESS",
+                "PEERHOST",
+                "ALLOWEDSOURCEIPS",
+                "FILE"
+            ],
+            &rows
+        )
+    );
+    if findings.is_empty() {
+        println!("\nno findings");
+    } else {
+        println!();
+        print_findings(cli, &cluster, &findings);
+    }
+    Ok(EXIT_OK)
+}
+
+/// Findings as miette diagnostics on stderr.
+pub fn print_findings(cli: &Cli, cluster: &Cluster, findings: &[Finding]) {
+    for finding in findings {
+        let text = cluster
+            .sources
+            .files
+            .get(&finding.file)
+            .map(|f| f.text().to_string())
+            .unwrap_or_default();
+        let diagnostic = FindingDiagnostic {
+            finding: finding.clone(),
+            src: miette::NamedSource::new(finding.file.display().to_string(), text),
+        };
+        if !cli.quiet || finding.severity == nixflip::cluster::Severity::Error {
+            eprintln!("{:?}", miette::Report::new(diagnostic));
+        }
+    }
+}
+
+fn summary(findings: &[Finding], members: usize) -> String {
+    let errors = rules::error_count(findings);
+    let warnings = findings.len() - errors;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}, {} in {}",
+        plural(errors, "error"),
+        plural(warnings, "warning"),
+        plural(members, "member")
+    )
+}
+
+pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
+    // Group the given paths by the flake they belong to; no paths: this flake.
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if args.paths.is_empty() || cli.flake.is_some() {
+        roots.push(flake_root(cli, None)?);
+    } else {
+        for path in &args.paths {
+            let root = nixflip::cluster::discover::find_flake_root(path)?;
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
+        }
+    }
+    let mut worst = EXIT_OK;
+    let mut all_json = Vec::new();
+    for root in &roots {
+        let cluster = load_cluster(cli, root)?;
+        let findings = rules::check(&cluster);
+        if rules::error_count(&findings) > 0 {
+            worst = EXIT_FINDINGS;
+        }
+        match args.format {
+            CheckFormat::Json => all_json.push(serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings })),
+            CheckFormat::Github => {
+                let prefix = github_prefix(root);
+                for f in &findings {
+                    println!("{}", render::github_annotation(f, &prefix));
+                }
+                println!("nixflip check: {}", summary(&findings, cluster.members.len()));
+            }
+            CheckFormat::Text => {
+                print_findings(cli, &cluster, &findings);
+                if !cli.quiet {
+                    println!("nixflip check: {}", summary(&findings, cluster.members.len()));
+                }
+            }
+        }
+    }
+    if args.format == CheckFormat::Json {
+        let json = if all_json.len() == 1 {
+            all_json.remove(0)
+        } else {
+            serde_json::Value::Array(all_json)
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+    }
+    Ok(worst)
+}
+
+/// GitHub wants paths relative to the repository root: the flake may sit in
+/// a subdirectory of it.
+fn github_prefix(root: &Path) -> String {
+    let top = duct::cmd!("git", "-C", root, "rev-parse", "--show-prefix")
+        .stderr_null()
+        .read()
+        .unwrap_or_default();
+    top.trim().to_string()
+}
+
+const HOOK_MARKER: &str = "# nixflip pre-commit hook";
+
+pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
+    let HookCommand::Install(args) = command;
+    let root = flake_root(cli, None)?;
+    let git_dir = duct::cmd!("git", "-C", &root, "rev-parse", "--git-path", "hooks")
+        .stderr_null()
+        .read()
+        .map_err(|_| {
+            Error::usage(
+                format!("{} is not inside a git repository", root.display()),
+                "run `git init` first; the hook lives in .git/hooks",
+            )
+        })?;
+    let hooks = if Path::new(git_dir.trim()).is_absolute() {
+        PathBuf::from(git_dir.trim())
+    } else {
+        root.join(git_dir.trim())
+    };
+    let hook = hooks.join("pre-commit");
+    if let Ok(existing) = std::fs::read_to_string(&hook) {
+        if !existing.contains(HOOK_MARKER) && !args.force {
+            return Err(Error::refused(
+                format!(
+                    "{} already exists and was not written by nixflip",
+                    hook.display()
+                ),
+                "pass --force to replace it, or call `nixflip check` from your own hook",
+            ));
+        }
+    }
+    let flake_arg = root.display().to_string().replace('\'', "'\\''");
+    let script = format!(
+        "#!/bin/sh\n{HOOK_MARKER} (nixflip hook install; safe to edit or delete)\n\
+         # Checks the cluster when a staged .nix file changes; exits non-zero on errors.\n\
+         files=$(git diff --cached --name-only --diff-filter=ACMR -- '*.nix')\n\
+         [ -z \"$files\" ] && exit 0\n\
+         exec nixflip --flake '{flake_arg}' check\n"
+    );
+    std::fs::create_dir_all(&hooks).map_err(|source| Error::Write {
+        path: hooks.clone(),
+        help: "check permissions".into(),
+        source,
+    })?;
+    std::fs::write(&hook, script).map_err(|source| Error::Write {
+        path: hook.clone(),
+        help: "check permissions".into(),
+        source,
+    })?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).map_err(|source| {
+        Error::Write {
+            path: hook.clone(),
+            help: "check permissions".into(),
+            source,
+        }
+    })?;
+    if !cli.quiet {
+        println!("wrote {}", hook.display());
+    }
+    let _ = std::io::stdout().is_terminal();
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,306 @@
+//! `nixflip.toml` at the flake root (DESIGN §4): optional; pins what discovery
+//! would otherwise infer. Unknown keys and bad values are errors naming the key
+//! and its line.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The default option path of the cluster module.
+pub const DEFAULT_OPTION: &str = "hectic.generic.matrix-cluster";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostConfig>,
+    #[serde(default)]
+    pub profile: Profiles,
+    #[serde(default)]
+    pub rebuild: RebuildConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Option path of the cluster module.
+    #[serde(default = "default_option")]
+    pub option: Spanned<String>,
+    /// Paths (relative to the option) that must be equal on all members.
+    #[serde(default = "default_shared")]
+    pub shared: Vec<String>,
+    /// Directories (relative to the flake root) not scanned for hosts.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            option: default_option(),
+            shared: default_shared(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+fn default_option() -> Spanned<String> {
+    Spanned::new(0..0, DEFAULT_OPTION.to_string())
+}
+
+fn default_shared() -> Vec<String> {
+    vec!["matrixDomain".into(), "objectStorage.s3.bucket".into()]
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// The host's file, relative to the flake root.
+    pub file: Option<Spanned<String>>,
+    /// The `nixosConfigurations` attribute.
+    pub attr: Option<Spanned<String>>,
+    /// The host's address (IP or DNS name).
+    pub address: Option<Spanned<String>>,
+    /// ssh target for nixos-rebuild (default root@ADDRESS).
+    pub target: Option<Spanned<String>>,
+    /// The host's age recipient.
+    pub age: Option<Spanned<String>>,
+    /// The host's ssh-ed25519 public key.
+    pub ssh_host_key: Option<Spanned<String>>,
+}
+
+/// Extra values a host gets when it becomes primary or standby: option paths
+/// relative to the cluster option, with literal values.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profiles {
+    #[serde(default)]
+    pub primary: toml::Table,
+    #[serde(default)]
+    pub standby: toml::Table,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebuildConfig {
+    /// `nixos-rebuild` action (default "switch").
+    pub action: Option<String>,
+    /// `--build-host` for every rebuild.
+    pub build_host: Option<String>,
+    /// Add `--use-remote-sudo` (for non-root targets).
+    #[serde(default)]
+    pub use_remote_sudo: bool,
+    /// More arguments appended to every `nixos-rebuild` call.
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Extra arguments for `nix eval` (e.g. ["--offline"], or
+    /// ["--override-input", "nixpkgs", "path:/…"]).
+    #[serde(default)]
+    pub nix_args: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+#[diagnostic(code(nixflip::config))]
+pub struct ConfigError {
+    pub message: String,
+    #[source_code]
+    pub src: NamedSource<String>,
+    #[label("{label}")]
+    pub span: Option<SourceSpan>,
+    pub label: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+/// Loaded configuration with where it came from (for diagnostics).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub config: Config,
+    pub path: Option<PathBuf>,
+    pub text: String,
+}
+
+impl Loaded {
+    /// An error pointing at `span` of the config file.
+    pub fn error(
+        &self,
+        span: Range<usize>,
+        message: String,
+        label: &str,
+        help: &str,
+    ) -> ConfigError {
+        let name = self
+            .path
+            .as_ref()
+            .map_or("nixflip.toml".into(), |p| p.display().to_string());
+        ConfigError {
+            message,
+            src: NamedSource::new(name, self.text.clone()),
+            span: (!span.is_empty()).then(|| (span.start, span.end - span.start).into()),
+            label: label.into(),
+            help: Some(help.into()),
+        }
+    }
+}
+
+/// Load `path` if given, else `ROOT/nixflip.toml` when it exists, else defaults.
+pub fn load(root: &Path, path: Option<&Path>) -> Result<Loaded, crate::Error> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let default = root.join("nixflip.toml");
+            if !default.exists() {
+                return Ok(Loaded::default());
+            }
+            default
+        }
+    };
+    let text = crate::error::read_text(&path)?;
+    let config: Config = toml::from_str(&text)
+        .map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let loaded = Loaded {
+                config: Config::default(),
+                path: Some(path.clone()),
+                text: text.clone(),
+            };
+            let message = e.message().to_string();
+            let help = if message.contains("unknown field") {
+                "remove the key or fix its spelling; the valid keys are listed above"
+            } else {
+                "see the configuration section of the README for each key and its type"
+            };
+            loaded.error(span, format!("{}: {message}", path.display()), "here", help)
+        })
+        .map_err(|e| crate::Error::Other(Box::new(e)))?;
+    let loaded = Loaded {
+        config,
+        path: Some(path),
+        text,
+    };
+    validate(root, &loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
+    Ok(loaded)
+}
+
+/// Values serde cannot judge: addresses, files that must exist, host names.
+fn validate(root: &Path, loaded: &Loaded) -> Result<(), ConfigError> {
+    for (name, host) in &loaded.config.hosts {
+        if !is_valid_host_name(name) {
+            return Err(loaded.error(
+                0..0,
+                format!("hosts.\"{name}\": not a usable host name"),
+                "",
+                "host names may contain letters, digits, '.', '-' and '_', and must not start with '-'",
+            ));
+        }
+        if let Some(address) = &host.address {
+            if !is_valid_address(address.get_ref()) {
+                return Err(loaded.error(
+                    address.span(),
+                    format!(
+                        "hosts.\"{name}\".address: `{}` is not an IP address or host name",
+                        address.get_ref()
+                    ),
+                    "not an address",
+                    "write an IPv4/IPv6 address (128.140.75.58, 2001:db8::1) or a DNS name",
+                ));
+            }
+        }
+        if let Some(file) = &host.file {
+            if !root.join(file.get_ref()).is_file() {
+                return Err(loaded.error(
+                    file.span(),
+                    format!(
+                        "hosts.\"{name}\".file: {} does not exist",
+                        root.join(file.get_ref()).display()
+                    ),
+                    "no such file",
+                    "paths are relative to the flake root (the directory holding flake.nix)",
+                ));
+            }
+        }
+        if let Some(target) = &host.target {
+            if let Err(why) = crate::deploy::validate_target(target.get_ref()) {
+                return Err(loaded.error(
+                    target.span(),
+                    format!("hosts.\"{name}\".target: {why}"),
+                    "unsafe target",
+                    "write user@host or host",
+                ));
+            }
+        }
+    }
+    let option = &loaded.config.cluster.option;
+    if option
+        .get_ref()
+        .parse::<crate::nixedit::AttrPath>()
+        .is_err()
+    {
+        return Err(loaded.error(
+            option.span(),
+            "cluster.option is not an attribute path".into(),
+            "here",
+            "for example hectic.generic.matrix-cluster",
+        ));
+    }
+    Ok(())
+}
+
+/// Host names become file names and Nix attribute names.
+pub fn is_valid_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['-', '.'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+/// An IP address or a DNS name (RFC 1123 labels).
+pub fn is_valid_address(text: &str) -> bool {
+    if text.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    let labels_ok = text.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    // An all-numeric dotted name is a malformed IP, not a host name.
+    let numeric = text.chars().all(|c| c.is_ascii_digit() || c == '.');
+    labels_ok && !numeric && text.len() <= 253
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_and_names() {
+        assert!(is_valid_address("128.140.75.58"));
+        assert!(is_valid_address("2001:db8::1"));
+        assert!(is_valid_address("db.example.org"));
+        assert!(!is_valid_address("300.1.1.1"));
+        assert!(!is_valid_address("a b"));
+        assert!(!is_valid_address("-x.org"));
+        assert!(is_valid_host_name("bfs.poland.xray"));
+        assert!(!is_valid_host_name("-rf"));
+        assert!(!is_valid_host_name("a;b"));
+    }
+}
