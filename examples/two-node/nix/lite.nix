@@ -458,9 +458,14 @@ let
       description = "submodule";
       check = x: isAttrs x || isFunction x || isPath x;
       # Every definition becomes one more module of a nested evaluation; the
-      # attribute name (for attrsOf (submodule ...)) is passed as `name`.
+      # attribute name (for attrsOf (submodule ...)) is passed as `name`. An
+      # attribute-set definition only defines config (as in NixOS), so a
+      # sub-option called `key` or `imports` can be set.
       merge = loc: defs: (evalModules {
-        modules = modules ++ map (d: { _file = d.file; imports = [ d.value ]; }) defs;
+        modules = modules ++ map
+          (d: if isAttrs d.value then { _file = d.file; config = d.value; }
+          else { _file = d.file; imports = [ d.value ]; })
+          defs;
         specialArgs = { name = last loc; } // specialArgs;
         prefix = loc;
       }).config;
