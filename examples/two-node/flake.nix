@@ -17,10 +17,11 @@
       inputs = { };
       flake = self;
 
-      # Host files are `{ inputs, flake, self }: <NixOS module>`.
+      # Host files are `{ inputs, flake, self }: <NixOS module>`. `_file`
+      # makes error messages name the host file instead of "<inline module>".
       host = system: file: lite.nixosSystem {
         inherit system;
-        modules = [ (import file { inherit inputs flake self; }) ];
+        modules = [{ _file = file; imports = [ (import file { inherit inputs flake self; }) ]; }];
       };
     in
     {
