@@ -97,9 +97,11 @@ pub fn find_endpoint(text: &str, address: &str) -> Option<usize> {
         };
         let boundary_before = !before
             .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '.' || c == ':' || c == '-');
+        // An unbracketed IPv6 address followed by ':' is a longer address.
+        let longer_v6 = address.contains(':') && !bracketed && after.starts_with(':');
         let boundary_after = !after
             .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-            && !(address.contains(':') && !bracketed && after.starts_with(':'));
+            && !longer_v6;
         if !boundary_before || !boundary_after {
             continue;
         }

@@ -219,6 +219,38 @@ pub fn render_string(s: &str) -> String {
     out
 }
 
+/// A literal, or an identifier bound to a literal by an enclosing `let` in the
+/// same file (`let matrixDomain = "accord.tube"; in { inherit matrixDomain; }`).
+/// Used for reading values only; nixflip never edits through a variable.
+pub fn resolve_literal(node: &SyntaxNode) -> Option<Value> {
+    resolve_depth(node, 0)
+}
+
+fn resolve_depth(node: &SyntaxNode, depth: usize) -> Option<Value> {
+    if let Some(value) = Value::from_node(node) {
+        return Some(value);
+    }
+    let node = syntax::unparen(node);
+    if node.kind() != SyntaxKind::NODE_IDENT || depth > 8 {
+        return None;
+    }
+    let name = node.text().to_string();
+    for scope in node
+        .ancestors()
+        .filter(|a| a.kind() == SyntaxKind::NODE_LET_IN)
+    {
+        for entry in scope
+            .children()
+            .filter(|c| c.kind() == SyntaxKind::NODE_ATTRPATH_VALUE)
+        {
+            if syntax::binding_keys(&entry).as_deref() == Some(std::slice::from_ref(&name)) {
+                return syntax::binding_value(&entry).and_then(|v| resolve_depth(&v, depth + 1));
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,36 +284,4 @@ mod tests {
         assert_eq!(Value::List(vec![]).render_inline(), "[ ]");
         assert_eq!(Value::Float(2.0).render_inline(), "2.0");
     }
-}
-
-/// A literal, or an identifier bound to a literal by an enclosing `let` in the
-/// same file (`let matrixDomain = "accord.tube"; in { inherit matrixDomain; }`).
-/// Used for reading values only; nixflip never edits through a variable.
-pub fn resolve_literal(node: &SyntaxNode) -> Option<Value> {
-    resolve_depth(node, 0)
-}
-
-fn resolve_depth(node: &SyntaxNode, depth: usize) -> Option<Value> {
-    if let Some(value) = Value::from_node(node) {
-        return Some(value);
-    }
-    let node = syntax::unparen(node);
-    if node.kind() != SyntaxKind::NODE_IDENT || depth > 8 {
-        return None;
-    }
-    let name = node.text().to_string();
-    for scope in node
-        .ancestors()
-        .filter(|a| a.kind() == SyntaxKind::NODE_LET_IN)
-    {
-        for entry in scope
-            .children()
-            .filter(|c| c.kind() == SyntaxKind::NODE_ATTRPATH_VALUE)
-        {
-            if syntax::binding_keys(&entry).as_deref() == Some(std::slice::from_ref(&name)) {
-                return syntax::binding_value(&entry).and_then(|v| resolve_depth(&v, depth + 1));
-            }
-        }
-    }
-    None
 }
