@@ -1,0 +1,190 @@
+//! The real binary's `status`, `check` and `hook install` on fixture flakes.
+
+mod common;
+
+use assert_cmd::Command;
+
+fn nixflip() -> Command {
+    let mut cmd = Command::cargo_bin("nixflip").expect("binary builds");
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+fn flake(rel: &str) -> String {
+    common::repo().join(rel).display().to_string()
+}
+
+#[test]
+fn status_json_of_the_example() {
+    let out = nixflip()
+        .args(["--flake", &flake("examples/two-node"), "status", "--json"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    json["flake"] = "FLAKE".into();
+    insta::assert_json_snapshot!("status_example", json);
+}
+
+#[test]
+fn status_table_of_the_example() {
+    let out = nixflip()
+        .args(["--flake", &flake("examples/two-node"), "status"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!("status_example_table", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn check_exit_codes() {
+    let clean = nixflip()
+        .args(["--flake", &flake("examples/two-node"), "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(clean.status.code(), Some(0));
+    let broken = nixflip()
+        .args([
+            "--flake",
+            &flake("fixtures/clusters/nf001_two_primaries"),
+            "check",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(broken.status.code(), Some(1));
+    let warning_only = nixflip()
+        .args([
+            "--flake",
+            &flake("fixtures/clusters/nf102_proxy_points_at_standby"),
+            "check",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(warning_only.status.code(), Some(0));
+    let nowhere = nixflip()
+        .args(["--flake", "/nonexistent", "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(nowhere.status.code(), Some(2));
+}
+
+#[test]
+fn check_given_paths_checks_their_flakes() {
+    let file = flake("fixtures/clusters/nf003_allowed_ips_miss_standby/machines/alpha/alpha.nix");
+    let out = nixflip()
+        .args(["check", "--format", "json", &file])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["findings"][0]["id"], "NF003");
+}
+
+#[test]
+fn check_github_format() {
+    let out = nixflip()
+        .args([
+            "--flake",
+            &flake("fixtures/clusters/nf002_standby_peerhost_not_primary"),
+            "check",
+            "--format",
+            "github",
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().next().unwrap_or_default();
+    assert!(line.starts_with("::error file="), "{stdout}");
+    assert!(
+        line.contains("default.nix,line=13,col=64,title=NF002::"),
+        "{line}"
+    );
+}
+
+#[test]
+fn bad_config_is_exit_2_naming_the_key_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("flake.nix"), "{ outputs = _: { }; }\n").expect("write");
+    std::fs::write(
+        dir.path().join("nixflip.toml"),
+        "[cluster]\noption = \"a.b\"\n\n[hosts.alpha]\naddress = \"300.1.2.3\"\n",
+    )
+    .expect("write");
+    let out = nixflip()
+        .args(["--flake", &dir.path().display().to_string(), "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "TMP");
+    insta::assert_snapshot!("bad_config_address", stderr);
+
+    std::fs::write(
+        dir.path().join("nixflip.toml"),
+        "[cluster]\noptoin = \"a.b\"\n",
+    )
+    .expect("write");
+    let out = nixflip()
+        .args(["--flake", &dir.path().display().to_string(), "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "TMP");
+    insta::assert_snapshot!("bad_config_unknown_key", stderr);
+}
+
+#[test]
+fn hook_install_writes_and_refuses_foreign_hooks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().display().to_string();
+    std::fs::write(dir.path().join("flake.nix"), "{ outputs = _: { }; }\n").expect("write");
+    let init = std::process::Command::new("git")
+        .args(["init", "-q", &root])
+        .status()
+        .expect("git");
+    assert!(init.success());
+    let out = nixflip()
+        .args(["--flake", &root, "hook", "install"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hook = dir.path().join(".git/hooks/pre-commit");
+    assert!(std::fs::read_to_string(&hook)
+        .expect("hook")
+        .contains("nixflip"));
+    // Ours may be rewritten; a foreign hook needs --force.
+    assert_eq!(
+        nixflip()
+            .args(["--flake", &root, "hook", "install"])
+            .output()
+            .expect("runs")
+            .status
+            .code(),
+        Some(0)
+    );
+    std::fs::write(&hook, "#!/bin/sh\necho mine\n").expect("write");
+    assert_eq!(
+        nixflip()
+            .args(["--flake", &root, "hook", "install"])
+            .output()
+            .expect("runs")
+            .status
+            .code(),
+        Some(4)
+    );
+    assert_eq!(
+        nixflip()
+            .args(["--flake", &root, "hook", "install", "--force"])
+            .output()
+            .expect("runs")
+            .status
+            .code(),
+        Some(0)
+    );
+}

@@ -1,0 +1,138 @@
+//! The consistency rules on the fixture flakes: each rule fires on its own
+//! fixture and on nothing else; the clean clusters and the example are clean.
+
+mod common;
+
+use std::path::Path;
+
+use nixflip::cluster::{rules, Cluster};
+use nixflip::render::FindingDiagnostic;
+
+fn load(dir: &Path) -> Cluster {
+    let loaded = nixflip::config::load(dir, None)
+        .unwrap_or_else(|e| panic!("config of {}: {e}", dir.display()));
+    Cluster::load(dir, loaded).unwrap_or_else(|e| panic!("cluster {}: {e}", dir.display()))
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    common::repo().join("fixtures/clusters").join(name)
+}
+
+fn ids(cluster: &Cluster) -> Vec<&'static str> {
+    let mut ids: Vec<_> = rules::check(cluster).iter().map(|f| f.id).collect();
+    ids.dedup();
+    ids
+}
+
+fn rendered(cluster: &Cluster) -> String {
+    rules::check(cluster)
+        .into_iter()
+        .map(|finding| {
+            let text = cluster
+                .sources
+                .files
+                .get(&finding.file)
+                .map(|f| f.text().to_string())
+                .unwrap_or_default();
+            let src = miette::NamedSource::new(finding.file.display().to_string(), text);
+            common::render(&FindingDiagnostic { finding, src })
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn each_rule_fires_on_its_fixture_and_nothing_else() {
+    for (fixture_name, id) in [
+        ("nf001_two_primaries", "NF001"),
+        ("nf002_standby_peerhost_not_primary", "NF002"),
+        ("nf003_allowed_ips_miss_standby", "NF003"),
+        ("nf004_standby_synapse_forced_on", "NF004"),
+        ("nf005_synapse_without_secrets", "NF005"),
+        ("nf006_shared_domain_differs", "NF006"),
+        ("nf007_role_not_allowed", "NF007"),
+        ("nf101_allowed_lists_own_address", "NF101"),
+        ("nf102_proxy_points_at_standby", "NF102"),
+    ] {
+        let cluster = load(&fixture(fixture_name));
+        assert_eq!(ids(&cluster), vec![id], "{fixture_name}");
+        insta::assert_snapshot!(fixture_name, rendered(&cluster));
+    }
+}
+
+#[test]
+fn clean_clusters_have_no_findings() {
+    for name in [
+        "three_node",
+        "ipv6_standby",
+        "copy_secrets_file",
+        "mkforce_role_hidden_in_flake",
+    ] {
+        let cluster = load(&fixture(name));
+        assert_eq!(
+            ids(&cluster),
+            Vec::<&str>::new(),
+            "{name}: {}",
+            rendered(&cluster)
+        );
+    }
+    let example = load(&common::repo().join("examples/two-node"));
+    assert_eq!(ids(&example), Vec::<&str>::new(), "{}", rendered(&example));
+}
+
+#[test]
+fn a_role_pinned_in_a_second_module_is_reported_and_wins() {
+    let cluster = load(&fixture("mkforce_role_in_second_module"));
+    assert_eq!(ids(&cluster), vec!["NF104"]);
+    let beta = cluster.member("beta").expect("beta is a member");
+    let winner = beta.def("role").expect("role defined");
+    assert_eq!(winner.file, Path::new("hosts/beta/pin-role.nix"));
+    assert_eq!(winner.priority, 50);
+    assert_eq!(
+        beta.files.len(),
+        2,
+        "pin-role.nix belongs to beta, not a host of its own"
+    );
+    insta::assert_snapshot!("mkforce_role_in_second_module", rendered(&cluster));
+}
+
+#[test]
+fn discovery_handles_every_host_file_layout() {
+    // hosts/NAME.nix, hosts/NAME/default.nix and machines/NAME/NAME.nix.
+    let three = load(&fixture("three_node"));
+    let names: Vec<_> = three
+        .members
+        .iter()
+        .map(|m| (m.name.as_str(), m.file.display().to_string()))
+        .collect();
+    insta::assert_debug_snapshot!("three_node_members", names);
+    let example = load(&common::repo().join("examples/two-node"));
+    let summary: Vec<_> = example
+        .members
+        .iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                m.address.clone(),
+                m.address_source.clone(),
+                m.is_primary(),
+            )
+        })
+        .collect();
+    insta::assert_debug_snapshot!("example_members", summary);
+}
+
+#[test]
+fn ipv6_standby_is_covered_by_a_128() {
+    let cluster = load(&fixture("ipv6_standby"));
+    let beta = cluster
+        .members
+        .iter()
+        .find(|m| !m.is_primary())
+        .expect("a standby");
+    assert!(
+        beta.ip().is_some_and(|ip| ip.is_ipv6()),
+        "standby address {:?}",
+        beta.address
+    );
+}
