@@ -116,7 +116,23 @@ fn restore(done: &[(&Path, Vec<u8>)]) -> bool {
     ok
 }
 
-/// An exclusive lock on `DIR/.nixflip.lock`, held until dropped, so two runs
+/// Where the lock for a flake lives: inside `.git` when the flake is a git
+/// work tree root (never shows up as an untracked file), else in the temp dir
+/// under a name derived from the flake's path.
+pub fn lock_path(dir: &Path) -> PathBuf {
+    if dir.join(".git").is_dir() {
+        return dir.join(".git").join("nixflip.lock");
+    }
+    let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&canonical, &mut hasher);
+    std::env::temp_dir().join(format!(
+        "nixflip-{:016x}.lock",
+        std::hash::Hasher::finish(&hasher)
+    ))
+}
+
+/// An exclusive lock for the flake at `dir`, held until dropped, so two runs
 /// cannot interleave their edits.
 pub struct Lock {
     _file: fs::File,
@@ -124,7 +140,7 @@ pub struct Lock {
 }
 
 pub fn lock(dir: &Path) -> Result<Lock> {
-    let path = dir.join(".nixflip.lock");
+    let path = lock_path(dir);
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod eval;
 pub mod fsx;
 pub mod nixedit;
 pub mod render;

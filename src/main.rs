@@ -55,6 +55,8 @@ pub enum Command {
     Status(commands::cluster::StatusArgs),
     /// Check the cluster's consistency (pre-commit entry point); exit 1 on errors
     Check(commands::cluster::CheckArgs),
+    /// Make HOST the primary and the old primary a standby: plan, validate with nix eval, diff, apply
+    Promote(commands::promote::PromoteArgs),
     /// Manage the git pre-commit hook
     #[command(subcommand)]
     Hook(commands::cluster::HookCommand),
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::cluster::status(&cli, args),
         Command::Check(args) => commands::cluster::check(&cli, args),
         Command::Hook(command) => commands::cluster::hook(&cli, command),
+        Command::Promote(args) => commands::promote::promote(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

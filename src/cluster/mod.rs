@@ -3,6 +3,7 @@
 
 pub mod discover;
 pub mod endpoints;
+pub mod plan;
 pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};

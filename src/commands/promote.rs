@@ -1,0 +1,395 @@
+//! `promote HOST`: plan the flip, rewrite in a scratch copy, prove it with
+//! `nix eval`, show the diff, then apply atomically (DESIGN §5, §7–§9).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use nixflip::cluster::plan::{plan_promote, Plan};
+use nixflip::cluster::{rules, Cluster};
+use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
+use nixflip::fsx::{self, FileWrite};
+use nixflip::nixedit;
+use nixflip::render::unified_diff;
+use nixflip::{config, eval};
+
+use super::cluster::{flake_root, load_cluster, print_findings};
+use crate::Cli;
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct PromoteArgs {
+    /// The host to make primary
+    pub host: String,
+    /// Plan, rewrite and validate, print the diff, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip the `nix eval` proof (a warning says so)
+    #[arg(long)]
+    pub no_eval: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Write even if the files to edit have uncommitted changes
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Make one git commit stating the flip
+    #[arg(long)]
+    pub commit: bool,
+    /// Extra argument for `nix eval` (repeatable), e.g. --nix-option=--offline
+    #[arg(long = "nix-option", value_name = "ARG", allow_hyphen_values = true)]
+    pub nix_options: Vec<String>,
+    /// Output format of the plan and diff
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+/// A file's text before and after the flip.
+struct Rewrite {
+    path: PathBuf,
+    old: String,
+    new: String,
+}
+
+pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
+    let root = flake_root(cli, None)?;
+    let cluster = load_cluster(cli, &root)?;
+    let plan = plan_promote(&cluster, &args.host)?;
+    if plan.is_noop() {
+        let msg = format!(
+            "{} is already the primary and every member agrees; nothing to do",
+            plan.new_primary
+        );
+        match args.format {
+            PlanFormat::Json => println!(
+                "{}",
+                serde_json::json!({ "plan": plan, "noop": true, "message": msg })
+            ),
+            _ => println!("{msg}"),
+        }
+        return Ok(EXIT_OK);
+    }
+    if args.format == PlanFormat::Text && !cli.quiet {
+        print!("{}", render_plan_text(&plan));
+    }
+    let rewrites = rewrite(&cluster, &plan)?;
+    let validation = validate(cli, &cluster, &plan, &rewrites, args)?;
+    if let Some(code) = validation {
+        return Ok(code);
+    }
+    let color = cli.color.enabled_for_stdout();
+    match args.format {
+        PlanFormat::Text => {
+            println!();
+            for r in &rewrites {
+                print!(
+                    "{}",
+                    unified_diff(&r.path.display().to_string(), &r.old, &r.new, color)
+                );
+            }
+        }
+        PlanFormat::Markdown => print!("{}", render_plan_markdown(&plan, &rewrites)),
+        PlanFormat::Json => {
+            let diffs: BTreeMap<String, String> = rewrites
+                .iter()
+                .map(|r| {
+                    (
+                        r.path.display().to_string(),
+                        unified_diff(&r.path.display().to_string(), &r.old, &r.new, false),
+                    )
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "plan": plan, "diffs": diffs, "dryRun": args.dry_run })
+                )
+                .unwrap_or_default()
+            );
+        }
+    }
+    if args.dry_run {
+        if !cli.quiet {
+            eprintln!("dry run: nothing was written");
+        }
+        return Ok(EXIT_OK);
+    }
+    apply(cli, &root, &plan, &rewrites, args)?;
+    Ok(EXIT_OK)
+}
+
+/// Apply the plan's edits to the files in memory.
+fn rewrite(cluster: &Cluster, plan: &Plan) -> Result<Vec<Rewrite>> {
+    let mut out = Vec::new();
+    for (path, changes) in plan.edits_by_file(&cluster.option) {
+        let file = cluster.sources.files.get(&path).ok_or_else(|| {
+            Error::usage(
+                format!("{} is not a parsed file of the flake", path.display()),
+                "",
+            )
+        })?;
+        let edited = nixedit::set_many(&path.display().to_string(), file.text(), &changes)?;
+        if edited.changed {
+            out.push(Rewrite {
+                path,
+                old: file.text().to_string(),
+                new: edited.text,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Write the rewrite into a scratch copy, re-run the rules there, and prove
+/// the result with one `nix eval`. `Some(exit code)` when it fails.
+fn validate(
+    cli: &Cli,
+    cluster: &Cluster,
+    plan: &Plan,
+    rewrites: &[Rewrite],
+    args: &PromoteArgs,
+) -> Result<Option<i32>> {
+    let scratch = eval::scratch_copy(&cluster.root)?;
+    for r in rewrites {
+        std::fs::write(scratch.path().join(&r.path), &r.new).map_err(|e| {
+            Error::external(
+                format!("cannot write the scratch copy of {}: {e}", r.path.display()),
+                "check TMPDIR",
+            )
+        })?;
+    }
+    let config_path = cli.config.clone();
+    let after = Cluster::load(
+        scratch.path(),
+        config::load(scratch.path(), config_path.as_deref())?,
+    )?;
+    let findings: Vec<_> = rules::check(&after)
+        .into_iter()
+        .filter(|f| f.severity == nixflip::cluster::Severity::Error)
+        .collect();
+    if !findings.is_empty() {
+        print_findings(cli, &after, &findings);
+        eprintln!("the flipped cluster would not be consistent; nothing was written");
+        return Ok(Some(EXIT_FINDINGS));
+    }
+    if args.no_eval {
+        eprintln!("warning: --no-eval: the rewrite was not proven with `nix eval`");
+        return Ok(None);
+    }
+    let hosts: Vec<(String, Option<String>)> = cluster
+        .members
+        .iter()
+        .map(|m| (m.name.clone(), m.attr.clone()))
+        .collect();
+    let mut nix_args = cluster.config.config.eval.nix_args.clone();
+    nix_args.extend(args.nix_options.iter().cloned());
+    let evaluated = eval::evaluate(scratch.path(), &cluster.option, &hosts, &nix_args)?;
+    let mismatches = eval::mismatches(&plan.intended, &evaluated);
+    if mismatches.is_empty() {
+        if !cli.quiet && args.format == PlanFormat::Text {
+            println!("\nnix eval: every member evaluates to the planned roles ({} members, one nix process)", evaluated.len());
+        }
+        return Ok(None);
+    }
+    eprintln!("nix eval disagrees with the plan; nothing was written:");
+    for m in &mismatches {
+        eprintln!(
+            "  {}: {} should be {} but evaluates to {}",
+            m.host, m.field, m.intended, m.evaluated
+        );
+    }
+    eprintln!("help: another definition wins over the one nixflip edited (a lib.mkForce or mkOverride elsewhere?); find it with `nixflip status` or `nix eval`, then fix or remove it");
+    Ok(Some(EXIT_FINDINGS))
+}
+
+fn apply(
+    cli: &Cli,
+    root: &Path,
+    plan: &Plan,
+    rewrites: &[Rewrite],
+    args: &PromoteArgs,
+) -> Result<()> {
+    let files: Vec<PathBuf> = rewrites.iter().map(|r| r.path.clone()).collect();
+    if !args.allow_dirty {
+        refuse_dirty(root, &files)?;
+    }
+    confirm(args.yes, &format!("write {} file(s)?", files.len()))?;
+    let _lock = fsx::lock(root)?;
+    // Re-read under the lock: refuse if a file changed since it was planned.
+    for r in rewrites {
+        let now = nixflip::error::read_text(&root.join(&r.path))?;
+        if now != r.old {
+            return Err(Error::refused(
+                format!("{} changed while nixflip was planning", r.path.display()),
+                "run the command again",
+            ));
+        }
+    }
+    let writes: Vec<FileWrite> = rewrites
+        .iter()
+        .map(|r| FileWrite {
+            path: root.join(&r.path),
+            content: r.new.clone(),
+        })
+        .collect();
+    fsx::write_all(&writes)?;
+    if !cli.quiet {
+        for r in rewrites {
+            eprintln!("wrote {}", r.path.display());
+        }
+    }
+    if args.commit {
+        commit(root, &files, &commit_message(plan))?;
+    }
+    Ok(())
+}
+
+pub fn commit_message(plan: &Plan) -> String {
+    let mut subject = format!("nixflip: promote {} to primary", plan.new_primary);
+    if let Some(old) = &plan.old_primary {
+        subject.push_str(&format!("; {old} becomes standby"));
+    }
+    let mut body = String::new();
+    for c in &plan.changes {
+        body.push_str(&format!(
+            "- {}: {} {} -> {}\n",
+            c.host, c.field, c.old, c.new
+        ));
+    }
+    format!("{subject}\n\n{body}")
+}
+
+fn git(root: &Path, args: &[&str]) -> Result<String> {
+    let output = duct::cmd("git", args)
+        .dir(root)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| Error::external(format!("cannot run git: {e}"), "install git"))?;
+    if !output.status.success() {
+        return Err(Error::external(
+            format!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            "see git's message",
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Refuse when git has uncommitted changes to any file to edit (§9).
+fn refuse_dirty(root: &Path, files: &[PathBuf]) -> Result<()> {
+    if git(root, &["rev-parse", "--is-inside-work-tree"]).is_err() {
+        return Ok(()); // not a git work tree: nothing to protect against
+    }
+    let mut args = vec!["status", "--porcelain", "--"];
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    let dirty = git(root, &args)?;
+    if dirty.trim().is_empty() {
+        return Ok(());
+    }
+    Err(Error::refused(
+        format!(
+            "uncommitted changes to files nixflip would edit:\n{}",
+            dirty.trim_end()
+        ),
+        "commit or stash them first, or pass --allow-dirty",
+    ))
+}
+
+fn commit(root: &Path, files: &[PathBuf], message: &str) -> Result<()> {
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let mut add = vec!["add", "--"];
+    add.extend(names.iter().map(String::as_str));
+    git(root, &add)?;
+    let mut args = vec!["commit", "-q", "-m", message, "--"];
+    args.extend(names.iter().map(String::as_str));
+    git(root, &args)?;
+    Ok(())
+}
+
+/// Ask on a terminal; refuse without --yes when stdin is not one.
+pub fn confirm(yes: bool, question: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::refused(
+            "stdin is not a terminal, so nixflip cannot ask for confirmation",
+            "pass --yes to proceed without asking",
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::refused(
+            "not confirmed; nothing was written",
+            "answer y to proceed",
+        ))
+    }
+}
+
+pub fn render_plan_text(plan: &Plan) -> String {
+    let mut out = format!("Promote {} to primary", plan.new_primary);
+    if let Some(old) = &plan.old_primary {
+        out.push_str(&format!(" ({old} becomes standby)"));
+    }
+    out.push('\n');
+    let mut hosts: Vec<&str> = plan.changes.iter().map(|c| c.host.as_str()).collect();
+    hosts.dedup();
+    let width = plan
+        .changes
+        .iter()
+        .map(|c| c.field.len())
+        .max()
+        .unwrap_or(0);
+    for host in hosts {
+        out.push_str(&format!("  {host}\n"));
+        for c in plan.changes.iter().filter(|c| c.host == host) {
+            out.push_str(&format!(
+                "    {:<width$}  {} → {}   ({})\n",
+                c.field,
+                c.old,
+                c.new,
+                c.file.display()
+            ));
+            if let Some(note) = &c.note {
+                out.push_str(&format!("    {:<width$}  note: {note}\n", ""));
+            }
+        }
+    }
+    out
+}
+
+fn render_plan_markdown(plan: &Plan, rewrites: &[Rewrite]) -> String {
+    let mut out = format!("### nixflip: promote `{}`\n\n| host | field | before | after |\n| --- | --- | --- | --- |\n", plan.new_primary);
+    for c in &plan.changes {
+        out.push_str(&format!(
+            "| {} | `{}` | `{}` | `{}` |\n",
+            c.host, c.field, c.old, c.new
+        ));
+    }
+    for r in rewrites {
+        out.push_str(&format!(
+            "\n<details><summary>{}</summary>\n\n```diff\n{}```\n</details>\n",
+            r.path.display(),
+            unified_diff(&r.path.display().to_string(), &r.old, &r.new, false)
+        ));
+    }
+    out
+}

@@ -1,0 +1,263 @@
+//! Validation with `nix eval` (DESIGN §7): the rewrite goes into a scratch
+//! copy of the flake, then ONE `nix eval --json` process reads the managed
+//! fields of every member at once through `--apply`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cluster::plan::{covers, Intended};
+use crate::error::{Error, Result};
+use crate::nixedit::AttrPath;
+
+/// The managed fields of one member as Nix evaluated them.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluated {
+    pub role: String,
+    pub override_enable_synapse: Option<bool>,
+    pub secrets_file: bool,
+    pub peer_host: Option<String>,
+    #[serde(rename = "allowedSourceIPs")]
+    pub allowed_source_ips: Vec<String>,
+}
+
+impl Evaluated {
+    pub fn synapse(&self) -> bool {
+        self.override_enable_synapse
+            .unwrap_or(self.role == "primary")
+    }
+}
+
+/// Copy the flake into a temporary directory (skipping `.git`, `result*`,
+/// `target`): the user's tree is never where validation writes.
+pub fn scratch_copy(root: &Path) -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("nixflip-scratch-")
+        .tempdir()
+        .map_err(|e| {
+            Error::external(
+                format!("cannot create a scratch directory: {e}"),
+                "check TMPDIR",
+            )
+        })?;
+    copy_tree(root, dir.path())?;
+    Ok(dir)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    let io = |path: &Path, e: std::io::Error| {
+        Error::external(
+            format!("cannot copy {} into the scratch flake: {e}", path.display()),
+            "check permissions",
+        )
+    };
+    for entry in std::fs::read_dir(from).map_err(|e| io(from, e))?.flatten() {
+        let name = entry.file_name();
+        let name_str = name.to_string_lossy();
+        if name_str == ".git"
+            || name_str.starts_with("result")
+            || name_str == "target"
+            || name_str == ".nixflip.lock"
+        {
+            continue;
+        }
+        let src = entry.path();
+        let dst = to.join(&name);
+        let kind = entry.file_type().map_err(|e| io(&src, e))?;
+        if kind.is_dir() {
+            std::fs::create_dir(&dst).map_err(|e| io(&dst, e))?;
+            copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(&src).map_err(|e| io(&src, e))?;
+            std::os::unix::fs::symlink(target, &dst).map_err(|e| io(&dst, e))?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(|e| io(&src, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// A Nix string literal.
+fn nix_string(s: &str) -> String {
+    crate::nixedit::value::render_string(s)
+}
+
+/// The `--apply` function: for each host, find its configuration (`NAME`,
+/// `NAME|SYSTEM`, or the pinned attribute) and read the managed fields.
+pub fn apply_expression(option: &AttrPath, hosts: &[(String, Option<String>)]) -> String {
+    let keys: Vec<String> = option.keys().iter().map(|k| nix_string(k)).collect();
+    let hosts_list: Vec<String> = hosts
+        .iter()
+        .map(|(name, attr)| {
+            format!(
+                "{{ name = {}; attr = {}; }}",
+                nix_string(name),
+                attr.as_deref().map_or("null".into(), nix_string)
+            )
+        })
+        .collect();
+    format!(
+        r#"cs: let
+  names = builtins.attrNames cs;
+  matches = host: builtins.filter (n: n == host || builtins.substring 0 (builtins.stringLength host + 1) n == host + "|") names;
+  resolve = h: if h.attr != null then [ h.attr ] else matches h.name;
+  opt = c: builtins.foldl' (a: k: a.${{k}}) c.config [ {keys} ];
+  fields = o: {{
+    role = o.role;
+    overrideEnableSynapse = o.overrideEnableSynapse;
+    secretsFile = o.secretsFile != null;
+    peerHost = o.replication.peerHost or null;
+    allowedSourceIPs = o.replication.allowedSourceIPs;
+  }};
+  one = h: let found = resolve h; in
+    if builtins.length found == 1 && cs ? ${{builtins.head found}}
+    then {{ ok = fields (opt cs.${{builtins.head found}}); attr = builtins.head found; }}
+    else {{ candidates = found; }};
+in builtins.listToAttrs (map (h: {{ name = h.name; value = one h; }}) [ {} ])"#,
+        hosts_list.join(" "),
+        keys = keys.join(" ")
+    )
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    ok: Option<Evaluated>,
+    attr: Option<String>,
+    #[serde(default)]
+    candidates: Vec<String>,
+}
+
+/// The base `nix` command with the experimental features nixflip needs.
+pub fn nix_base_args() -> Vec<String> {
+    vec![
+        "--extra-experimental-features".into(),
+        "nix-command flakes".into(),
+    ]
+}
+
+/// Evaluate the managed fields of `hosts` in the flake at `root` (one process).
+pub fn evaluate(
+    root: &Path,
+    option: &AttrPath,
+    hosts: &[(String, Option<String>)],
+    nix_args: &[String],
+) -> Result<BTreeMap<String, (String, Evaluated)>> {
+    let mut args = nix_base_args();
+    args.extend(["eval".into(), "--json".into()]);
+    args.extend(nix_args.iter().cloned());
+    args.push(format!("path:{}#nixosConfigurations", root.display()));
+    args.push("--apply".into());
+    args.push(apply_expression(option, hosts));
+    let output = duct::cmd("nix", &args).stdout_capture().stderr_capture().unchecked().run().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::external(
+                "`nix` is not installed or not on PATH".to_string(),
+                "install Nix (Debian: apt-get install nix-bin), or pass --no-eval to skip validation",
+            )
+        } else {
+            Error::external(format!("cannot run nix: {e}"), "check that `nix --version` works")
+        }
+    })?;
+    if !output.status.success() {
+        return Err(Error::external(
+            format!("nix eval failed:\n{}", String::from_utf8_lossy(&output.stderr).trim_end()),
+            "this is Nix's own message; the rewritten flake does not evaluate, so nothing was written",
+        ));
+    }
+    let answers: BTreeMap<String, Answer> =
+        serde_json::from_slice(&output.stdout).map_err(|e| {
+            Error::external(
+                format!("unexpected output from nix eval: {e}"),
+                "please report this",
+            )
+        })?;
+    let mut out = BTreeMap::new();
+    for (host, answer) in answers {
+        match (answer.ok, answer.attr) {
+            (Some(fields), Some(attr)) => {
+                out.insert(host, (attr, fields));
+            }
+            _ => {
+                return Err(Error::usage(
+                    match answer.candidates.as_slice() {
+                        [] => format!("no nixosConfigurations attribute for host {host} (looked for `{host}` and `{host}|SYSTEM`)"),
+                        many => format!("several nixosConfigurations attributes match host {host}: {}", many.join(", ")),
+                    },
+                    format!("pin it in nixflip.toml: [hosts.\"{host}\"] attr = \"…\""),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One field where evaluation disagrees with the plan.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Mismatch {
+    pub host: String,
+    pub field: &'static str,
+    pub intended: String,
+    pub evaluated: String,
+}
+
+/// Compare evaluated values with the intended ones.
+pub fn mismatches(
+    intended: &BTreeMap<String, Intended>,
+    evaluated: &BTreeMap<String, (String, Evaluated)>,
+) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    for (host, want) in intended {
+        let Some((_, got)) = evaluated.get(host) else {
+            continue;
+        };
+        let mut push = |field: &'static str, intended: String, evaluated: String| {
+            out.push(Mismatch {
+                host: host.clone(),
+                field,
+                intended,
+                evaluated,
+            });
+        };
+        if got.role != want.role {
+            push("role", want.role.clone(), got.role.clone());
+        }
+        if got.synapse() != want.synapse {
+            push(
+                "effective Synapse",
+                want.synapse.to_string(),
+                got.synapse().to_string(),
+            );
+        }
+        if want.synapse && !got.secrets_file {
+            push(
+                "secretsFile",
+                "set (Synapse runs here)".into(),
+                "null".into(),
+            );
+        }
+        if let Some(peer) = &want.peer_host {
+            if got.peer_host.as_deref() != Some(peer.as_str()) {
+                push(
+                    "replication.peerHost",
+                    peer.clone(),
+                    got.peer_host.clone().unwrap_or_else(|| "null".into()),
+                );
+            }
+        }
+        if !covers(&got.allowed_source_ips, &want.allowed_source_ips) {
+            push(
+                "replication.allowedSourceIPs",
+                format!("{:?}", want.allowed_source_ips),
+                format!("{:?}", got.allowed_source_ips),
+            );
+        }
+    }
+    out
+}
+
+/// Where `nix` runs from, for messages.
+pub fn scratch_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().to_path_buf()
+}

@@ -1,0 +1,393 @@
+//! `nixflip promote` end to end with the real binary and real `nix eval` on
+//! copies of the example and fixture flakes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Std;
+
+use assert_cmd::Command;
+
+fn nixflip(flake: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("nixflip").expect("binary builds");
+    cmd.env("NO_COLOR", "1").arg("--flake").arg(flake);
+    cmd
+}
+
+/// A copy of `rel` in a temp dir, committed to a fresh git repository.
+fn scratch(rel: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("flake");
+    copy_dir(&common::repo().join(rel), &root);
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    ] {
+        assert!(Std::new("git")
+            .args(args)
+            .current_dir(&root)
+            .status()
+            .expect("git")
+            .success());
+    }
+    (dir, root)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let dst = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &dst);
+        } else {
+            std::fs::copy(entry.path(), &dst).expect("copy");
+        }
+    }
+}
+
+/// Every file under `root` (except .git) with its bytes.
+fn snapshot_tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            if entry.file_type().expect("type").is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push((
+                    entry
+                        .path()
+                        .strip_prefix(root)
+                        .expect("prefix")
+                        .to_path_buf(),
+                    std::fs::read(entry.path()).expect("read"),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn eval_roles(root: &Path) -> serde_json::Value {
+    let out = Std::new("nix")
+        .args([
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "eval",
+            "--json",
+        ])
+        .arg(format!("path:{}#nixosConfigurations", root.display()))
+        .args([
+            "--apply",
+            "cs: builtins.mapAttrs (n: c: c.config.hectic.generic.matrix-cluster.role) cs",
+        ])
+        .output()
+        .expect("nix runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn promote_and_back_restores_the_original_bytes() {
+    let (_dir, root) = scratch("examples/two-node");
+    let before = snapshot_tree(&root);
+    let out = nixflip(&root)
+        .args(["promote", "bfs.poland.xray", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    insta::assert_snapshot!(
+        "promote_example_stdout",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let roles = eval_roles(&root);
+    assert_eq!(roles["bfs.poland.xray|x86_64-linux"], "primary");
+    assert_eq!(roles["hectic-lab|x86_64-linux"], "standby");
+
+    // Commit so the tree is clean, then flip back.
+    assert!(Std::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qam",
+            "flip"
+        ])
+        .current_dir(&root)
+        .status()
+        .expect("git")
+        .success());
+    let out = nixflip(&root)
+        .args(["promote", "hectic-lab", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        snapshot_tree(&root),
+        before,
+        "files differ from the originals after promoting back"
+    );
+}
+
+#[test]
+fn promoting_the_primary_is_a_noop() {
+    let (_dir, root) = scratch("examples/two-node");
+    let out = nixflip(&root)
+        .args(["promote", "hectic-lab"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already the primary"));
+}
+
+#[test]
+fn unknown_host_suggests_the_closest_member() {
+    let (_dir, root) = scratch("examples/two-node");
+    let out = nixflip(&root)
+        .args(["promote", "hectic-lob"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did you mean `hectic-lab`"), "{stderr}");
+}
+
+#[test]
+fn a_hidden_mkforce_fails_validation_and_nothing_is_written() {
+    let (_dir, root) = scratch("fixtures/clusters/mkforce_role_hidden_in_flake");
+    let before = snapshot_tree(&root);
+    let out = nixflip(&root)
+        .args(["promote", "beta", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("beta: role should be primary but evaluates to standby"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot_tree(&root), before);
+}
+
+#[test]
+fn a_pinned_mkforce_is_the_definition_edited() {
+    let (_dir, root) = scratch("fixtures/clusters/mkforce_role_in_second_module");
+    let out = nixflip(&root)
+        .args(["promote", "beta", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pin = std::fs::read_to_string(root.join("hosts/beta/pin-role.nix")).expect("read");
+    assert!(pin.contains("lib.mkForce \"primary\""), "{pin}");
+    assert_eq!(eval_roles(&root)["beta|x86_64-linux"], "primary");
+}
+
+#[test]
+fn three_nodes_repoint_every_standby() {
+    let (_dir, root) = scratch("fixtures/clusters/three_node");
+    let out = nixflip(&root)
+        .args(["promote", "beta", "--yes", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = nixflip(&root)
+        .args(["status", "--json"])
+        .output()
+        .expect("runs");
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(json["findings"], serde_json::json!([]));
+    let members = json["members"].as_array().expect("members");
+    let beta = members.iter().find(|m| m["host"] == "beta").expect("beta");
+    assert_eq!(beta["role"], "primary");
+    let beta_addr = beta["address"].as_str().expect("address").to_string();
+    for m in members.iter().filter(|m| m["host"] != "beta") {
+        assert_eq!(m["role"], "standby");
+        assert_eq!(
+            m["peerHost"],
+            beta_addr.as_str(),
+            "{} points at the new primary",
+            m["host"]
+        );
+        let cidr = format!("{}/32", m["address"].as_str().expect("address"));
+        assert!(
+            beta["allowedSourceIPs"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .any(|a| a == cidr.as_str()),
+            "beta allows {cidr}"
+        );
+    }
+}
+
+#[test]
+fn secrets_file_is_copied_with_the_path_rebased() {
+    let (_dir, root) = scratch("fixtures/clusters/copy_secrets_file");
+    let out = nixflip(&root)
+        .args(["promote", "beta", "--dry-run"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("copied from alpha"), "{stdout}");
+    insta::assert_snapshot!("promote_copy_secrets_dry_run", stdout);
+}
+
+#[test]
+fn dry_run_and_refusals_write_nothing() {
+    let (_dir, root) = scratch("examples/two-node");
+    let before = snapshot_tree(&root);
+    assert_eq!(
+        nixflip(&root)
+            .args(["promote", "bfs.poland.xray", "--dry-run"])
+            .output()
+            .expect("runs")
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(snapshot_tree(&root), before);
+
+    // No terminal and no --yes: refused.
+    let out = nixflip(&root)
+        .args(["promote", "bfs.poland.xray"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    assert_eq!(snapshot_tree(&root), before);
+
+    // Dirty file to edit: refused.
+    let host = root.join("nixos/system/hectic-lab/hectic-lab.nix");
+    let mut text = std::fs::read_to_string(&host).expect("read");
+    text.push_str("# local edit\n");
+    std::fs::write(&host, &text).expect("write");
+    let dirty = snapshot_tree(&root);
+    let out = nixflip(&root)
+        .args(["promote", "bfs.poland.xray", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("uncommitted changes"));
+    assert_eq!(snapshot_tree(&root), dirty);
+}
+
+#[test]
+fn a_held_lock_is_refused() {
+    let (_dir, root) = scratch("examples/two-node");
+    let before = snapshot_tree(&root);
+    let _held = nixflip::fsx::lock(&root).expect("lock");
+    let out = nixflip(&root)
+        .args(["promote", "bfs.poland.xray", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lock"));
+    assert_eq!(snapshot_tree(&root), before);
+}
+
+#[test]
+fn a_read_only_second_file_leaves_every_file_as_it_was() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, root) = scratch("examples/two-node");
+    let second = root.join("nixos/system/hectic-lab/hectic-lab.nix");
+    std::fs::set_permissions(&second, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    let before = snapshot_tree(&root);
+    let out = nixflip(&root)
+        .args(["promote", "bfs.poland.xray", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        snapshot_tree(&root),
+        before,
+        "a file changed or a temp file was left behind"
+    );
+}
+
+#[test]
+fn commit_makes_one_commit_stating_the_flip() {
+    let (_dir, root) = scratch("examples/two-node");
+    let out = nixflip(&root)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .args(["promote", "bfs.poland.xray", "--yes", "--commit"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = Std::new("git")
+        .args(["log", "-1", "--format=%s"])
+        .current_dir(&root)
+        .output()
+        .expect("git");
+    assert_eq!(
+        String::from_utf8_lossy(&log.stdout).trim(),
+        "nixflip: promote bfs.poland.xray to primary; hectic-lab becomes standby"
+    );
+    let status = Std::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&root)
+        .output()
+        .expect("git");
+    assert!(
+        status.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+}
