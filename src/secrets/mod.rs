@@ -7,6 +7,8 @@
 
 mod error;
 pub mod sops;
+pub mod sops_yaml;
+pub mod ssh_to_age;
 mod tree;
 
 pub use error::{SopsError, Unsupported};
@@ -14,3 +16,5 @@ pub use sops::{
     AgeRecipient, EncType, EncValue, KeyGroup, NodeKind, RecipientKind, SecretKey, SopsFile,
     SopsFormat, SopsMetadata,
 };
+pub use sops_yaml::{compare_recipients, CreationRule, RecipientDiff, SopsConfig};
+pub use ssh_to_age::{ssh_private_key_to_age_identity, ssh_public_key_to_age};
