@@ -4,14 +4,25 @@
 //!
 //! Secret values are never printed, logged or put into error messages. Decrypted values are
 //! held in [`zeroize::Zeroizing`] buffers so that their memory is zeroed when dropped.
+//!
+//! Layout:
+//! - [`sops`]: the order-preserving file parser ([`SopsFile`]), key paths and metadata.
+//! - [`ssh_to_age`]: the ssh-to-age conversion of ed25519 keys.
+//! - [`sops_yaml`]: `.sops.yaml` creation rules and recipient comparison.
+//! - [`identity`]: age identities (age key files, `SOPS_AGE_KEY*`, OpenSSH ed25519 keys).
+//! - [`decrypt`]: data-key unwrap, value decryption and MAC verification.
 
+pub mod decrypt;
 mod error;
+pub mod identity;
 pub mod sops;
 pub mod sops_yaml;
 pub mod ssh_to_age;
 mod tree;
 
+pub use decrypt::{decrypt, DecryptReport, KeyReport, MacStatus};
 pub use error::{SopsError, Unsupported};
+pub use identity::AgeIdentities;
 pub use sops::{
     AgeRecipient, EncType, EncValue, KeyGroup, NodeKind, RecipientKind, SecretKey, SopsFile,
     SopsFormat, SopsMetadata,
