@@ -2,8 +2,13 @@
 //!
 //! The binary (`src/main.rs`) is a thin layer over this library:
 //! - [`nixedit`]: the generic lossless attribute editor (get/set/unset);
+//! - [`cluster`]: the model, discovery, consistency rules and flip planner;
+//! - [`config`]: `nixflip.toml`;
+//! - [`eval`]: validation with `nix eval` on a scratch copy;
+//! - [`deploy`]: `nixos-rebuild` in a safe order;
+//! - [`secrets`]: SOPS files (recipients, keys, decryption, MAC);
 //! - [`fsx`]: all-or-nothing multi-file writes and the run lock;
-//! - [`render`]: diffs and colour decisions;
+//! - [`render`]: diffs, tables and finding diagnostics;
 //! - [`error`]: the application error and its exit codes.
 
 // Diagnostics carry their source snippet, so error values are large; they are
@@ -18,5 +23,6 @@ pub mod eval;
 pub mod fsx;
 pub mod nixedit;
 pub mod render;
+pub mod secrets;
 
 pub use error::{Error, Result};
