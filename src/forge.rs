@@ -297,7 +297,7 @@ pub enum ForgeError {
     #[error("{forge} API rate limit exceeded ({status}) while {operation}{when}")]
     #[diagnostic(
         code(nixflip::forge::rate_limited),
-        help("wait until the limit resets and re-run the job; an authenticated token gets a far higher limit, and fewer concurrent jobs use it up more slowly")
+        help("wait until the limit resets, then re-run the job; jobs that share one token share its limit")
     )]
     RateLimited {
         forge: &'static str,
@@ -555,7 +555,7 @@ impl ForgeClient {
             Some(existing) => {
                 let operation = format!("updating comment {} on pull request #{pr}", existing.id);
                 let path = format!("{}/issues/comments/{}", self.repo_path(), existing.id);
-                let response = self.send(Method::Patch, &path, Some(&payload), &operation)?;
+                let response = self.send(Method::Patch, &path, Some(&payload), pr, &operation)?;
                 let comment: ApiComment =
                     self.parse(&response, &path, Method::Patch, &operation)?;
                 Ok(CommentOutcome::Updated {
@@ -566,7 +566,7 @@ impl ForgeClient {
             None => {
                 let operation = format!("creating a comment on pull request #{pr}");
                 let path = format!("{}/issues/{pr}/comments", self.repo_path());
-                let response = self.send(Method::Post, &path, Some(&payload), &operation)?;
+                let response = self.send(Method::Post, &path, Some(&payload), pr, &operation)?;
                 let comment: ApiComment = self.parse(&response, &path, Method::Post, &operation)?;
                 Ok(CommentOutcome::Created {
                     id: comment.id,
@@ -591,7 +591,7 @@ impl ForgeClient {
                 (ForgeKind::Gitea, 1) => base.clone(),
                 (ForgeKind::Gitea, _) => format!("{base}?page={page}"),
             };
-            let response = self.send(Method::Get, &path, None, &operation)?;
+            let response = self.send(Method::Get, &path, None, pr, &operation)?;
             let comments: Vec<ApiComment> =
                 self.parse(&response, &path, Method::Get, &operation)?;
             let count = comments.len();
@@ -619,6 +619,7 @@ impl ForgeClient {
         method: Method,
         path: &str,
         body: Option<&str>,
+        pr: u64,
         operation: &str,
     ) -> Result<ApiResponse, ForgeError> {
         let url = format!("{}{}", self.api_url, path);
@@ -665,7 +666,7 @@ impl ForgeClient {
         if (200..300).contains(&status) {
             Ok(api)
         } else {
-            Err(self.status_error(&api, method, path, operation))
+            Err(self.status_error(&api, method, path, pr, operation))
         }
     }
 
@@ -713,6 +714,7 @@ impl ForgeClient {
         response: &ApiResponse,
         method: Method,
         path: &str,
+        pr: u64,
         operation: &str,
     ) -> ForgeError {
         let forge = self.kind.display_name();
@@ -777,7 +779,7 @@ impl ForgeClient {
                 operation,
                 request,
                 help: format!(
-                    "check that the repository `{}` and the pull request exist and that the API URL `{}` is right; a token that cannot see a private repository gets 404, not 403",
+                    "check that the repository `{}` and pull request #{pr} exist and that the API URL `{}` is right; a token that cannot see a private repository gets 404, not 403",
                     self.repo,
                     self.clean(&self.api_url)
                 ),
