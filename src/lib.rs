@@ -6,6 +6,7 @@
 //! - [`config`]: `nixflip.toml`;
 //! - [`eval`]: validation with `nix eval` on a scratch copy;
 //! - [`deploy`]: `nixos-rebuild` in a safe order;
+//! - [`forge`]: posting the pull-request comment (GitHub, Gitea/Forgejo);
 //! - [`secrets`]: SOPS files (recipients, keys, decryption, MAC);
 //! - [`fsx`]: all-or-nothing multi-file writes and the run lock;
 //! - [`render`]: diffs, tables and finding diagnostics;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod eval;
+pub mod forge;
 pub mod fsx;
 pub mod nixedit;
 pub mod render;
