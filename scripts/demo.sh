@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up (Nix, build) and run nixflip's main job on the bundled example flake:
+# status, then `promote bfs.poland.xray` proven with nix eval, on a scratch
+# copy so the repository itself is never modified.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v nix >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Debian's nix-bin"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nix-bin git >/dev/null
+  else
+    echo "nix is not installed: install it (Debian: apt-get install nix-bin) and run again" >&2
+    exit 2
+  fi
+fi
+
+echo "== building nixflip"
+cargo build --release --quiet
+nixflip="$PWD/target/release/nixflip"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r examples/two-node "$work/two-node"
+cd "$work/two-node"
+git init -q && git add -A && git -c user.name=demo -c user.email=demo@example.invalid commit -qm "example flake"
+
+echo "== nixflip status"
+"$nixflip" status
+echo
+echo "== nixflip check"
+"$nixflip" check
+echo
+echo "== nixflip promote bfs.poland.xray --yes --commit"
+GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.invalid GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.invalid \
+  "$nixflip" promote bfs.poland.xray --yes --commit
+echo
+echo "== nixflip status (after the flip)"
+"$nixflip" status
+echo
+echo "== git log -1"
+git log -1 --format='%s%n%n%b'
