@@ -349,16 +349,18 @@ pub fn target(member: &Member) -> Result<String> {
     let target = match (&member.target, &member.address) {
         (Some(t), _) => t.clone(),
         (None, Some(address)) => format!("root@{address}"),
-        (None, None) => return Err(Error::usage(
-            format!(
-                "the address of {} is not known, so neither is its ssh target",
-                member.name
-            ),
-            format!(
+        (None, None) => {
+            return Err(Error::usage(
+                format!(
+                    "the address of {} is not known, so neither is its ssh target",
+                    member.name
+                ),
+                format!(
                 "set it in nixflip.toml: [hosts.\"{}\"] target = \"root@…\" (or address = \"…\")",
                 member.name
             ),
-        )),
+            ))
+        }
     };
     validate_target(&target).map_err(|why| {
         Error::refused(
