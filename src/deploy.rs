@@ -551,12 +551,14 @@ fn run_one(
         }
     }
     drop(lines);
-    let status = reader
-        .try_wait()
-        .ok()
-        .flatten()
-        .map(|output| output.status.code());
-    Ok(status.flatten())
+    match reader.try_wait() {
+        Ok(Some(output)) => Ok(output.status.code()),
+        // Reading failed before the end: do not leave it running unseen.
+        _ => {
+            let _ = reader.kill();
+            Ok(None)
+        }
+    }
 }
 
 /// Where the resume command comes from: the global flags to repeat.

@@ -374,3 +374,20 @@ fn bad_action_is_a_usage_error() {
         .code(2);
     assert_eq!(env.calls(), None);
 }
+
+#[test]
+fn consistency_errors_are_refused_unless_ignored() {
+    let env = env("fixtures/clusters/nf001_two_primaries");
+    let output = env
+        .rebuild(&["--yes"])
+        .assert()
+        .code(4)
+        .get_output()
+        .clone();
+    assert_eq!(env.calls(), None);
+    assert!(mentions(&stderr(&output), "--ignore-findings"));
+    env.rebuild(&["--dry-run", "--ignore-findings"])
+        .assert()
+        .code(0);
+    assert_eq!(env.calls(), None);
+}
