@@ -60,6 +60,8 @@ pub enum Command {
     /// Manage the git pre-commit hook
     #[command(subcommand)]
     Hook(commands::cluster::HookCommand),
+    /// Run nixos-rebuild on the members in role order: the primary first, then the standbys
+    Rebuild(commands::rebuild::RebuildArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::cluster::check(&cli, args),
         Command::Hook(command) => commands::cluster::hook(&cli, command),
         Command::Promote(args) => commands::promote::promote(&cli, args),
+        Command::Rebuild(args) => commands::rebuild::rebuild(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -4,3 +4,4 @@
 pub mod cluster;
 pub mod edit;
 pub mod promote;
+pub mod rebuild;
