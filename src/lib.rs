@@ -3,7 +3,7 @@
 //! The binary (`src/main.rs`) is a thin layer over this library:
 //! - [`nixedit`]: the generic lossless attribute editor (get/set/unset);
 //! - [`cluster`]: the model, discovery, consistency rules and flip planner;
-//! - [`config`]: `nixflip.toml`;
+//! - [`config`]: the optional nixflip.toml;
 //! - [`eval`]: validation with `nix eval` on a scratch copy;
 //! - [`deploy`]: `nixos-rebuild` in a safe order;
 //! - [`forge`]: posting the pull-request comment (GitHub, Gitea/Forgejo);

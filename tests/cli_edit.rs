@@ -83,7 +83,10 @@ fn set_prints_new_file_by_default_and_diff_on_request() {
         .expect("runs");
     let repo = common::repo().display().to_string();
     let repo = repo.trim_start_matches('/');
-    insta::assert_snapshot!("set_diff_mkforce", String::from_utf8_lossy(&out.stdout).replace(repo, "REPO"));
+    insta::assert_snapshot!(
+        "set_diff_mkforce",
+        String::from_utf8_lossy(&out.stdout).replace(repo, "REPO")
+    );
 }
 
 #[test]
@@ -165,7 +168,8 @@ fn non_literal_refusal_is_a_diagnostic_with_exit_2() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
-    let stderr = String::from_utf8_lossy(&out.stderr).replace(&common::repo().display().to_string(), "REPO");
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace(&common::repo().display().to_string(), "REPO");
     insta::assert_snapshot!("non_literal_refusal", stderr);
 }
 

@@ -391,3 +391,34 @@ fn commit_makes_one_commit_stating_the_flip() {
         String::from_utf8_lossy(&status.stdout)
     );
 }
+
+#[test]
+fn rebuild_after_promote_starts_with_the_new_primary() {
+    let (_dir, root) = scratch("examples/two-node");
+    let out = nixflip(&root)
+        .args(["-q", "promote", "bfs.poland.xray", "--dry-run", "--rebuild"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let commands: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("nixos-rebuild "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{stdout}");
+    assert!(
+        commands[0].contains("#bfs.poland.xray|x86_64-linux' --target-host root@91.198.166.181"),
+        "{}",
+        commands[0]
+    );
+    assert!(
+        commands[1].contains("#hectic-lab|x86_64-linux' --target-host root@128.140.75.58"),
+        "{}",
+        commands[1]
+    );
+}

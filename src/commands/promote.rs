@@ -43,6 +43,9 @@ pub struct PromoteArgs {
     /// Make one git commit stating the flip
     #[arg(long)]
     pub commit: bool,
+    /// After writing, run nixos-rebuild: the new primary first, then the old primary, then the others
+    #[arg(long)]
+    pub rebuild: bool,
     /// Extra argument for `nix eval` (repeatable), e.g. --nix-option=--offline
     #[arg(long = "nix-option", value_name = "ARG", allow_hyphen_values = true)]
     pub nix_options: Vec<String>,
@@ -119,10 +122,37 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
         if !cli.quiet {
             eprintln!("dry run: nothing was written");
         }
-        return Ok(EXIT_OK);
+        return if args.rebuild {
+            rebuild_after(cli, &plan, args)
+        } else {
+            Ok(EXIT_OK)
+        };
     }
     apply(cli, &root, &plan, &rewrites, args)?;
+    if args.rebuild {
+        return rebuild_after(cli, &plan, args);
+    }
     Ok(EXIT_OK)
+}
+
+/// `--rebuild`: the rebuild command, in the order the flip requires.
+fn rebuild_after(cli: &Cli, plan: &Plan, args: &PromoteArgs) -> Result<i32> {
+    let rebuild_args = super::rebuild::RebuildArgs {
+        hosts: Vec::new(),
+        dry_run: args.dry_run,
+        action: None,
+        build_host: None,
+        use_remote_sudo: false,
+        sudo: false,
+        nixos_rebuild_args: Vec::new(),
+        yes: args.yes,
+        ignore_findings: false,
+    };
+    super::rebuild::rebuild_in_order(
+        cli,
+        &rebuild_args,
+        Some((&plan.new_primary, plan.old_primary.as_deref())),
+    )
 }
 
 /// Apply the plan's edits to the files in memory.

@@ -72,6 +72,16 @@ fn options(args: &RebuildArgs, config: &nixflip::config::RebuildConfig) -> Rebui
 }
 
 pub fn rebuild(cli: &Cli, args: &RebuildArgs) -> Result<i32> {
+    rebuild_in_order(cli, args, None)
+}
+
+/// Rebuild; `promoted` = (new primary, old primary) right after a flip, which
+/// fixes the order: the new primary first, then the old one, then the rest.
+pub fn rebuild_in_order(
+    cli: &Cli,
+    args: &RebuildArgs,
+    promoted: Option<(&str, Option<&str>)>,
+) -> Result<i32> {
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
     let opts = options(args, &cluster.config.config.rebuild);
@@ -89,7 +99,12 @@ pub fn rebuild(cli: &Cli, args: &RebuildArgs) -> Result<i32> {
         }
     }
 
-    let hosts = deploy::order(&cluster, None, None, &args.hosts);
+    let hosts = deploy::order(
+        &cluster,
+        promoted.map(|p| p.0),
+        promoted.and_then(|p| p.1),
+        &args.hosts,
+    );
     let steps = deploy::plan(&cluster, &hosts)?;
     if steps.is_empty() {
         if !cli.quiet {
