@@ -44,6 +44,12 @@ pub fn nf102_endpoints_at_standbys(cluster: &Cluster, out: &mut Vec<Finding>) {
                 continue;
             }
             for (content, offset) in string_parts(&string) {
+                // Both endpoint forms need a ':' (`scheme://`, `:PORT`, or an
+                // IPv6 address): without one, no standby can match. Skipping
+                // here keeps the scan from being strings x standbys.
+                if !content.contains(':') {
+                    continue;
+                }
                 for &(standby, address) in &standbys {
                     if owner == Some(standby) {
                         continue; // a host's own address in its own config

@@ -13,6 +13,7 @@ pub mod syntax;
 pub mod value;
 pub mod walk;
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use miette::{LabeledSpan, NamedSource, SourceSpan};
@@ -453,16 +454,23 @@ pub fn apply_edits(text: &str, edits: &[TextEdit]) -> String {
     out
 }
 
+/// Pairs of bindings with the same path in the same scope, except pairs where
+/// both sides were descended into (Nix merges those). Grouped by (scope, path)
+/// so it stays linear on files with tens of thousands of bindings.
 fn duplicate_count(walk: &Walk) -> usize {
-    let mut count = 0;
-    for (i, a) in walk.bindings.iter().enumerate() {
-        for b in &walk.bindings[i + 1..] {
-            if a.scope == b.scope && a.path == b.path && !(a.descended && b.descended) {
-                count += 1;
-            }
+    let mut groups: HashMap<(usize, &[String]), (usize, usize)> = HashMap::new();
+    for b in &walk.bindings {
+        let (all, descended) = groups.entry((b.scope, b.path.as_slice())).or_default();
+        *all += 1;
+        if b.descended {
+            *descended += 1;
         }
     }
-    count
+    let pairs = |n: usize| n * n.saturating_sub(1) / 2;
+    groups
+        .values()
+        .map(|&(all, descended)| pairs(all) - pairs(descended))
+        .sum()
 }
 
 /// A binding on its own line goes with its whole line (and trailing comment);

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Build the release binary, then run both benchmarks and print their tables.
+#
+#   benches/run.sh              # 15 timed runs per operation
+#   NIXFLIP_BENCH_RUNS=31 benches/run.sh
+#
+# Each benchmark measures its baseline (nix-instantiate --parse) in the same
+# run and prints ratios; a missed target prints MISS but never fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "machine: $(nproc) CPUs, $(uname -srm)"
+grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
+nix-instantiate --version 2>/dev/null || echo "nix-instantiate: not found (no baseline)"
+rustc --version
+
+cargo build --release
+cargo bench --bench editor
+cargo bench --bench check
