@@ -60,7 +60,7 @@ fn service_block(out: &mut String, i: usize) {
   networking.firewall.interfaces."vlan{i}".allowedTCPPorts = [ {port} 9100 ];
   systemd.services."app-{i}".serviceConfig.LimitNOFILE = lib.mkForce 65536;
 "#,
-        enable = if i % 7 == 0 { "false" } else { "true" },
+        enable = if i.is_multiple_of(7) { "false" } else { "true" },
         workers = 2 + i % 6,
         r = i % 4,
     );
