@@ -12,4 +12,4 @@ bash nix/tests/run.sh
 echo "== nix: every fixture flake evaluates as expected"
 bash fixtures/clusters/check-all.sh
 echo "== cargo test"
-cargo test --all-targets --no-fail-fast
+cargo test --lib --bins --tests --no-fail-fast
