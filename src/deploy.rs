@@ -419,6 +419,20 @@ pub fn plan(cluster: &Cluster, hosts: &[String]) -> Result<Vec<Step>> {
 }
 
 /// The argv of one call: `nixos-rebuild ACTION --flake ROOT#ATTR --target-host
+/// `--build-host` and the sudo flag: nixos-rebuild and `nixflip rebuild`
+/// spell them the same, so the rebuild command and the resume command share this.
+fn push_host_flags(argv: &mut Vec<String>, opts: &RebuildOptions) {
+    if let Some(host) = &opts.build_host {
+        argv.push("--build-host".into());
+        argv.push(host.clone());
+    }
+    if opts.use_remote_sudo {
+        argv.push("--use-remote-sudo".into());
+    } else if opts.sudo {
+        argv.push("--sudo".into());
+    }
+}
+
 /// TARGET [--build-host H] [--use-remote-sudo | --sudo] [EXTRA…]`.
 pub fn command(step: &Step, opts: &RebuildOptions) -> Vec<String> {
     let mut argv = vec![
@@ -429,15 +443,7 @@ pub fn command(step: &Step, opts: &RebuildOptions) -> Vec<String> {
         "--target-host".into(),
         step.target.clone(),
     ];
-    if let Some(host) = &opts.build_host {
-        argv.push("--build-host".into());
-        argv.push(host.clone());
-    }
-    if opts.use_remote_sudo {
-        argv.push("--use-remote-sudo".into());
-    } else if opts.sudo {
-        argv.push("--sudo".into());
-    }
+    push_host_flags(&mut argv, opts);
     argv.extend(opts.extra_args.iter().cloned());
     argv
 }
@@ -594,15 +600,7 @@ pub fn resume_command(
     argv.extend(hosts);
     argv.push("--action".into());
     argv.push(opts.action.clone());
-    if let Some(host) = &opts.build_host {
-        argv.push("--build-host".into());
-        argv.push(host.clone());
-    }
-    if opts.use_remote_sudo {
-        argv.push("--use-remote-sudo".into());
-    } else if opts.sudo {
-        argv.push("--sudo".into());
-    }
+    push_host_flags(&mut argv, opts);
     for arg in &opts.extra_args {
         // `=` so that an argument starting with '-' is not read as a flag.
         argv.push(format!("--nixos-rebuild-arg={arg}"));

@@ -3,7 +3,7 @@
 //! fields of every member at once through `--apply`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -137,6 +137,23 @@ pub fn nix_base_args() -> Vec<String> {
     ]
 }
 
+/// The `nix eval` arguments (after `nix`) that read the managed fields of
+/// `hosts` in the flake at `root`.
+pub fn eval_args(
+    root: &Path,
+    option: &AttrPath,
+    hosts: &[(String, Option<String>)],
+    nix_args: &[String],
+) -> Vec<String> {
+    let mut args = nix_base_args();
+    args.extend(["eval".into(), "--json".into()]);
+    args.extend(nix_args.iter().cloned());
+    args.push(format!("path:{}#nixosConfigurations", root.display()));
+    args.push("--apply".into());
+    args.push(apply_expression(option, hosts));
+    args
+}
+
 /// Evaluate the managed fields of `hosts` in the flake at `root` (one process).
 pub fn evaluate(
     root: &Path,
@@ -144,12 +161,7 @@ pub fn evaluate(
     hosts: &[(String, Option<String>)],
     nix_args: &[String],
 ) -> Result<BTreeMap<String, (String, Evaluated)>> {
-    let mut args = nix_base_args();
-    args.extend(["eval".into(), "--json".into()]);
-    args.extend(nix_args.iter().cloned());
-    args.push(format!("path:{}#nixosConfigurations", root.display()));
-    args.push("--apply".into());
-    args.push(apply_expression(option, hosts));
+    let args = eval_args(root, option, hosts, nix_args);
     let output = duct::cmd("nix", &args).stdout_capture().stderr_capture().unchecked().run().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::external(
@@ -255,9 +267,4 @@ pub fn mismatches(
         }
     }
     out
-}
-
-/// Where `nix` runs from, for messages.
-pub fn scratch_path(dir: &tempfile::TempDir) -> PathBuf {
-    dir.path().to_path_buf()
 }

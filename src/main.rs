@@ -33,7 +33,7 @@ pub struct Cli {
     /// Say less (only errors)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Say more (repeat for more detail)
+    /// Say more: show the external commands nixflip runs (nix eval)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// When to use colour (NO_COLOR is honoured with `auto`)

@@ -93,13 +93,12 @@ impl Sources {
         let mut files = BTreeMap::new();
         for rel in nix_files(root, exclude) {
             let text = crate::error::read_text(&root.join(&rel))?;
+            let mentions = text.contains(option_hint);
             match NixFile::parse(rel.display().to_string(), text) {
                 Ok(file) => {
                     files.insert(rel, file);
                 }
                 Err(e @ EditError::Parse { .. }) => {
-                    let mentions = std::fs::read_to_string(root.join(&rel))
-                        .is_ok_and(|t| t.contains(option_hint));
                     if mentions {
                         return Err(e.into());
                     }

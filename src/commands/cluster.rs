@@ -1,6 +1,5 @@
 //! `status`, `check` and `hook install`: the cluster as it is written.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -248,11 +247,9 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
 /// GitHub wants paths relative to the repository root: the flake may sit in
 /// a subdirectory of it.
 fn github_prefix(root: &Path) -> String {
-    let top = duct::cmd!("git", "-C", root, "rev-parse", "--show-prefix")
-        .stderr_null()
-        .read()
-        .unwrap_or_default();
-    top.trim().to_string()
+    super::git(root, &["rev-parse", "--show-prefix"])
+        .map(|p| p.trim().to_string())
+        .unwrap_or_default()
 }
 
 const HOOK_MARKER: &str = "# nixflip pre-commit hook";
@@ -260,15 +257,12 @@ const HOOK_MARKER: &str = "# nixflip pre-commit hook";
 pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
     let HookCommand::Install(args) = command;
     let root = flake_root(cli, None)?;
-    let git_dir = duct::cmd!("git", "-C", &root, "rev-parse", "--git-path", "hooks")
-        .stderr_null()
-        .read()
-        .map_err(|_| {
-            Error::usage(
-                format!("{} is not inside a git repository", root.display()),
-                "run `git init` first; the hook lives in .git/hooks",
-            )
-        })?;
+    let git_dir = super::git(&root, &["rev-parse", "--git-path", "hooks"]).map_err(|_| {
+        Error::usage(
+            format!("{} is not inside a git repository", root.display()),
+            "run `git init` first; the hook lives in .git/hooks",
+        )
+    })?;
     let hooks = if Path::new(git_dir.trim()).is_absolute() {
         PathBuf::from(git_dir.trim())
     } else {
@@ -315,6 +309,5 @@ pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
     if !cli.quiet {
         println!("wrote {}", hook.display());
     }
-    let _ = std::io::stdout().is_terminal();
     Ok(EXIT_OK)
 }

@@ -2,7 +2,6 @@
 //! `nix eval`, show the diff, then apply atomically (DESIGN §5, §7–§9).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -15,6 +14,7 @@ use nixflip::render::unified_diff;
 use nixflip::{config, eval};
 
 use super::cluster::{flake_root, load_cluster, print_findings};
+use super::{confirm, git};
 use crate::Cli;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -220,6 +220,16 @@ fn validate(
         .collect();
     let mut nix_args = cluster.config.config.eval.nix_args.clone();
     nix_args.extend(args.nix_options.iter().cloned());
+    if cli.verbose > 0 {
+        let args = eval::eval_args(scratch.path(), &cluster.option, &hosts, &nix_args);
+        eprintln!(
+            "running: nix {}",
+            args.iter()
+                .map(|a| nixflip::deploy::shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     let evaluated = eval::evaluate(scratch.path(), &cluster.option, &hosts, &nix_args)?;
     let mismatches = eval::mismatches(&plan.intended, &evaluated);
     if mismatches.is_empty() {
@@ -250,7 +260,9 @@ fn apply(
     if !args.allow_dirty {
         refuse_dirty(root, &files)?;
     }
-    confirm(args.yes, &format!("write {} file(s)?", files.len()))?;
+    if !args.yes {
+        confirm(&format!("write {} file(s)?", files.len()), "writes")?;
+    }
     let _lock = fsx::lock(root)?;
     // Re-read under the lock: refuse if a file changed since it was planned.
     for r in rewrites {
@@ -296,27 +308,6 @@ pub fn commit_message(plan: &Plan) -> String {
     format!("{subject}\n\n{body}")
 }
 
-fn git(root: &Path, args: &[&str]) -> Result<String> {
-    let output = duct::cmd("git", args)
-        .dir(root)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| Error::external(format!("cannot run git: {e}"), "install git"))?;
-    if !output.status.success() {
-        return Err(Error::external(
-            format!(
-                "git {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-            "see git's message",
-        ));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
 /// Refuse when git has uncommitted changes to any file to edit (§9).
 fn refuse_dirty(root: &Path, files: &[PathBuf]) -> Result<()> {
     if git(root, &["rev-parse", "--is-inside-work-tree"]).is_err() {
@@ -347,31 +338,6 @@ fn commit(root: &Path, files: &[PathBuf], message: &str) -> Result<()> {
     args.extend(names.iter().map(String::as_str));
     git(root, &args)?;
     Ok(())
-}
-
-/// Ask on a terminal; refuse without --yes when stdin is not one.
-pub fn confirm(yes: bool, question: &str) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::refused(
-            "stdin is not a terminal, so nixflip cannot ask for confirmation",
-            "pass --yes to proceed without asking",
-        ));
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        Err(Error::refused(
-            "not confirmed; nothing was written",
-            "answer y to proceed",
-        ))
-    }
 }
 
 pub fn render_plan_text(plan: &Plan) -> String {

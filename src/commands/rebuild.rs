@@ -2,7 +2,7 @@
 //! (DESIGN §9): the primary first, then the standbys; stop at the first
 //! failure and print the command that resumes from it.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::Args;
@@ -176,36 +176,21 @@ fn describe_code(code: Option<i32>) -> String {
     }
 }
 
-/// Ask on the terminal; refuse (exit 4) when stdin is not one.
+/// Show the commands in order, then ask (refused without a terminal).
 fn confirm(steps: &[deploy::Step], opts: &RebuildOptions) -> Result<()> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::refused(
-            "stdin is not a terminal, so nixflip cannot ask before rebuilding",
-            "pass --yes to rebuild without asking (or --dry-run to see the commands)",
-        ));
+    if std::io::stdin().is_terminal() {
+        eprintln!("nixflip will run, in this order, stopping at the first failure:");
+        for step in steps {
+            eprintln!(
+                "  {}",
+                deploy::display_command(&deploy::command(step, opts))
+            );
+        }
     }
-    eprintln!("nixflip will run, in this order, stopping at the first failure:");
-    for step in steps {
-        eprintln!(
-            "  {}",
-            deploy::display_command(&deploy::command(step, opts))
-        );
-    }
-    eprint!("Rebuild {} host(s)? [y/N] ", steps.len());
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::refused(format!("cannot read the answer: {e}"), "pass --yes"))?;
-    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
-    } else {
-        Err(Error::refused(
-            "not confirmed; nothing was rebuilt",
-            "answer y to rebuild",
-        ))
-    }
+    super::confirm(
+        &format!("Rebuild {} host(s)?", steps.len()),
+        "rebuilds (or --dry-run to see the commands)",
+    )
 }
 
 fn print_summary(

@@ -136,14 +136,14 @@ pub enum EditError {
         code(nixflip::edit::bad_path),
         help("write the path with dots, quoting segments that contain dots: a.b.\"c.d\"")
     )]
-    BadPath(#[from] super::path::PathError),
+    BadPath(super::path::PathError),
 
     #[error("{0}")]
     #[diagnostic(
         code(nixflip::edit::bad_value),
         help("VALUE is JSON: \"text\", true, false, null, 42, or [\"a\", \"b\"]")
     )]
-    BadValue(#[from] super::value::ValueError),
+    BadValue(super::value::ValueError),
 }
 
 impl EditError {
@@ -153,5 +153,19 @@ impl EditError {
             EditError::NotFound { .. } => 1,
             _ => 2,
         }
+    }
+}
+
+// By hand rather than `#[from]`: that would also make the inner error the
+// `source`, and miette would print the same sentence twice.
+impl From<super::path::PathError> for EditError {
+    fn from(e: super::path::PathError) -> Self {
+        EditError::BadPath(e)
+    }
+}
+
+impl From<super::value::ValueError> for EditError {
+    fn from(e: super::value::ValueError) -> Self {
+        EditError::BadValue(e)
     }
 }
