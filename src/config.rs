@@ -171,6 +171,18 @@ pub fn load(root: &Path, path: Option<&Path>) -> Result<Loaded, crate::Error> {
         }
     };
     let text = crate::error::read_text(&path)?;
+    from_text(path, text, &|file: &Path| root.join(file).is_file(), root)
+}
+
+/// Parse and validate a config given as text (e.g. `nixflip.toml` at a git
+/// revision): `path` names it in diagnostics, `exists` says whether a host
+/// file (relative to the flake root) exists where the config applies.
+pub fn from_text(
+    path: PathBuf,
+    text: String,
+    exists: &dyn Fn(&Path) -> bool,
+    root: &Path,
+) -> Result<Loaded, crate::Error> {
     let config: Config = toml::from_str(&text)
         .map_err(|e| {
             let span = e.span().unwrap_or(0..0);
@@ -193,12 +205,16 @@ pub fn load(root: &Path, path: Option<&Path>) -> Result<Loaded, crate::Error> {
         path: Some(path),
         text,
     };
-    validate(root, &loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
+    validate(root, exists, &loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
     Ok(loaded)
 }
 
 /// Values serde cannot judge: addresses, files that must exist, host names.
-fn validate(root: &Path, loaded: &Loaded) -> Result<(), ConfigError> {
+fn validate(
+    root: &Path,
+    exists: &dyn Fn(&Path) -> bool,
+    loaded: &Loaded,
+) -> Result<(), ConfigError> {
     for (name, host) in &loaded.config.hosts {
         if !is_valid_host_name(name) {
             return Err(loaded.error(
@@ -222,7 +238,7 @@ fn validate(root: &Path, loaded: &Loaded) -> Result<(), ConfigError> {
             }
         }
         if let Some(file) = &host.file {
-            if !root.join(file.get_ref()).is_file() {
+            if !exists(Path::new(file.get_ref())) {
                 return Err(loaded.error(
                     file.span(),
                     format!(

@@ -10,6 +10,7 @@
 //! - [`secrets`]: SOPS files (recipients, keys, decryption, MAC);
 //! - [`fsx`]: all-or-nothing multi-file writes and the run lock;
 //! - [`render`]: diffs, tables and finding diagnostics;
+//! - [`review`]: the role diff between two git revisions (the PR bot);
 //! - [`error`]: the application error and its exit codes.
 
 // Diagnostics carry their source snippet, so error values are large; they are
@@ -25,6 +26,7 @@ pub mod forge;
 pub mod fsx;
 pub mod nixedit;
 pub mod render;
+pub mod review;
 pub mod secrets;
 
 pub use error::{Error, Result};

@@ -62,6 +62,10 @@ pub enum Command {
     Hook(commands::cluster::HookCommand),
     /// Run nixos-rebuild on the members in role order: the primary first, then the standbys
     Rebuild(commands::rebuild::RebuildArgs),
+    /// Role diff between two git revisions (or the work tree), for reviewers and PR bots
+    Diff(commands::diff::DiffArgs),
+    /// Post the role diff on a pull request, or update nixflip's earlier comment
+    Comment(commands::diff::CommentArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +88,8 @@ fn main() -> ExitCode {
         Command::Hook(command) => commands::cluster::hook(&cli, command),
         Command::Promote(args) => commands::promote::promote(&cli, args),
         Command::Rebuild(args) => commands::rebuild::rebuild(&cli, args),
+        Command::Diff(args) => commands::diff::diff(&cli, args),
+        Command::Comment(args) => commands::diff::comment(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

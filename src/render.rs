@@ -2,6 +2,8 @@
 
 use similar::{ChangeTag, TextDiff};
 
+pub mod review;
+
 /// A unified diff of one file, with `a/` and `b/` headers like git's; empty
 /// when nothing changed. Coloured with ANSI escapes when `color` is set.
 pub fn unified_diff(path: &str, old: &str, new: &str, color: bool) -> String {

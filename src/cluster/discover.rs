@@ -79,6 +79,24 @@ pub fn nix_files(root: &Path, exclude: &[String]) -> Vec<PathBuf> {
     out
 }
 
+/// Whether discovery scans `rel` (a path relative to the flake root): the
+/// same skips as [`nix_files`], for file lists that do not come from a walk.
+pub fn is_scanned(rel: &Path, exclude: &[String]) -> bool {
+    let skipped = |name: &str| {
+        name.starts_with('.')
+            || name.starts_with("result")
+            || name == "node_modules"
+            || name == "target"
+    };
+    rel.extension().is_some_and(|e| e == "nix")
+        && !rel
+            .components()
+            .any(|c| skipped(&c.as_os_str().to_string_lossy()))
+        && !exclude
+            .iter()
+            .any(|e| rel.starts_with(e.trim_end_matches('/')))
+}
+
 /// The parsed files of a flake, by path relative to the root.
 pub struct Sources {
     pub root: PathBuf,
@@ -90,9 +108,23 @@ impl Sources {
     /// an error when it mentions the cluster option (it may be a host file);
     /// others are skipped, since nixflip has nothing to say about them.
     pub fn load(root: &Path, exclude: &[String], option_hint: &str) -> Result<Sources> {
-        let mut files = BTreeMap::new();
+        let mut texts = Vec::new();
         for rel in nix_files(root, exclude) {
             let text = crate::error::read_text(&root.join(&rel))?;
+            texts.push((rel, text));
+        }
+        Sources::from_texts(root, texts, option_hint)
+    }
+
+    /// Parse files given as (path relative to `root`, text), e.g. read from a
+    /// git revision; the same parse-error rule as [`Sources::load`].
+    pub fn from_texts(
+        root: &Path,
+        texts: impl IntoIterator<Item = (PathBuf, String)>,
+        option_hint: &str,
+    ) -> Result<Sources> {
+        let mut files = BTreeMap::new();
+        for (rel, text) in texts {
             let mentions = text.contains(option_hint);
             match NixFile::parse(rel.display().to_string(), text) {
                 Ok(file) => {

@@ -148,21 +148,36 @@ pub struct Cluster {
 impl Cluster {
     /// Discover the cluster of the flake at `root`.
     pub fn load(root: &Path, config: Loaded) -> Result<Cluster> {
-        let option: AttrPath = config
-            .config
-            .cluster
-            .option
-            .get_ref()
-            .parse()
-            .map_err(|e| {
-                Error::usage(
-                    format!("cluster.option: {e}"),
-                    "for example hectic.generic.matrix-cluster",
-                )
-            })?;
+        let option = Self::option_path(&config)?;
         let hint = option.keys().last().cloned().unwrap_or_default();
         let sources = Sources::load(root, &config.config.cluster.exclude, &hint)?;
         Self::from_sources(sources, option, config)
+    }
+
+    /// Discover the cluster in file texts given by path relative to `root`
+    /// (a git revision): only the `.nix` files discovery would scan are used.
+    pub fn from_texts(
+        root: &Path,
+        texts: impl IntoIterator<Item = (PathBuf, String)>,
+        config: Loaded,
+    ) -> Result<Cluster> {
+        let option = Self::option_path(&config)?;
+        let hint = option.keys().last().cloned().unwrap_or_default();
+        let exclude = config.config.cluster.exclude.clone();
+        let scanned = texts
+            .into_iter()
+            .filter(|(rel, _)| discover::is_scanned(rel, &exclude));
+        let sources = Sources::from_texts(root, scanned, &hint)?;
+        Self::from_sources(sources, option, config)
+    }
+
+    fn option_path(config: &Loaded) -> Result<AttrPath> {
+        config.config.cluster.option.get_ref().parse().map_err(|e| {
+            Error::usage(
+                format!("cluster.option: {e}"),
+                "for example hectic.generic.matrix-cluster",
+            )
+        })
     }
 
     /// Build the model from already-parsed sources (also used for git revisions).

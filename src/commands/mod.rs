@@ -2,6 +2,7 @@
 //! calls and renders the result.
 
 pub mod cluster;
+pub mod diff;
 pub mod edit;
 pub mod promote;
 pub mod rebuild;

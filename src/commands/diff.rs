@@ -1,0 +1,136 @@
+//! `diff` and `comment`: the role diff between two git revisions, printed or
+//! posted on a pull request (DESIGN §10).
+
+use clap::{Args, ValueEnum};
+use nixflip::error::{Result, EXIT_FINDINGS, EXIT_OK};
+use nixflip::forge::{CommentOutcome, ForgeClient, ForgeKind};
+use nixflip::render::review as render;
+use nixflip::review::{self, Review, MARKER};
+
+use super::cluster::flake_root;
+use crate::Cli;
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// The revisions to compare (shared by `diff` and `comment`).
+#[derive(Args, Debug)]
+pub struct RevArgs {
+    /// The base revision (a branch, tag or commit, e.g. origin/main)
+    #[arg(long, value_name = "REV")]
+    pub base: String,
+    /// The head revision (default: the work tree, files read from disk)
+    #[arg(long, value_name = "REV")]
+    pub head: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub revs: RevArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct CommentArgs {
+    #[command(flatten)]
+    pub revs: RevArgs,
+    /// The pull request's number
+    #[arg(long, value_name = "N")]
+    pub pr: u64,
+    /// The repository (default: $GITHUB_REPOSITORY)
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// The API base URL (default: $GITHUB_API_URL or https://api.github.com; Gitea:
+    /// $GITEA_API_URL or $GITHUB_SERVER_URL/api/v1)
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// The forge's API: github, or gitea (also for Forgejo)
+    #[arg(long, value_name = "KIND", default_value = "github", value_parser = parse_forge)]
+    pub forge: ForgeKind,
+}
+
+fn parse_forge(s: &str) -> std::result::Result<ForgeKind, String> {
+    s.parse()
+        .map_err(|e: nixflip::forge::ForgeError| e.to_string())
+}
+
+fn build_review(cli: &Cli, revs: &RevArgs) -> Result<Review> {
+    let root = flake_root(cli, None)?;
+    review::review(&review::Request {
+        root: &root,
+        base: &revs.base,
+        head: revs.head.as_deref(),
+        config: cli.config.as_deref(),
+    })
+}
+
+/// Exit 0 when the head has no error findings, 1 when it has (CI fails on a
+/// broken flip), 2 on bad input such as an unknown revision.
+pub fn diff(cli: &Cli, args: &DiffArgs) -> Result<i32> {
+    let review = build_review(cli, &args.revs)?;
+    match args.format {
+        DiffFormat::Text => print!("{}", render::text(&review, cli.color.enabled_for_stdout())),
+        DiffFormat::Markdown => print!("{}", render::markdown(&review)),
+        DiffFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&render::json(&review)).unwrap_or_default()
+        ),
+    }
+    Ok(if review.errors > 0 {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Post the Markdown of `diff --format markdown`, or update the comment that
+/// carries the marker. Exit 0 when posted (findings are `diff`'s and
+/// `check`'s business, so a broken PR still gets its comment and the job
+/// decides), 2 on bad input, 3 when the forge refuses or cannot be reached.
+pub fn comment(cli: &Cli, args: &CommentArgs) -> Result<i32> {
+    // Configure the client first: a missing token should not wait for git.
+    let client =
+        match ForgeClient::from_process_env(args.forge, args.api.clone(), args.repo.clone()) {
+            Ok(client) => client,
+            Err(e) => return Ok(report(e)),
+        };
+    let review = build_review(cli, &args.revs)?;
+    let body = render::markdown(&review);
+    match client.upsert_comment(args.pr, &body, MARKER) {
+        Ok(outcome) => {
+            if !cli.quiet {
+                let (what, id) = match &outcome {
+                    CommentOutcome::Created { id, .. } => ("posted a new", id),
+                    CommentOutcome::Updated { id, .. } => ("updated the", id),
+                    CommentOutcome::Unchanged { id, .. } => ("left unchanged the", id),
+                };
+                let url = outcome.url();
+                let at = if url.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {url}")
+                };
+                println!(
+                    "{what} nixflip comment on pull request #{} (comment {id}){at}",
+                    args.pr
+                );
+            }
+            Ok(EXIT_OK)
+        }
+        Err(e) => Ok(report(e)),
+    }
+}
+
+/// Print a forge error (it never holds the token) and return its exit code.
+fn report(error: nixflip::forge::ForgeError) -> i32 {
+    let code = error.exit_code();
+    eprintln!("{:?}", miette::Report::new(error));
+    code
+}

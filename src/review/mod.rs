@@ -1,0 +1,685 @@
+//! The role diff between two revisions of the cluster flake (DESIGN §10):
+//! what a change does to each member, which findings it brings or fixes, and
+//! the file diffs. Both revisions are read from git objects ([`git`]); the
+//! head may also be the work tree. Rendering is in [`crate::render::review`].
+
+pub mod git;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cluster::{rules, Cluster, Finding, Member, Role, ALLOWED_IPS, PEER_HOST, ROLE};
+use crate::config::{self, Loaded};
+use crate::error::{Error, Result, EXIT_BAD_INPUT};
+use crate::render::unified_diff;
+
+/// The hidden line that lets the bot find its own pull-request comment.
+pub const MARKER: &str = "<!-- nixflip:diff -->";
+
+/// Which revisions to compare.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    /// The flake root (in a git work tree).
+    pub root: &'a Path,
+    pub base: &'a str,
+    /// `None`: the work tree (files read from disk).
+    pub head: Option<&'a str>,
+    /// `--config FILE`: used for both sides instead of each side's own
+    /// `nixflip.toml`.
+    pub config: Option<&'a Path>,
+}
+
+/// A value before and after; `None` where the host is not a member.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl Change {
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostStatus {
+    /// A member only in the head.
+    Added,
+    /// A member only in the base.
+    Removed,
+    /// A cluster option (or the address) changed.
+    Changed,
+    /// One of its files changed, but no cluster option did.
+    Edited,
+    Unchanged,
+}
+
+/// Another cluster option that changed on a host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// One member, before and after.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostDiff {
+    pub host: String,
+    pub status: HostStatus,
+    pub role: Change,
+    /// Effective Synapse: `on`, `off`, or `?` when it cannot be read.
+    pub synapse: Change,
+    pub peer_host: Change,
+    #[serde(rename = "allowedSourceIPs")]
+    pub allowed_source_ips: Change,
+    pub address: Change,
+    /// Every other cluster option whose winning definition changed.
+    pub fields: Vec<FieldChange>,
+    /// The host's files (flake-relative) that changed.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingStatus {
+    /// Not in the base: this change brings it.
+    New,
+    /// Already in the base.
+    Existing,
+}
+
+/// A finding of the head revision, marked new or already present.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReviewedFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub status: FindingStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One changed file under the flake root.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileDiff {
+    /// Relative to the flake root.
+    pub path: PathBuf,
+    pub status: FileStatus,
+    /// Members this file belongs to (in either revision).
+    pub hosts: Vec<String>,
+    /// Unified diff with repository-relative `a/` `b/` headers, when text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Why there is no diff (binary, too large).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The whole comparison.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    /// The revisions as the user named them (`work tree` for the work tree).
+    pub base: String,
+    pub head: String,
+    /// The flake root's path in the repository (`""` or `dir/`).
+    pub prefix: String,
+    /// One line: "promotes X; Y becomes standby".
+    pub summary: String,
+    /// Whether any member changed at all.
+    pub touches_cluster: bool,
+    /// Error findings in the head.
+    pub errors: usize,
+    pub warnings: usize,
+    pub hosts: Vec<HostDiff>,
+    pub findings: Vec<ReviewedFinding>,
+    /// Findings of the base that the head no longer has.
+    pub resolved: Vec<Finding>,
+    pub files: Vec<FileDiff>,
+}
+
+impl Review {
+    pub fn new_findings(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.status == FindingStatus::New)
+            .count()
+    }
+}
+
+/// A file's content on one side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Content {
+    Absent,
+    Text(String),
+    Binary,
+    TooLarge(u64),
+}
+
+impl Content {
+    fn from_bytes(bytes: Vec<u8>) -> Content {
+        // git's own test: a NUL in the first 8000 bytes means binary.
+        if bytes.iter().take(8000).any(|b| *b == 0) {
+            return Content::Binary;
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Content::Text(text),
+            Err(_) => Content::Binary,
+        }
+    }
+}
+
+/// One side of the comparison.
+struct Side {
+    label: String,
+    cluster: Cluster,
+}
+
+/// Build both cluster models and compare them.
+pub fn review(request: &Request) -> Result<Review> {
+    let root = request.root;
+    let prefix = git::show_prefix(root)?;
+    let base_commit = git::resolve_commit(root, request.base)?;
+    let head_commit = request
+        .head
+        .map(|h| git::resolve_commit(root, h))
+        .transpose()?;
+    let base_tree = git::ls_tree(root, &base_commit, &prefix)?;
+    let head_tree = head_commit
+        .as_deref()
+        .map(|c| git::ls_tree(root, c, &prefix))
+        .transpose()?;
+    let changed: BTreeSet<PathBuf> = match &head_tree {
+        Some(head) => changed_paths(&base_tree, head),
+        None => git::worktree_changes(root, &base_commit)?,
+    };
+
+    // Every blob either side needs, read by one `git cat-file --batch`.
+    let mut wanted = BTreeSet::new();
+    for tree in std::iter::once(&base_tree).chain(head_tree.as_ref()) {
+        for (path, entry) in &tree.entries {
+            if is_read(path) || changed.contains(path) && entry.size <= git::MAX_DIFF_BYTES {
+                wanted.insert(entry.oid.clone());
+            }
+        }
+    }
+    let blobs = git::cat_blobs(root, &wanted)?;
+
+    let base_label = request.base.to_string();
+    let base = Side {
+        cluster: cluster_at(root, &base_tree, &blobs, request.config, &base_label)?,
+        label: base_label,
+    };
+    let head = match (&head_tree, request.head) {
+        (Some(tree), Some(label)) => Side {
+            cluster: cluster_at(root, tree, &blobs, request.config, label)?,
+            label: label.to_string(),
+        },
+        _ => Side {
+            cluster: Cluster::load(root, config::load(root, request.config)?)?,
+            label: "work tree".to_string(),
+        },
+    };
+
+    let contents = |tree: Option<&git::Tree>, path: &Path| match tree {
+        Some(tree) => tree_content(tree, &blobs, path),
+        None => disk_content(&root.join(path)),
+    };
+    let mut files = Vec::new();
+    for path in &changed {
+        let old = tree_content(&base_tree, &blobs, path);
+        let new = contents(head_tree.as_ref(), path);
+        if let Some(file) = file_diff(&base, &head, &prefix, path, old, new) {
+            files.push(file);
+        }
+    }
+    Ok(compare(&base, &head, prefix, files))
+}
+
+/// Files read on every side whatever changed: the ones discovery may parse,
+/// and the config.
+fn is_read(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "nix") || path == Path::new("nixflip.toml")
+}
+
+fn changed_paths(base: &git::Tree, head: &git::Tree) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    for (path, entry) in &base.entries {
+        if head.entries.get(path).is_none_or(|h| h.oid != entry.oid) {
+            out.insert(path.clone());
+        }
+    }
+    for path in head.entries.keys() {
+        if !base.entries.contains_key(path) {
+            out.insert(path.clone());
+        }
+    }
+    out
+}
+
+fn tree_content(tree: &git::Tree, blobs: &BTreeMap<String, Vec<u8>>, path: &Path) -> Content {
+    match tree.entries.get(path) {
+        None => Content::Absent,
+        Some(entry) if entry.size > git::MAX_DIFF_BYTES && !is_read(path) => {
+            Content::TooLarge(entry.size)
+        }
+        Some(entry) => blobs
+            .get(&entry.oid)
+            .map_or(Content::Absent, |b| Content::from_bytes(b.clone())),
+    }
+}
+
+fn disk_content(path: &Path) -> Content {
+    match std::fs::metadata(path) {
+        Err(_) => Content::Absent,
+        Ok(meta) if !meta.is_file() => Content::Absent,
+        Ok(meta) if meta.len() > git::MAX_DIFF_BYTES => Content::TooLarge(meta.len()),
+        Ok(_) => std::fs::read(path).map_or(Content::Absent, Content::from_bytes),
+    }
+}
+
+/// The cluster model of a revision, from its blobs; its own `nixflip.toml`
+/// unless `--config` overrides it.
+fn cluster_at(
+    root: &Path,
+    tree: &git::Tree,
+    blobs: &BTreeMap<String, Vec<u8>>,
+    config_override: Option<&Path>,
+    label: &str,
+) -> Result<Cluster> {
+    let text_of = |entry: &git::Entry| {
+        blobs
+            .get(&entry.oid)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    let loaded = match (config_override, tree.entries.get(Path::new("nixflip.toml"))) {
+        (Some(path), _) => config::load(root, Some(path))?,
+        (None, Some(entry)) => config::from_text(
+            PathBuf::from(format!("{label}:nixflip.toml")),
+            text_of(entry).unwrap_or_default(),
+            &|file: &Path| {
+                tree.entries
+                    .contains_key(&crate::cluster::discover::normalize(file))
+            },
+            root,
+        )
+        .map_err(|e| at_revision(e, label))?,
+        (None, None) => Loaded::default(),
+    };
+    let texts = tree
+        .entries
+        .iter()
+        .filter(|(path, _)| path.extension().is_some_and(|e| e == "nix"))
+        .filter_map(|(path, entry)| text_of(entry).map(|t| (path.clone(), t)));
+    Cluster::from_texts(root, texts, loaded).map_err(|e| at_revision(e, label))
+}
+
+/// Name the revision in a bad-input diagnostic, so a reader knows whether
+/// the base or the head is broken.
+fn at_revision(error: Error, label: &str) -> Error {
+    if error.exit_code() != EXIT_BAD_INPUT {
+        return error;
+    }
+    Error::Other(Box::new(AtRevision {
+        label: label.to_string(),
+        source: error,
+    }))
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot read the cluster at revision `{label}`")]
+#[diagnostic(code(nixflip::diff::revision))]
+struct AtRevision {
+    label: String,
+    #[source]
+    #[diagnostic_source]
+    source: Error,
+}
+
+fn file_diff(
+    base: &Side,
+    head: &Side,
+    prefix: &str,
+    path: &Path,
+    old: Content,
+    new: Content,
+) -> Option<FileDiff> {
+    let status = match (&old, &new) {
+        (Content::Absent, Content::Absent) => return None,
+        (Content::Absent, _) => FileStatus::Added,
+        (_, Content::Absent) => FileStatus::Deleted,
+        _ if old == new => return None,
+        _ => FileStatus::Modified,
+    };
+    let hosts: BTreeSet<String> = [&base.cluster, &head.cluster]
+        .iter()
+        .flat_map(|c| c.members.iter())
+        .filter(|m| m.files.iter().any(|f| f == path))
+        .map(|m| m.name.clone())
+        .collect();
+    let shown = format!("{prefix}{}", path.display());
+    let text = |c: &Content| match c {
+        Content::Text(t) => Some(t.clone()),
+        Content::Absent => Some(String::new()),
+        _ => None,
+    };
+    let (diff, note) = match (text(&old), text(&new)) {
+        (Some(a), Some(b)) => (Some(unified_diff(&shown, &a, &b, false)), None),
+        _ => {
+            let why = [&old, &new].iter().find_map(|c| match c {
+                Content::TooLarge(size) => Some(format!("too large to show ({size} bytes)")),
+                Content::Binary => Some("binary file".to_string()),
+                _ => None,
+            });
+            (None, why)
+        }
+    };
+    Some(FileDiff {
+        path: path.to_path_buf(),
+        status,
+        hosts: hosts.into_iter().collect(),
+        diff,
+        note,
+    })
+}
+
+/// Compare two cluster models (and the changed files) into a [`Review`].
+fn compare(base: &Side, head: &Side, prefix: String, mut files: Vec<FileDiff>) -> Review {
+    let names: BTreeSet<&str> = base
+        .cluster
+        .members
+        .iter()
+        .chain(&head.cluster.members)
+        .map(|m| m.name.as_str())
+        .collect();
+    let hosts: Vec<HostDiff> = names
+        .into_iter()
+        .map(|name| {
+            host_diff(
+                name,
+                base.cluster.member(name),
+                head.cluster.member(name),
+                &files,
+            )
+        })
+        .collect();
+    let (findings, resolved) =
+        mark_findings(&rules::check(&base.cluster), rules::check(&head.cluster));
+    // Members' files first, then other `.nix` files: when a comment must be
+    // cut, what matters most to the cluster is kept.
+    files.sort_by_key(|f| {
+        let nix = f.path.extension().is_some_and(|e| e == "nix");
+        (f.hosts.is_empty(), !nix, f.path.clone())
+    });
+    let errors = findings
+        .iter()
+        .filter(|f| f.finding.severity == crate::cluster::Severity::Error)
+        .count();
+    let touches_cluster = hosts.iter().any(|h| h.status != HostStatus::Unchanged);
+    Review {
+        base: base.label.clone(),
+        head: head.label.clone(),
+        prefix,
+        summary: summary(&hosts),
+        touches_cluster,
+        errors,
+        warnings: findings.len() - errors,
+        hosts,
+        findings,
+        resolved,
+        files,
+    }
+}
+
+fn role_text(m: &Member) -> String {
+    match m.role() {
+        Role::Primary => "primary".into(),
+        Role::Standby => "standby".into(),
+        Role::Invalid(expr) => one_line(&expr),
+        Role::Missing => "(unset)".into(),
+    }
+}
+
+fn synapse_text(m: &Member) -> String {
+    match m.effective_synapse() {
+        Some(true) => "on".into(),
+        Some(false) => "off".into(),
+        None => "?".into(),
+    }
+}
+
+/// A cluster option's winning value as Nix text (the literal, or the
+/// expression as written), on one line.
+fn field_text(m: &Member, key: &str) -> String {
+    match m.def(key) {
+        None => "(unset)".into(),
+        Some(def) => def
+            .value
+            .as_ref()
+            .map_or_else(|| one_line(&def.expr), |v| v.render_inline()),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn change(
+    base: Option<&Member>,
+    head: Option<&Member>,
+    value: impl Fn(&Member) -> String,
+) -> Change {
+    Change {
+        before: base.map(&value),
+        after: head.map(&value),
+    }
+}
+
+fn host_diff(
+    name: &str,
+    base: Option<&Member>,
+    head: Option<&Member>,
+    files: &[FileDiff],
+) -> HostDiff {
+    let role = change(base, head, role_text);
+    let synapse = change(base, head, synapse_text);
+    let peer_host = change(base, head, |m| {
+        m.peer_host()
+            .map_or_else(|| field_text(m, PEER_HOST), str::to_string)
+    });
+    let allowed_source_ips = change(base, head, |m| {
+        m.allowed_ips()
+            .map_or_else(|| field_text(m, ALLOWED_IPS), |ips| ips.join(", "))
+    });
+    let address = change(base, head, |m| {
+        m.address.clone().unwrap_or_else(|| "?".into())
+    });
+    let mut fields = Vec::new();
+    if let (Some(b), Some(h)) = (base, head) {
+        let keys: BTreeSet<&String> = b.defs.keys().chain(h.defs.keys()).collect();
+        // An attribute set on the path (`replication = { … };`) is shown
+        // through the options inside it, not as one big value.
+        let is_set = |key: &str| {
+            let inner = format!("{key}.");
+            keys.iter().any(|k| k.starts_with(&inner))
+        };
+        for key in &keys {
+            if [ROLE, PEER_HOST, ALLOWED_IPS].contains(&key.as_str())
+                || key.is_empty()
+                || is_set(key)
+            {
+                continue;
+            }
+            let (before, after) = (field_text(b, key), field_text(h, key));
+            if before != after {
+                fields.push(FieldChange {
+                    field: (*key).clone(),
+                    before: Some(before),
+                    after: Some(after),
+                });
+            }
+        }
+    }
+    let host_files: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| f.hosts.iter().any(|h| h == name))
+        .map(|f| f.path.clone())
+        .collect();
+    let status = match (base, head) {
+        (None, _) => HostStatus::Added,
+        (_, None) => HostStatus::Removed,
+        _ if [&role, &synapse, &peer_host, &allowed_source_ips, &address]
+            .iter()
+            .any(|c| c.changed())
+            || !fields.is_empty() =>
+        {
+            HostStatus::Changed
+        }
+        _ if !host_files.is_empty() => HostStatus::Edited,
+        _ => HostStatus::Unchanged,
+    };
+    HostDiff {
+        host: name.to_string(),
+        status,
+        role,
+        synapse,
+        peer_host,
+        allowed_source_ips,
+        address,
+        fields,
+        files: host_files,
+    }
+}
+
+/// Head findings marked new or existing, matched by rule id, host and
+/// message (lines shift, so they are not part of the match); plus the base
+/// findings the head no longer has.
+fn mark_findings(base: &[Finding], head: Vec<Finding>) -> (Vec<ReviewedFinding>, Vec<Finding>) {
+    type Key = (&'static str, Option<String>, String);
+    let key = |f: &Finding| -> Key { (f.id, f.host.clone(), f.message.clone()) };
+    let mut unmatched: BTreeMap<Key, Vec<&Finding>> = BTreeMap::new();
+    for f in base {
+        unmatched.entry(key(f)).or_default().push(f);
+    }
+    let reviewed = head
+        .into_iter()
+        .map(|finding| {
+            let status = match unmatched.get_mut(&key(&finding)).and_then(Vec::pop) {
+                Some(_) => FindingStatus::Existing,
+                None => FindingStatus::New,
+            };
+            ReviewedFinding { finding, status }
+        })
+        .collect();
+    let mut resolved: Vec<Finding> = unmatched.into_values().flatten().cloned().collect();
+    resolved.sort_by(|a, b| (&a.file, a.line, a.id).cmp(&(&b.file, b.line, b.id)));
+    (reviewed, resolved)
+}
+
+/// "promotes X; Y becomes standby; changes peerHost on Z".
+fn summary(hosts: &[HostDiff]) -> String {
+    fn role(h: &HostDiff) -> (Option<&str>, Option<&str>) {
+        (h.role.before.as_deref(), h.role.after.as_deref())
+    }
+    let mut parts = Vec::new();
+    let pick = |pred: &dyn Fn(&HostDiff) -> bool| -> Vec<&HostDiff> {
+        hosts.iter().filter(|h| pred(h)).collect()
+    };
+    for h in pick(&|h| {
+        h.status == HostStatus::Changed
+            && role(h).1 == Some("primary")
+            && role(h).0 != Some("primary")
+    }) {
+        parts.push(format!("promotes {}", h.host));
+    }
+    for h in
+        pick(&|h| h.status == HostStatus::Changed && role(h) == (Some("primary"), Some("standby")))
+    {
+        parts.push(format!("{} becomes standby", h.host));
+    }
+    for h in pick(&|h| h.status == HostStatus::Added) {
+        parts.push(format!(
+            "adds {} as {}",
+            h.host,
+            h.role.after.as_deref().unwrap_or("?")
+        ));
+    }
+    for h in pick(&|h| h.status == HostStatus::Removed) {
+        parts.push(format!("removes {}", h.host));
+    }
+    for h in pick(&|h| h.status == HostStatus::Changed) {
+        let (before, after) = role(h);
+        let accounted = after == Some("primary") && before != Some("primary")
+            || (before, after) == (Some("primary"), Some("standby"));
+        if accounted {
+            continue;
+        }
+        if h.role.changed() {
+            parts.push(format!(
+                "changes the role of {} from {} to {}",
+                h.host,
+                before.unwrap_or("?"),
+                after.unwrap_or("?")
+            ));
+            continue;
+        }
+        let mut what: Vec<&str> = Vec::new();
+        for (name, c) in [
+            ("Synapse", &h.synapse),
+            ("peerHost", &h.peer_host),
+            ("allowedSourceIPs", &h.allowed_source_ips),
+            ("address", &h.address),
+        ] {
+            if c.changed() {
+                what.push(name);
+            }
+        }
+        what.extend(h.fields.iter().map(|f| f.field.as_str()));
+        parts.push(format!("changes {} on {}", what.join(", "), h.host));
+    }
+    let edited: Vec<&str> = pick(&|h| h.status == HostStatus::Edited)
+        .iter()
+        .map(|h| h.host.as_str())
+        .collect();
+    if !edited.is_empty() {
+        parts.push(format!(
+            "edits the files of {} without changing a cluster option",
+            edited.join(", ")
+        ));
+    }
+    let primaries = |after: bool| -> Vec<&str> {
+        hosts
+            .iter()
+            .filter(|h| {
+                let side = if after { &h.role.after } else { &h.role.before };
+                side.as_deref() == Some("primary")
+            })
+            .map(|h| h.host.as_str())
+            .collect()
+    };
+    let (before, after) = (primaries(false), primaries(true));
+    let members_after = hosts.iter().filter(|h| h.role.after.is_some()).count();
+    if before.len() != after.len() && members_after > 0 {
+        match after.len() {
+            0 => parts.push("leaves no primary".into()),
+            1 => {}
+            n => parts.push(format!("leaves {n} primaries ({})", after.join(", "))),
+        }
+    }
+    if parts.is_empty() {
+        "touches no cluster member".into()
+    } else {
+        parts.join("; ")
+    }
+}
