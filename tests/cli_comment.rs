@@ -405,3 +405,58 @@ fn run_with_base(f: &Fixture, forge: &Forge, base: &str) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// The `nixflip comment` line of an example workflow, with the event values
+/// filled in, as an argv.
+fn workflow_command(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(review_support::manifest().join("examples/ci").join(file))
+        .expect("workflow");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("run: nixflip comment"))
+        .expect("a `run: nixflip comment` step");
+    line.replace("\"$PR_NUMBER\"", "7")
+        .replace("\"origin/$BASE_REF\"", "origin/main")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_example_workflows_command_lines_work() {
+    let f = Fixture::standard("");
+    // As after actions/checkout with fetch-depth 0: origin/main is the base,
+    // the PR's head is checked out.
+    review_support::git(&f.repo, &["update-ref", "refs/remotes/origin/main", "base"]);
+    f.reset_to("promote");
+    for (file, env) in [
+        ("github-actions.yml", ["GITHUB_TOKEN", "GITHUB_API_URL"]),
+        ("forgejo-actions.yml", ["GITEA_TOKEN", "GITHUB_SERVER_URL"]),
+    ] {
+        let forge = Forge::start(|r| match r.method.as_str() {
+            "GET" => json(200, serde_json::json!([])),
+            "POST" => json(201, comment(11, &sent(r))),
+            _ => json(405, serde_json::json!({"message": "unexpected"})),
+        });
+        let args = workflow_command(file);
+        let out = f
+            .nixflip()
+            .env("NO_PROXY", "127.0.0.1")
+            .env(env[0], TOKEN)
+            .env(env[1], &forge.url)
+            .env("GITHUB_REPOSITORY", "acme/infra")
+            .arg("comment")
+            .args(&args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{file} {args:?}: {stderr}");
+        let seen = forge.seen();
+        assert_eq!(seen.len(), 2, "{file}");
+        assert!(seen[1]
+            .target
+            .ends_with("/repos/acme/infra/issues/7/comments"));
+        assert!(sent(&seen[1]).contains("promotes bfs.poland.xray; hectic-lab becomes standby"));
+    }
+}

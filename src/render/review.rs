@@ -525,11 +525,15 @@ fn left_out_note(review: &Review, cut: &[String], left_out: &[String], max: usiz
         } else {
             String::new()
         };
-        note.push_str(&format!(
-            " the diffs of {}{rest} are left out ({} in all);",
-            names.join(", "),
-            plural(left_out.len(), "file")
-        ));
+        if left_out.len() == 1 {
+            note.push_str(&format!(" the diff of {} is left out;", names.join("")));
+        } else {
+            note.push_str(&format!(
+                " the diffs of {}{rest} are left out ({} in all);",
+                names.join(", "),
+                plural(left_out.len(), "file")
+            ));
+        }
     }
     note.push_str(&format!(
         " run `nixflip diff --base {}` to see everything._\n",
@@ -553,4 +557,80 @@ fn hard_cut(text: String, budget: usize) -> String {
     }
     out.push_str(note);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::review::{FileDiff, FileStatus, Review};
+    use std::path::PathBuf;
+
+    fn review_with_files(files: Vec<FileDiff>) -> Review {
+        Review {
+            base: "main".into(),
+            head: "work tree".into(),
+            prefix: String::new(),
+            summary: "promotes b".into(),
+            touches_cluster: true,
+            errors: 0,
+            warnings: 0,
+            hosts: Vec::new(),
+            findings: Vec::new(),
+            resolved: Vec::new(),
+            files,
+        }
+    }
+
+    fn file(path: &str, diff: String) -> FileDiff {
+        FileDiff {
+            path: PathBuf::from(path),
+            status: FileStatus::Modified,
+            hosts: Vec::new(),
+            diff: Some(diff),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn code_spans_and_cells_survive_backticks_and_pipes() {
+        assert_eq!(code("a"), "`a`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+    }
+
+    #[test]
+    fn a_diff_holding_a_fence_gets_a_longer_one() {
+        let diff = "--- a/x.md\n+++ b/x.md\n@@ -1 +1 @@\n-```\n+````nix\n".to_string();
+        let md = markdown_within(&review_with_files(vec![file("x.md", diff)]), 10_000);
+        assert!(md.contains("\n`````diff\n"), "{md}");
+    }
+
+    #[test]
+    fn every_budget_is_respected() {
+        let big: String = (0..3000).map(|i| format!("+line {i}\n")).collect();
+        let review = review_with_files(vec![
+            file("a.nix", big.clone()),
+            file("b.nix", big.clone()),
+            file("c.txt", "+small\n".into()),
+        ]);
+        for budget in [600, 2_000, 5_000, 20_000, 40_000, COMMENT_BUDGET] {
+            let md = markdown_within(&review, budget);
+            assert!(md.len() <= budget, "{budget}: {}", md.len());
+            assert!(md.starts_with(MARKER), "{budget}");
+        }
+        let md = markdown(&review);
+        // The first file fits whole, the second is cut, the third is named.
+        assert!(md.contains("the diff of `b.nix` is cut short;"), "{md}");
+        assert!(md.contains("the diff of `c.txt` is left out;"), "{md}");
+        assert!(md.contains("+line 2999\n"));
+    }
+
+    #[test]
+    fn nothing_is_cut_when_it_fits() {
+        let review = review_with_files(vec![file("a.nix", "+one\n".into())]);
+        let md = markdown(&review);
+        assert!(!md.contains("left out") && !md.contains("cut"), "{md}");
+        assert!(md.contains("<details><summary><code>a.nix</code> (modified)</summary>"));
+    }
 }

@@ -683,3 +683,57 @@ fn summary(hosts: &[HostDiff]) -> String {
         parts.join("; ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Severity;
+
+    fn finding(id: &'static str, host: &str, message: &str, line: usize) -> Finding {
+        Finding {
+            id,
+            severity: Severity::Error,
+            host: Some(host.into()),
+            file: PathBuf::from(format!("{host}.nix")),
+            line,
+            column: 1,
+            span: None,
+            message: message.into(),
+            help: String::new(),
+        }
+    }
+
+    #[test]
+    fn findings_match_by_id_host_and_message_not_line() {
+        let base = vec![
+            finding("NF002", "a", "streams from x", 10),
+            finding("NF101", "b", "lists itself", 4),
+        ];
+        let head = vec![
+            // The line moved: still the same finding.
+            finding("NF002", "a", "streams from x", 12),
+            // Same rule and host, new message: new.
+            finding("NF002", "a", "streams from y", 12),
+        ];
+        let (reviewed, resolved) = mark_findings(&base, head);
+        let statuses: Vec<FindingStatus> = reviewed.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [FindingStatus::Existing, FindingStatus::New]);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].id, "NF101");
+    }
+
+    #[test]
+    fn a_finding_present_once_matches_once() {
+        let base = vec![finding("NF001", "a", "two primaries", 1)];
+        let head = vec![
+            finding("NF001", "a", "two primaries", 1),
+            finding("NF001", "a", "two primaries", 9),
+        ];
+        let (reviewed, _) = mark_findings(&base, head);
+        let new = reviewed
+            .iter()
+            .filter(|r| r.status == FindingStatus::New)
+            .count();
+        assert_eq!(new, 1);
+    }
+}
