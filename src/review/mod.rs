@@ -226,10 +226,13 @@ pub fn review(request: &Request) -> Result<Review> {
             cluster: cluster_at(root, tree, &blobs, request.config, label)?,
             label: label.to_string(),
         },
-        _ => Side {
-            cluster: Cluster::load(root, config::load(root, request.config)?)?,
-            label: "work tree".to_string(),
-        },
+        _ => {
+            let label = "work tree".to_string();
+            let cluster = config::load(root, request.config)
+                .and_then(|loaded| Cluster::load(root, loaded))
+                .map_err(|e| at_revision(e, &label))?;
+            Side { cluster, label }
+        }
     };
 
     let contents = |tree: Option<&git::Tree>, path: &Path| match tree {
@@ -331,17 +334,23 @@ fn at_revision(error: Error, label: &str) -> Error {
     if error.exit_code() != EXIT_BAD_INPUT {
         return error;
     }
+    let place = if label == "work tree" {
+        "in the work tree".to_string()
+    } else {
+        format!("at revision `{label}`")
+    };
     Error::Other(Box::new(AtRevision {
-        label: label.to_string(),
+        place,
         source: error,
     }))
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("cannot read the cluster at revision `{label}`")]
+#[error("cannot read the cluster {place}")]
 #[diagnostic(code(nixflip::diff::revision))]
 struct AtRevision {
-    label: String,
+    /// "at revision `X`" or "in the work tree".
+    place: String,
     #[source]
     #[diagnostic_source]
     source: Error,
