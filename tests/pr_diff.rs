@@ -22,13 +22,13 @@ fn diff(f: &Fixture, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Snapshot the three formats of base → `head` and return the exit code.
-fn snapshot_pair(f: &Fixture, head: &str) -> i32 {
+/// Snapshot the three formats of `base` → `head` and return the exit code.
+fn snapshot_pair(f: &Fixture, base: &str, head: &str) -> i32 {
     let mut codes = Vec::new();
     for format in ["text", "markdown", "json"] {
-        let (code, out, err) = diff(f, &["--base", "base", "--head", head, "--format", format]);
-        assert!(err.is_empty(), "stderr of {head}/{format}: {err}");
-        insta::assert_snapshot!(format!("diff_base_{head}_{format}"), out);
+        let (code, out, err) = diff(f, &["--base", base, "--head", head, "--format", format]);
+        assert!(err.is_empty(), "stderr of {base}..{head}/{format}: {err}");
+        insta::assert_snapshot!(format!("diff_{base}_{head}_{format}"), out);
         codes.push(code);
     }
     assert!(codes.windows(2).all(|w| w[0] == w[1]), "{codes:?}");
@@ -38,10 +38,14 @@ fn snapshot_pair(f: &Fixture, head: &str) -> i32 {
 #[test]
 fn every_pair_of_the_standard_history() {
     let f = Fixture::standard("");
-    assert_eq!(snapshot_pair(&f, "promote"), 0, "a clean flip");
-    assert_eq!(snapshot_pair(&f, "broken"), 1, "two primaries");
-    assert_eq!(snapshot_pair(&f, "standby"), 0, "a new standby");
-    assert_eq!(snapshot_pair(&f, "unrelated"), 0, "nothing to say");
+    assert_eq!(snapshot_pair(&f, "base", "promote"), 0, "a clean flip");
+    assert_eq!(snapshot_pair(&f, "base", "broken"), 1, "two primaries");
+    assert_eq!(snapshot_pair(&f, "base", "standby"), 0, "a new standby");
+    assert_eq!(snapshot_pair(&f, "base", "unrelated"), 0, "nothing to say");
+    // Fixing the broken flip: its findings are resolved.
+    assert_eq!(snapshot_pair(&f, "broken", "promote"), 0, "fixed");
+    // Sibling commits: undoing the flip and adding a member, in one summary.
+    assert_eq!(snapshot_pair(&f, "promote", "standby"), 0, "two things at once");
 }
 
 #[test]
