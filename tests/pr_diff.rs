@@ -45,7 +45,11 @@ fn every_pair_of_the_standard_history() {
     // Fixing the broken flip: its findings are resolved.
     assert_eq!(snapshot_pair(&f, "broken", "promote"), 0, "fixed");
     // Sibling commits: undoing the flip and adding a member, in one summary.
-    assert_eq!(snapshot_pair(&f, "promote", "standby"), 0, "two things at once");
+    assert_eq!(
+        snapshot_pair(&f, "promote", "standby"),
+        0,
+        "two things at once"
+    );
 }
 
 #[test]

@@ -29,6 +29,10 @@ pub struct RevArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Exit codes: 0 the head has no error findings, 1 it has, 2 bad input (an unknown \
+revision, a revision whose cluster cannot be read), 3 git failed."
+)]
 pub struct DiffArgs {
     #[command(flatten)]
     pub revs: RevArgs,
@@ -38,6 +42,12 @@ pub struct DiffArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "The token comes from the environment only (GITHUB_TOKEN; Gitea: GITEA_TOKEN or \
+GITHUB_TOKEN) and is never printed.\n\nExit codes: 0 posted, updated or already current (whatever \
+the findings), 2 bad input (no token or repository, an unknown revision), 3 the forge refused or \
+could not be reached."
+)]
 pub struct CommentArgs {
     #[command(flatten)]
     pub revs: RevArgs,
