@@ -268,3 +268,23 @@ fn a_very_large_diff_is_cut_below_the_comment_limit() {
     let tail = &out[out.rfind("</details>").unwrap_or(0)..];
     insta::assert_snapshot!("diff_huge_markdown_tail", tail);
 }
+
+#[test]
+fn editing_a_member_file_outside_the_cluster_options_is_said() {
+    let f = Fixture::standard("");
+    f.replace(
+        HECTIC,
+        "allowedTCPPorts = [ 22 80 443 8448 ];",
+        "allowedTCPPorts = [ 22 80 443 ];",
+    );
+    let (code, out, _) = diff(&f, &["--base", "base", "--format", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        json["summary"],
+        "edits the files of hectic-lab without changing a cluster option"
+    );
+    assert_eq!(json["touchesCluster"], true);
+    assert_eq!(json["hosts"][1]["status"], "edited");
+    assert_eq!(json["hosts"][1]["files"][0], HECTIC);
+}

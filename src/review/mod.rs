@@ -598,48 +598,38 @@ fn mark_findings(base: &[Finding], head: Vec<Finding>) -> (Vec<ReviewedFinding>,
 
 /// "promotes X; Y becomes standby; changes peerHost on Z".
 fn summary(hosts: &[HostDiff]) -> String {
-    fn role(h: &HostDiff) -> (Option<&str>, Option<&str>) {
-        (h.role.before.as_deref(), h.role.after.as_deref())
-    }
-    let mut parts = Vec::new();
-    let pick = |pred: &dyn Fn(&HostDiff) -> bool| -> Vec<&HostDiff> {
-        hosts.iter().filter(|h| pred(h)).collect()
+    let changed = |h: &&HostDiff| h.status == HostStatus::Changed;
+    let promoted = |h: &HostDiff| {
+        h.role.after.as_deref() == Some("primary") && h.role.before.as_deref() != Some("primary")
     };
-    for h in pick(&|h| {
-        h.status == HostStatus::Changed
-            && role(h).1 == Some("primary")
-            && role(h).0 != Some("primary")
-    }) {
+    let demoted = |h: &HostDiff| {
+        h.role.before.as_deref() == Some("primary") && h.role.after.as_deref() == Some("standby")
+    };
+    let mut parts = Vec::new();
+    for h in hosts.iter().filter(changed).filter(|h| promoted(h)) {
         parts.push(format!("promotes {}", h.host));
     }
-    for h in
-        pick(&|h| h.status == HostStatus::Changed && role(h) == (Some("primary"), Some("standby")))
-    {
+    for h in hosts.iter().filter(changed).filter(|h| demoted(h)) {
         parts.push(format!("{} becomes standby", h.host));
     }
-    for h in pick(&|h| h.status == HostStatus::Added) {
-        parts.push(format!(
-            "adds {} as {}",
-            h.host,
-            h.role.after.as_deref().unwrap_or("?")
-        ));
+    for h in hosts.iter().filter(|h| h.status == HostStatus::Added) {
+        let role = h.role.after.as_deref().unwrap_or("?");
+        parts.push(format!("adds {} as {role}", h.host));
     }
-    for h in pick(&|h| h.status == HostStatus::Removed) {
+    for h in hosts.iter().filter(|h| h.status == HostStatus::Removed) {
         parts.push(format!("removes {}", h.host));
     }
-    for h in pick(&|h| h.status == HostStatus::Changed) {
-        let (before, after) = role(h);
-        let accounted = after == Some("primary") && before != Some("primary")
-            || (before, after) == (Some("primary"), Some("standby"));
-        if accounted {
-            continue;
-        }
+    for h in hosts
+        .iter()
+        .filter(changed)
+        .filter(|h| !promoted(h) && !demoted(h))
+    {
         if h.role.changed() {
             parts.push(format!(
                 "changes the role of {} from {} to {}",
                 h.host,
-                before.unwrap_or("?"),
-                after.unwrap_or("?")
+                h.role.before.as_deref().unwrap_or("?"),
+                h.role.after.as_deref().unwrap_or("?")
             ));
             continue;
         }
@@ -657,8 +647,9 @@ fn summary(hosts: &[HostDiff]) -> String {
         what.extend(h.fields.iter().map(|f| f.field.as_str()));
         parts.push(format!("changes {} on {}", what.join(", "), h.host));
     }
-    let edited: Vec<&str> = pick(&|h| h.status == HostStatus::Edited)
+    let edited: Vec<&str> = hosts
         .iter()
+        .filter(|h| h.status == HostStatus::Edited)
         .map(|h| h.host.as_str())
         .collect();
     if !edited.is_empty() {
