@@ -62,6 +62,29 @@ pub enum Command {
     Hook(commands::cluster::HookCommand),
     /// Run nixos-rebuild on the members in role order: the primary first, then the standbys
     Rebuild(commands::rebuild::RebuildArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, e.g. `nixflip man > nixflip.1`
+    Man,
+}
+
+fn print_completions(shell: clap_complete::Shell) -> nixflip::Result<i32> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "nixflip", &mut std::io::stdout());
+    Ok(nixflip::error::EXIT_OK)
+}
+
+fn print_man() -> nixflip::Result<i32> {
+    let command = <Cli as clap::CommandFactory>::command();
+    clap_mangen::Man::new(command)
+        .render(&mut std::io::stdout())
+        .map_err(|e| {
+            nixflip::Error::external(format!("cannot write the man page: {e}"), "check stdout")
+        })?;
+    Ok(nixflip::error::EXIT_OK)
 }
 
 fn main() -> ExitCode {
@@ -84,6 +107,8 @@ fn main() -> ExitCode {
         Command::Hook(command) => commands::cluster::hook(&cli, command),
         Command::Promote(args) => commands::promote::promote(&cli, args),
         Command::Rebuild(args) => commands::rebuild::rebuild(&cli, args),
+        Command::Completions { shell } => print_completions(*shell),
+        Command::Man => print_man(),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
