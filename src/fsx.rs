@@ -282,6 +282,27 @@ mod tests {
     }
 
     #[test]
+    fn create_all_makes_directories_and_new_files() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::external(e.to_string(), ""))?;
+        let old = dir.path().join("flake.nix");
+        fs::write(&old, "old").map_err(|e| Error::external(e.to_string(), ""))?;
+        let new = dir.path().join("hosts/gamma/gamma.nix");
+        create_all(&[
+            FileWrite {
+                path: old.clone(),
+                content: "edited".into(),
+            },
+            FileWrite {
+                path: new.clone(),
+                content: "new".into(),
+            },
+        ])?;
+        assert_eq!(fs::read_to_string(&old).ok().as_deref(), Some("edited"));
+        assert_eq!(fs::read_to_string(&new).ok().as_deref(), Some("new"));
+        Ok(())
+    }
+
+    #[test]
     fn a_second_lock_is_refused_while_the_first_is_held() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::external(e.to_string(), ""))?;
         let first = lock(dir.path())?;

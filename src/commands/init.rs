@@ -105,9 +105,12 @@ fn summary(
         out.push_str(&format!("  {path}{mark}\n"));
     }
     let p = &spec.primary;
+    out.push_str("\nNext:\n");
+    if dir != std::path::Path::new(".") {
+        out.push_str(&format!("  cd {}\n", dir.display()));
+    }
     out.push_str(&format!(
-        "\nNext:\n  cd {}\n  git init && git add -A      # flakes only see files git tracks\n  nix flake lock              # pin nixpkgs (needs the network)\n  nixflip check               # the cluster is consistent\n  nixflip hook install        # or: pre-commit install\n  # put the secrets in place (see the comments in hosts/*.nix), then rebuild the primary first:\n  nixos-rebuild switch --flake .#'{}|{}' --target-host root@{}\n",
-        dir.display(),
+        "  git init && git add -A      # flakes only see files git tracks\n  nix flake lock              # pin nixpkgs (needs the network)\n  nixflip check               # the cluster is consistent\n  nixflip hook install        # or: pre-commit install\n  # put the secrets in place (see the comments in hosts/*.nix), then rebuild the primary first:\n  nixos-rebuild switch --flake .#'{}|{}' --target-host root@{}\n",
         p.name,
         spec.system,
         p.address

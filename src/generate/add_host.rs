@@ -700,6 +700,59 @@ fn unrecognised(flake: &NixFile, entry: &Entry, why: String) -> Error {
 mod tests {
     use super::*;
 
+    fn insert(flake: &str, primary_file: &str) -> Result<(String, String)> {
+        let file = NixFile::parse("flake.nix", flake)?;
+        let all = entries(&file);
+        let entry = all
+            .iter()
+            .find(|e| e.name.starts_with("alpha"))
+            .ok_or_else(|| Error::usage("no entry", ""))?;
+        insert_entry(
+            &file,
+            entry,
+            Path::new(primary_file),
+            "gamma",
+            Path::new("hosts/gamma.nix"),
+        )
+    }
+
+    #[test]
+    fn entries_are_copied_in_the_nested_form() -> Result<()> {
+        let flake = "{ outputs = { self, nixpkgs }: {\n  nixosConfigurations = {\n    alpha = mk \"alpha\" ./hosts/alpha.nix; # primary\n    beta = mk \"beta\" ./hosts/beta.nix;\n  };\n}; }\n";
+        let (text, attr) = insert(flake, "hosts/alpha.nix")?;
+        assert_eq!(attr, "gamma");
+        assert_eq!(
+            text,
+            "{ outputs = { self, nixpkgs }: {\n  nixosConfigurations = {\n    alpha = mk \"alpha\" ./hosts/alpha.nix; # primary\n    beta = mk \"beta\" ./hosts/beta.nix;\n    gamma = mk \"gamma\" ./hosts/gamma.nix;\n  };\n}; }\n"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn entries_are_copied_in_the_dotted_form() -> Result<()> {
+        let flake = "{ outputs = { self }: {\n  nixosConfigurations.\"alpha|x86_64-linux\" = lib.nixosSystem { modules = [ ./alpha.nix ]; };\n  packages = { };\n}; }\n";
+        let (text, attr) = insert(flake, "alpha.nix")?;
+        assert_eq!(attr, "gamma|x86_64-linux");
+        assert!(text.contains("  nixosConfigurations.\"alpha|x86_64-linux\" = lib.nixosSystem { modules = [ ./alpha.nix ]; };\n  nixosConfigurations.\"gamma|x86_64-linux\" = lib.nixosSystem { modules = [ ./hosts/gamma.nix ]; };\n  packages"), "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn an_entry_without_the_host_file_is_refused() {
+        let flake = "{ outputs = _: { nixosConfigurations.alpha = mk ./a.nix ./b.nix; }; }";
+        let err = insert(flake, "a.nix")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("2 path literals"), "{err}");
+        let flake = "{ outputs = _: { nixosConfigurations.alpha = mk ./other.nix; }; }";
+        let err = insert(flake, "a.nix")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("is not the primary's host file"), "{err}");
+    }
+
     #[test]
     fn file_names_follow_the_primary() {
         assert_eq!(
