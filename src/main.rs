@@ -62,6 +62,10 @@ pub enum Command {
     Hook(commands::cluster::HookCommand),
     /// Run nixos-rebuild on the members in role order: the primary first, then the standbys
     Rebuild(commands::rebuild::RebuildArgs),
+    /// Create a new cluster flake: module, host files, flake.nix, nixflip.toml, hook and CI files
+    Init(commands::init::InitArgs),
+    /// Add a standby of the current primary: host file, flake entry, the primary's allowedSourceIPs
+    AddHost(commands::add_host::AddHostArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -107,6 +111,8 @@ fn main() -> ExitCode {
         Command::Hook(command) => commands::cluster::hook(&cli, command),
         Command::Promote(args) => commands::promote::promote(&cli, args),
         Command::Rebuild(args) => commands::rebuild::rebuild(&cli, args),
+        Command::Init(args) => commands::init::init(&cli, args),
+        Command::AddHost(args) => commands::add_host::add_host(&cli, args),
         Command::Completions { shell } => print_completions(*shell),
         Command::Man => print_man(),
     };
