@@ -1,9 +1,11 @@
 //! One module per command group: each turns parsed arguments into library
 //! calls and renders the result.
 
+pub mod add_host;
 pub mod cluster;
 pub mod diff;
 pub mod edit;
+pub mod init;
 pub mod promote;
 pub mod rebuild;
 
