@@ -460,3 +460,46 @@ fn the_example_workflows_command_lines_work() {
         assert!(sent(&seen[1]).contains("promotes bfs.poland.xray; hectic-lab becomes standby"));
     }
 }
+
+#[test]
+fn a_head_that_does_not_parse_gets_the_diagnostic_as_its_comment() {
+    let f = Fixture::standard("");
+    f.replace(
+        review_support::HECTIC,
+        "role           = \"primary\";",
+        "role           = \"primary\"",
+    );
+    f.commit("unparsable", "a missing semicolon");
+    let forge = Forge::start(|r| match r.method.as_str() {
+        "GET" => json(200, serde_json::json!([])),
+        "POST" => json(201, comment(8, &sent(r))),
+        _ => json(405, serde_json::json!({"message": "unexpected"})),
+    });
+    let out = f
+        .nixflip()
+        .env("NO_PROXY", "127.0.0.1")
+        .env("GITHUB_TOKEN", TOKEN)
+        .args([
+            "comment",
+            "--pr",
+            "7",
+            "--repo",
+            "acme/infra",
+            "--api",
+            &forge.url,
+        ])
+        .args(["--base", "base", "--head", "unparsable"])
+        .output()
+        .expect("runs");
+    // Bad input, reported on stderr, and posted for the reviewer too.
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read the cluster at revision `unparsable`"),
+        "{stderr}"
+    );
+    let seen = forge.seen();
+    assert_eq!(seen.len(), 2);
+    let body = sent(&seen[1]);
+    insta::assert_snapshot!("comment_unparsable_head", body);
+}

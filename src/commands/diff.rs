@@ -103,7 +103,9 @@ pub fn diff(cli: &Cli, args: &DiffArgs) -> Result<i32> {
 /// Post the Markdown of `diff --format markdown`, or update the comment that
 /// carries the marker. Exit 0 when posted (findings are `diff`'s and
 /// `check`'s business, so a broken PR still gets its comment and the job
-/// decides), 2 on bad input, 3 when the forge refuses or cannot be reached.
+/// decides), 2 on bad input (when a revision's cluster cannot be read, after
+/// posting nixflip's diagnostic as the comment), 3 when the forge refuses or
+/// cannot be reached.
 pub fn comment(cli: &Cli, args: &CommentArgs) -> Result<i32> {
     // Configure the client first: a missing token should not wait for git.
     let client =
@@ -111,8 +113,20 @@ pub fn comment(cli: &Cli, args: &CommentArgs) -> Result<i32> {
             Ok(client) => client,
             Err(e) => return Ok(report(e)),
         };
-    let review = build_review(cli, &args.revs)?;
-    let body = render::markdown(&review);
+    // A PR that breaks a host file still gets a comment: the diagnostic,
+    // in place of the diff; the exit code stays that of the failure.
+    let (body, code) = match build_review(cli, &args.revs) {
+        Ok(review) => (render::markdown(&review), EXIT_OK),
+        Err(error) => match review::unreadable(&error) {
+            Some(place) => {
+                let body = render::markdown_unreadable(place, &plain_report(&error));
+                let code = error.exit_code();
+                eprintln!("{:?}", miette::Report::new(error));
+                (body, code)
+            }
+            None => return Err(error),
+        },
+    };
     match client.upsert_comment(args.pr, &body, MARKER) {
         Ok(outcome) => {
             if !cli.quiet {
@@ -132,10 +146,23 @@ pub fn comment(cli: &Cli, args: &CommentArgs) -> Result<i32> {
                     args.pr
                 );
             }
-            Ok(EXIT_OK)
+            Ok(code)
         }
         Err(e) => Ok(report(e)),
     }
+}
+
+/// A diagnostic as text without colour, for a comment.
+fn plain_report(error: &nixflip::Error) -> String {
+    let mut out = String::new();
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100)
+            .with_links(false);
+    if handler.render_report(&mut out, error).is_err() {
+        return error.to_string();
+    }
+    out
 }
 
 /// Print a forge error (it never holds the token) and return its exit code.

@@ -450,6 +450,19 @@ pub fn markdown_within(review: &Review, budget: usize) -> String {
     hard_cut(out, budget)
 }
 
+/// The comment for a pull request whose cluster cannot be read at all:
+/// nixflip's own diagnostic (`report`, without colour) in a text block.
+pub fn markdown_unreadable(place: &str, report: &str) -> String {
+    let fence = "`".repeat(longest_run(report, '`').max(2) + 1);
+    let text = format!(
+        "{MARKER}\n### nixflip: cannot read the cluster {}\n\n❌ There is no role diff until \
+         this is fixed; nixflip says:\n\n{fence}text\n{}\n{fence}\n",
+        html(place),
+        report.trim_end()
+    );
+    hard_cut(text, COMMENT_BUDGET)
+}
+
 fn untouched_line(review: &Review) -> String {
     let files = plural(review.files.len(), "file");
     let mut line = format!(

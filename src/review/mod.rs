@@ -345,15 +345,29 @@ fn at_revision(error: Error, label: &str) -> Error {
     }))
 }
 
+/// One side's cluster could not be read (a host file or `nixflip.toml`
+/// that does not parse, say); the inner error says why.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("cannot read the cluster {place}")]
 #[diagnostic(code(nixflip::diff::revision))]
-struct AtRevision {
+pub struct AtRevision {
     /// "at revision `X`" or "in the work tree".
-    place: String,
+    pub place: String,
     #[source]
     #[diagnostic_source]
     source: Error,
+}
+
+/// Where the cluster could not be read, when that is what `error` says
+/// (so the PR bot can post that instead of a diff).
+pub fn unreadable(error: &Error) -> Option<&str> {
+    let Error::Other(inner) = error else {
+        return None;
+    };
+    let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
+    inner
+        .downcast_ref::<AtRevision>()
+        .map(|at| at.place.as_str())
 }
 
 fn file_diff(
