@@ -62,6 +62,9 @@ pub enum Command {
     Hook(commands::cluster::HookCommand),
     /// Run nixos-rebuild on the members in role order: the primary first, then the standbys
     Rebuild(commands::rebuild::RebuildArgs),
+    /// SOPS secrets: declarations, keys, recipients, .sops.yaml rules, decryption
+    #[command(subcommand)]
+    Secrets(commands::secrets::SecretsCommand),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Hook(command) => commands::cluster::hook(&cli, command),
         Command::Promote(args) => commands::promote::promote(&cli, args),
         Command::Rebuild(args) => commands::rebuild::rebuild(&cli, args),
+        Command::Secrets(command) => commands::secrets::secrets(&cli, command),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

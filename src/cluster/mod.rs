@@ -5,6 +5,7 @@ pub mod discover;
 pub mod endpoints;
 pub mod plan;
 pub mod rules;
+pub mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

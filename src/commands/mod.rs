@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod edit;
 pub mod promote;
 pub mod rebuild;
+pub mod secrets;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
