@@ -470,3 +470,72 @@ fn skip_secrets_warns_and_proceeds() {
     let old = std::fs::read_to_string(root.join(HECTIC)).expect("read");
     assert!(old.contains("\"standby\""), "{old}");
 }
+
+// ------------------------------------------------------------------ declaration forms
+
+#[test]
+fn declarations_in_every_form() {
+    // bfs.poland.xray's declarations rewritten into nested, dotted-field, mkIf and renamed forms,
+    // with sopsFile as a path literal and as `self + "/…"`; all of it must read the same.
+    let (_dir, root) = example_copy(|root| {
+        edit_file(
+            root,
+            BFS,
+            "  sops.defaultSopsFile = ../../../secrets/cluster.yaml;\n  sops.secrets.\"matrix/secrets\" = { owner = \"matrix-synapse\"; };\n  sops.secrets.\"matrix/signing-key\" = { owner = \"matrix-synapse\"; };\n  sops.secrets.\"postgres/replication\" = { owner = \"postgres\"; };\n",
+            "  sops = {\n    secrets = {\n      \"matrix/secrets\".sopsFile = self + \"/secrets/cluster.yaml\";\n      signing = lib.mkIf true {\n        key = \"matrix/signing-key\";\n        sopsFile = ../../../secrets/cluster.yaml;\n      };\n    };\n  };\n  sops.secrets.\"postgres/replication\".sopsFile = \"${self}/secrets/cluster.yaml\";\n",
+        );
+        edit_file(
+            root,
+            BFS,
+            "config.sops.secrets.\"matrix/signing-key\".path",
+            "config.sops.secrets.signing.path",
+        );
+    });
+    let out = run(nixflip(&root).args(["secrets", "check", "--format", "json"]));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let bfs: Vec<(String, String, String)> = json["declarations"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| d["host"] == "bfs.poland.xray")
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap_or("").to_string(),
+                d["key"].as_str().unwrap_or("").to_string(),
+                d["sopsFile"]["path"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let file = "secrets/cluster.yaml".to_string();
+    assert_eq!(
+        bfs,
+        [
+            (
+                "matrix/secrets".into(),
+                "matrix/secrets".into(),
+                file.clone()
+            ),
+            (
+                "postgres/replication".into(),
+                "postgres/replication".into(),
+                file.clone()
+            ),
+            ("signing".into(), "matrix/signing-key".into(), file.clone()),
+        ]
+    );
+    // `signing` stands for the signing key the primary needs (same file and key as
+    // hectic-lab's `matrix/signing-key`), so the example stays clean, and promoting works.
+    let bfs_member = json["members"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|m| m["host"] == "bfs.poland.xray")
+        .expect("bfs");
+    assert_eq!(
+        bfs_member["declared"],
+        serde_json::json!(["matrix/secrets", "postgres/replication", "signing"])
+    );
+    let out = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}

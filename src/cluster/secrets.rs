@@ -76,6 +76,7 @@ pub struct Loc {
 
 /// One `sops.secrets.<name>` declaration of a member.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Declaration {
     pub host: String,
     pub name: String,
@@ -98,6 +99,7 @@ pub struct Declaration {
 
 /// A cluster option that uses a secret (`config.sops.secrets."x".path`).
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Reference {
     pub host: String,
     pub option: String,
@@ -108,6 +110,7 @@ pub struct Reference {
 
 /// A finding with what it is about, for the promote gate.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretFinding {
     #[serde(flatten)]
     pub finding: Finding,
@@ -122,6 +125,7 @@ pub struct SecretFinding {
 
 /// One member's side of the secrets.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MemberSecrets {
     pub host: String,
     pub role: Option<String>,
@@ -135,6 +139,7 @@ pub struct MemberSecrets {
 
 /// One SOPS file read by the members.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FileSecrets {
     pub file: PathBuf,
     pub keys: Vec<String>,
@@ -147,6 +152,7 @@ pub struct FileSecrets {
 
 /// The result of the no-key checks.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretsReport {
     /// Whether the cluster uses SOPS at all; `false` means nothing was checked.
     pub configured: bool,
@@ -570,6 +576,28 @@ impl<'a> Checker<'a> {
                 }
             }
         };
+        // What each needed name stands for: the SOPS file and key of the
+        // declaration on the host that uses it. Another host declaring the
+        // same file and key under another name has the secret too.
+        let mut targets: BTreeMap<String, (SopsFileRef, Option<String>)> = BTreeMap::new();
+        for r in references {
+            if let Some(d) = self
+                .report
+                .declarations
+                .iter()
+                .find(|d| d.host == r.host && d.name == r.secret)
+            {
+                targets
+                    .entry(r.secret.clone())
+                    .or_insert_with(|| (d.sops_file.clone(), d.key.clone()));
+            }
+        }
+        for d in &self.report.declarations {
+            targets
+                .entry(d.name.clone())
+                .or_insert_with(|| (d.sops_file.clone(), d.key.clone()));
+        }
+        let all_declarations = self.report.declarations.clone();
         for m in &self.cluster.members {
             let role = m.role();
             let mut needs = role_needs(&role);
@@ -585,10 +613,29 @@ impl<'a> Checker<'a> {
                 .filter(|d| d.host == m.name)
                 .map(|d| d.name.clone())
                 .collect();
+            // This host's declaration of the same file and key, if any.
+            let equivalent = |name: &String| -> Option<String> {
+                let (file, key) = targets.get(name)?;
+                if matches!(file, SopsFileRef::Expr { .. }) || key.is_none() {
+                    return None;
+                }
+                all_declarations
+                    .iter()
+                    .find(|d| d.host == m.name && &d.sops_file == file && &d.key == key)
+                    .map(|d| d.name.clone())
+            };
+            // The needs under the names this host declares them by (for the gate).
+            let mut resolved: BTreeSet<String> = BTreeSet::new();
             for (name, why) in &needs {
                 if declared.contains(name) {
+                    resolved.insert(name.clone());
                     continue;
                 }
+                if let Some(own) = equivalent(name) {
+                    resolved.insert(own);
+                    continue;
+                }
+                resolved.insert(name.clone());
                 let own_ref = references
                     .iter()
                     .find(|r| r.host == m.name && &r.secret == name);
@@ -633,7 +680,7 @@ impl<'a> Checker<'a> {
                 recipient: recipient.as_ref().map(|k| k.display.clone()),
                 recipient_source: recipient.map(|k| k.source),
                 declared: declared.into_iter().collect(),
-                needs: needs.into_keys().collect(),
+                needs: resolved.into_iter().collect(),
             });
         }
     }
@@ -1081,6 +1128,7 @@ pub fn host_key(cluster: &Cluster, root: &Path, name: &str) -> Option<HostKey> {
 
 /// What `--decrypt` found for one file (never a value).
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DecryptOutcome {
     pub file: PathBuf,
     pub decrypted: usize,
