@@ -539,3 +539,150 @@ fn declarations_in_every_form() {
     let out = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes"]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
+
+// ------------------------------------------------------------------ the genuine sops files
+
+fn shared_sops(rel: &str) -> String {
+    let base = match std::env::var_os("NIXFLIP_SHARED_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => common::repo().join("../shared"),
+    };
+    let path = base.join("fixtures/sops").join(rel);
+    std::fs::canonicalize(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn genuine_sops_files_in_a_cluster() {
+    // The hosts read the genuine sops-written files in place (absolute path literals):
+    // bfs.poland.xray, by the fixture's ssh host key, is a recipient of sops-nix/secrets.yaml
+    // (through ssh-to-age) and of secrets-native-ssh.yaml (a native ssh-ed25519 recipient);
+    // hectic-lab reads the PGP-only secrets.json, which is unsupported.
+    let pubkey = std::fs::read_to_string(shared_sops("sops-nix/ssh-ed25519-key.pub")).expect("pub");
+    let (_dir, root) = example_copy(|root| {
+        std::fs::remove_file(root.join(".sops.yaml")).expect("rm");
+        edit_file(
+            root,
+            BFS,
+            "  sops.defaultSopsFile = ../../../secrets/cluster.yaml;\n  sops.secrets.\"matrix/secrets\" = { owner = \"matrix-synapse\"; };\n  sops.secrets.\"matrix/signing-key\" = { owner = \"matrix-synapse\"; };\n  sops.secrets.\"postgres/replication\" = { owner = \"postgres\"; };\n",
+            &format!(
+                "  sops.defaultSopsFile = {};\n  sops.secrets.\"matrix/secrets\" = {{ key = \"test_key\"; }};\n  sops.secrets.\"matrix/signing-key\" = {{ key = \"nested/test/file\"; }};\n  sops.secrets.\"postgres/replication\" = {{ key = \"test_key\"; sopsFile = {}; }};\n  sops.secrets.gone = {{ key = \"no/such/key\"; }};\n",
+                shared_sops("sops-nix/secrets.yaml"),
+                shared_sops("sops-nix/secrets-native-ssh.yaml")
+            ),
+        );
+        edit_file(
+            root,
+            HECTIC,
+            "sops.defaultSopsFile = ../../../secrets/cluster.yaml;",
+            &format!(
+                "sops.defaultSopsFile = {};",
+                shared_sops("sops-nix/secrets.json")
+            ),
+        );
+        edit_file(
+            root,
+            "nixflip.toml",
+            "age = \"age18k3j320rh02p542n26mny9x5cdjv9zayvu39jnjmurg2mxrjlqzs74u2e6\"",
+            &format!("ssh_host_key = \"{}\"", pubkey.trim()),
+        );
+    });
+    let out = run(nixflip(&root).args(["secrets", "check", "--format", "json"]));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let findings = json["findings"].as_array().expect("list");
+    let about = |host: &str| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|f| f["host"] == host)
+            .map(|f| format!("{} {}", f["id"].as_str().unwrap_or(""), f["line"]))
+            .collect()
+    };
+    // bfs.poland.xray: only the key that is not in the file (line 34 of its host file).
+    assert_eq!(about("bfs.poland.xray"), ["NF201 34"]);
+    let unsupported: Vec<&serde_json::Value> =
+        findings.iter().filter(|f| f["id"] == "NF205").collect();
+    assert_eq!(unsupported.len(), 1, "{findings:?}");
+    assert!(unsupported[0]["file"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("sops-nix/secrets.json"));
+    assert!(unsupported[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("a file without any age recipient (only pgp)"));
+    assert_eq!(unsupported[0]["severity"], "error");
+    let bfs = json["members"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|m| m["host"] == "bfs.poland.xray")
+        .expect("bfs");
+    assert_eq!(
+        bfs["recipient"],
+        "age1a8pk4akrdamj7nvqy3zywgtny8dxz7t5xzu7u8v9mhrayp9freqsqatyrs"
+    );
+
+    // With the fixture's ssh key, both of bfs.poland.xray's files decrypt and verify; the
+    // PGP-only file is not attempted (NF205 says why).
+    let out = run(nixflip(&root).args([
+        "secrets",
+        "check",
+        "--age-key",
+        &shared_sops("sops-nix/ssh-ed25519-key"),
+    ]));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("sops-nix/secrets.yaml: 4/4 values decrypted, MAC verified"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("sops-nix/secrets-native-ssh.yaml: 1/1 values decrypted, MAC verified"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stderr.contains("NF208"), "{}", out.stderr);
+}
+
+#[test]
+fn ssh_host_key_from_a_file() {
+    let (_dir, root) = example_copy(|root| {
+        let toml = std::fs::read_to_string(root.join("nixflip.toml")).expect("read");
+        let line = toml
+            .lines()
+            .find(|l| l.starts_with("ssh_host_key = "))
+            .expect("hectic-lab's key");
+        let key = line
+            .trim_start_matches("ssh_host_key = \"")
+            .trim_end_matches('"');
+        std::fs::write(root.join("keys/hectic-lab.pub"), format!("{key}\n")).expect("write");
+        edit_file(
+            root,
+            "nixflip.toml",
+            line,
+            "ssh_host_key_file = \"keys/hectic-lab.pub\"",
+        );
+    });
+    let out = run(nixflip(&root).args(["secrets", "check", "--format", "json"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        json["members"][1]["recipientSource"],
+        "hosts.\"hectic-lab\".ssh_host_key_file, via ssh-to-age"
+    );
+    // A file that holds no ssh-ed25519 key is a configuration error naming the key.
+    std::fs::write(root.join("keys/hectic-lab.pub"), "not a key\n").expect("write");
+    let out = run(nixflip(&root).args(["secrets", "check"]));
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr
+            .contains("hosts.\"hectic-lab\".ssh_host_key_file"),
+        "{}",
+        out.stderr
+    );
+}
