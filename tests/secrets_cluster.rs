@@ -686,3 +686,22 @@ fn ssh_host_key_from_a_file() {
         out.stderr
     );
 }
+
+#[test]
+fn missing_sops_file_is_one_finding_per_host() {
+    let (_dir, root) = example_copy(|root| {
+        std::fs::remove_file(root.join(SECRETS)).expect("rm");
+    });
+    let out = run(nixflip(&root).args(["secrets", "check"]));
+    assert_eq!(out.code, Some(1));
+    insta::assert_snapshot!("missing_sops_file", tmp(&out.stderr, &root));
+    let refused = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes", "--no-eval"]));
+    assert_eq!(refused.code, Some(4), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("`matrix/secrets`, `matrix/signing-key`, `postgres/replication` (NF207"),
+        "{}",
+        refused.stderr
+    );
+}

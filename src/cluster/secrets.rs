@@ -272,7 +272,27 @@ impl<'a> Checker<'a> {
             let (a, b) = (&a.finding, &b.finding);
             (&a.file, a.line, a.column, a.id).cmp(&(&b.file, b.line, b.column, b.id))
         });
-        self.report.findings.dedup_by(|a, b| a.finding == b.finding);
+        // The same finding for several declarations (a missing file: one
+        // line for many secrets): keep one, with every host and secret.
+        let mut merged: Vec<SecretFinding> = Vec::new();
+        for f in std::mem::take(&mut self.report.findings) {
+            match merged.iter_mut().find(|m| m.finding == f.finding) {
+                Some(m) => {
+                    for h in f.hosts {
+                        if !m.hosts.contains(&h) {
+                            m.hosts.push(h);
+                        }
+                    }
+                    for s in f.secrets {
+                        if !m.secrets.contains(&s) {
+                            m.secrets.push(s);
+                        }
+                    }
+                }
+                None => merged.push(f),
+            }
+        }
+        self.report.findings = merged;
     }
 
     fn check_sops_yaml_readable(&mut self) {
@@ -390,7 +410,11 @@ impl<'a> Checker<'a> {
                     };
                     let (message, finding_loc) = match e {
                         SopsError::Io { .. } => (
-                            format!("{}: sops.secrets.\"{}\" reads {}, which does not exist or cannot be read", d.host, d.name, path.display()),
+                            format!(
+                                "{}: its SOPS file {} does not exist or cannot be read",
+                                d.host,
+                                path.display()
+                            ),
                             None,
                         ),
                         other => (
