@@ -705,3 +705,43 @@ fn missing_sops_file_is_one_finding_per_host() {
         refused.stderr
     );
 }
+
+#[test]
+fn promote_refuses_a_new_primary_whose_file_is_unsupported() {
+    // bfs.poland.xray reads the genuine PGP-only sops-nix/secrets.json: nixflip cannot show
+    // that it can decrypt it, so promoting it is refused (NF205, and NF201 for the keys).
+    let (_dir, root) = example_copy(|root| {
+        edit_file(
+            root,
+            BFS,
+            "sops.defaultSopsFile = ../../../secrets/cluster.yaml;",
+            &format!(
+                "sops.defaultSopsFile = {};",
+                shared_sops("sops-nix/secrets.json")
+            ),
+        );
+    });
+    let refused = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes", "--no-eval"]));
+    assert_eq!(refused.code, Some(4), "{}", refused.stderr);
+    assert!(refused.stderr.contains("(NF205, "), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("a file without any age recipient (only pgp)"),
+        "{}",
+        refused.stderr
+    );
+    // hectic-lab does not read that file: the file's findings do not concern it.
+    let config = nixflip::config::load(&root, None).expect("config");
+    let cluster = nixflip::cluster::Cluster::load(&root, config).expect("cluster");
+    let report = nixflip::cluster::secrets::check(&cluster);
+    let ids = |host: &str| -> Vec<&str> {
+        report
+            .blocking_for(host)
+            .iter()
+            .map(|f| f.finding.id)
+            .collect()
+    };
+    assert!(ids("bfs.poland.xray").contains(&"NF205"));
+    assert_eq!(ids("hectic-lab"), Vec::<&str>::new());
+}

@@ -188,7 +188,21 @@ impl SecretsReport {
             .filter(|f| GATING_IDS.contains(&f.finding.id))
             .filter(|f| f.hosts.is_empty() || f.hosts.iter().any(|h| h == host))
             .filter(|f| f.secrets.iter().any(|s| needs.contains(s.as_str())))
+            .filter(|f| !f.hosts.is_empty() || self.reads_needed(host, f, &needs))
             .collect()
+    }
+
+    /// A finding about a whole file concerns `host` when the host reads a
+    /// secret it needs from that file.
+    fn reads_needed(&self, host: &str, f: &SecretFinding, needs: &BTreeSet<&str>) -> bool {
+        let Some(file) = &f.sops_file else {
+            return true;
+        };
+        self.declarations.iter().any(|d| {
+            d.host == host
+                && needs.contains(d.name.as_str())
+                && matches!(&d.sops_file, SopsFileRef::Path { path } if path == file)
+        })
     }
 }
 
