@@ -17,3 +17,4 @@ rustc --version
 cargo build --release
 cargo bench --bench editor
 cargo bench --bench check
+cargo bench --bench promote

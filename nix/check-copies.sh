@@ -3,6 +3,8 @@
 # the cluster module (a `path:` flake sees only its own directory, and these
 # flakes have no inputs). This checks that each copy is byte-identical to the
 # canonical file; `--fix` overwrites the copies from the canonical files.
+# templates/ holds copies too: the generator (`nixflip init`) embeds the
+# cluster module and the example CI workflow from there.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +16,7 @@ fix=0
 declare -A canonical=(
   [lite.nix]=nix/lite.nix
   [matrix-cluster.nix]=nix/matrix-cluster.nix
+  [github-actions.yml]=examples/ci/github-actions.yml
 )
 
 status=0
@@ -40,6 +43,9 @@ required=(
   nix/tests/lite.nix
   examples/two-node/nix/lite.nix
   examples/two-node/nixos/module/matrix-cluster.nix
+  fixtures/nixpkgs-lite/lite.nix
+  templates/matrix-cluster.nix
+  templates/ci/github-actions.yml
 )
 for dir in fixtures/clusters/*/; do
   [ -f "$dir/flake.nix" ] || continue
@@ -49,5 +55,5 @@ for f in "${required[@]}"; do
   if [ ! -f "$f" ]; then echo "MISSING $f"; status=1; fi
 done
 
-[ $status = 0 ] && echo "ok: $checked copies identical to nix/lite.nix and nix/matrix-cluster.nix"
+[ $status = 0 ] && echo "ok: $checked copies identical to their canonical files (${canonical[*]})"
 exit $status

@@ -34,6 +34,9 @@ let
   ];
   replicationUser = "replicator";
 
+  # A field of a libpq passfile: ':' and '\' are escaped with '\'.
+  escapePgpass = lib.replaceStrings [ "\\" ":" ] [ "\\\\" "\\:" ];
+
   isIPv6 = cidr: lib.hasInfix ":" cidr;
 
   # One iptables rule per allowed source: PostgreSQL is reachable from the
@@ -338,7 +341,7 @@ in
         before = [ "postgresql.service" ];
         requiredBy = [ "postgresql.service" ];
         wantedBy = [ "multi-user.target" ];
-        path = [ pkgs.coreutils ];
+        path = [ pkgs.coreutils pkgs.gnused ];
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;
@@ -355,11 +358,13 @@ in
             exit 1
           fi
 
-          # libpq passfile: host:port:database:user:password
+          # libpq passfile: host:port:database:user:password, with ':' and '\'
+          # escaped in each field (an IPv6 peerHost, or the password, may
+          # contain them).
           install -m 0600 -o postgres -g postgres /dev/null ${passfile}
           printf '%s:%s:replication:%s:%s\n' \
-            ${lib.escapeShellArg cfg.replication.peerHost} ${toString cfg.replication.peerPort} \
-            ${replicationUser} "$(cat ${lib.escapeShellArg (toString cfg.replication.passwordFile)})" \
+            ${lib.escapeShellArg (escapePgpass cfg.replication.peerHost)} ${toString cfg.replication.peerPort} \
+            ${replicationUser} "$(sed -e 's/[\\:]/\\&/g' ${lib.escapeShellArg (toString cfg.replication.passwordFile)})" \
             > ${passfile}
 
           install -m 0600 -o postgres -g postgres /dev/null "$data/matrix-cluster-standby.conf"

@@ -28,6 +28,83 @@ pub fn write_all(writes: &[FileWrite]) -> Result<()> {
     })
 }
 
+/// Like [`write_all`], but files (and their directories) may not exist yet:
+/// for generators. On failure, files created are removed again and files
+/// replaced get their bytes back; directories created stay (empty).
+pub fn create_all(writes: &[FileWrite]) -> Result<()> {
+    for write in writes {
+        if let Some(dir) = write.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|source| Error::Write {
+                path: dir.to_path_buf(),
+                help: "the directory could not be created; nothing was written".into(),
+                source,
+            })?;
+        }
+    }
+    let mut staged = Vec::with_capacity(writes.len());
+    for write in writes {
+        staged.push(if write.path.exists() {
+            let (temp, original) = stage(write)?;
+            (temp, Some(original))
+        } else {
+            (stage_new(write)?, None)
+        });
+    }
+    let mut done: Vec<(&Path, Option<Vec<u8>>)> = Vec::new();
+    for ((temp, original), write) in staged.into_iter().zip(writes) {
+        if let Err(e) = temp.persist(&write.path) {
+            let mut restored = true;
+            for (path, original) in done.iter().rev() {
+                restored &= match original {
+                    Some(bytes) => restore(&[(path, bytes.clone())]),
+                    None => fs::remove_file(path).is_ok(),
+                };
+            }
+            return Err(Error::Write {
+                path: write.path.clone(),
+                help: if restored {
+                    "no file was changed: the files already written were removed or restored".into()
+                } else {
+                    "undoing the files already written also failed; check them with `git status`"
+                        .into()
+                },
+                source: e.error,
+            });
+        }
+        done.push((&write.path, original));
+    }
+    Ok(())
+}
+
+/// A temp file holding the content of a file that does not exist yet.
+fn stage_new(write: &FileWrite) -> Result<NamedTempFile> {
+    let io_err = |source: std::io::Error| Error::Write {
+        path: write.path.clone(),
+        help: "the directory must be writable; nothing was written".into(),
+        source,
+    };
+    let dir = write
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".nixflip-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io_err)?;
+    temp.write_all(write.content.as_bytes())
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(io_err)?;
+    // NamedTempFile is created 0600; a new source file gets the usual 0644.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644)).map_err(io_err)?;
+    }
+    Ok(temp)
+}
+
 /// `write_all` with the final rename step injectable, so tests can make it
 /// fail part-way and prove the rollback.
 pub fn write_all_with(
@@ -201,6 +278,27 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 2, "temporary files left behind: {names:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn create_all_makes_directories_and_new_files() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::external(e.to_string(), ""))?;
+        let old = dir.path().join("flake.nix");
+        fs::write(&old, "old").map_err(|e| Error::external(e.to_string(), ""))?;
+        let new = dir.path().join("hosts/gamma/gamma.nix");
+        create_all(&[
+            FileWrite {
+                path: old.clone(),
+                content: "edited".into(),
+            },
+            FileWrite {
+                path: new.clone(),
+                content: "new".into(),
+            },
+        ])?;
+        assert_eq!(fs::read_to_string(&old).ok().as_deref(), Some("edited"));
+        assert_eq!(fs::read_to_string(&new).ok().as_deref(), Some("new"));
         Ok(())
     }
 

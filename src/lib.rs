@@ -23,6 +23,7 @@ pub mod error;
 pub mod eval;
 pub mod forge;
 pub mod fsx;
+pub mod generate;
 pub mod nixedit;
 pub mod render;
 pub mod secrets;

@@ -62,9 +62,36 @@ pub enum Command {
     Hook(commands::cluster::HookCommand),
     /// Run nixos-rebuild on the members in role order: the primary first, then the standbys
     Rebuild(commands::rebuild::RebuildArgs),
+    /// Create a new cluster flake: module, host files, flake.nix, nixflip.toml, hook and CI files
+    Init(commands::init::InitArgs),
+    /// Add a standby of the current primary: host file, flake entry, the primary's allowedSourceIPs
+    AddHost(commands::add_host::AddHostArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, e.g. `nixflip man > nixflip.1`
+    Man,
     /// SOPS secrets: declarations, keys, recipients, .sops.yaml rules, decryption
     #[command(subcommand)]
     Secrets(commands::secrets::SecretsCommand),
+}
+
+fn print_completions(shell: clap_complete::Shell) -> nixflip::Result<i32> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "nixflip", &mut std::io::stdout());
+    Ok(nixflip::error::EXIT_OK)
+}
+
+fn print_man() -> nixflip::Result<i32> {
+    let command = <Cli as clap::CommandFactory>::command();
+    clap_mangen::Man::new(command)
+        .render(&mut std::io::stdout())
+        .map_err(|e| {
+            nixflip::Error::external(format!("cannot write the man page: {e}"), "check stdout")
+        })?;
+    Ok(nixflip::error::EXIT_OK)
 }
 
 fn main() -> ExitCode {
@@ -87,6 +114,10 @@ fn main() -> ExitCode {
         Command::Hook(command) => commands::cluster::hook(&cli, command),
         Command::Promote(args) => commands::promote::promote(&cli, args),
         Command::Rebuild(args) => commands::rebuild::rebuild(&cli, args),
+        Command::Init(args) => commands::init::init(&cli, args),
+        Command::AddHost(args) => commands::add_host::add_host(&cli, args),
+        Command::Completions { shell } => print_completions(*shell),
+        Command::Man => print_man(),
         Command::Secrets(command) => commands::secrets::secrets(&cli, command),
     };
     match result {

@@ -188,3 +188,73 @@ fn hook_install_writes_and_refuses_foreign_hooks() {
         Some(0)
     );
 }
+
+/// A role forced in flake.nix, where no host file shows it: the static check
+/// is clean, `check --eval` sees two primaries and says where the files lie.
+#[test]
+fn check_eval_sees_a_role_forced_outside_the_host_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("flake");
+    common::copy_tree(
+        &common::repo().join("fixtures/clusters/mkforce_role_hidden_in_flake"),
+        &root,
+    );
+    let flake = root.join("flake.nix");
+    let text = std::fs::read_to_string(&flake).expect("flake.nix");
+    let forced = text.replace("(lib.mkForce \"standby\")", "(lib.mkForce \"primary\")");
+    assert_ne!(text, forced, "the fixture's forced role moved");
+    std::fs::write(&flake, forced).expect("write flake.nix");
+    let root_arg = root.display().to_string();
+
+    let stat = nixflip()
+        .args(["--flake", &root_arg, "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        stat.status.code(),
+        Some(0),
+        "static check should not see it"
+    );
+
+    let out = nixflip()
+        .args(["--flake", &root_arg, "check", "--eval", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    json["flake"] = "FLAKE".into();
+    insta::assert_json_snapshot!("check_eval_forced_primary", json);
+
+    let text = nixflip()
+        .args(["--flake", &root_arg, "check", "--eval"])
+        .output()
+        .expect("runs");
+    assert_eq!(text.status.code(), Some(1));
+    insta::assert_snapshot!(
+        "check_eval_forced_primary_text",
+        String::from_utf8_lossy(&text.stderr).replace(&root_arg, "FLAKE")
+    );
+}
+
+#[test]
+fn check_eval_of_the_example_is_clean() {
+    let out = nixflip()
+        .args(["--flake", &flake("examples/two-node"), "check", "--eval"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "nixflip check: 0 errors, 0 warnings in 2 members"
+    );
+}

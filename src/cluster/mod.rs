@@ -3,6 +3,7 @@
 
 pub mod discover;
 pub mod endpoints;
+pub mod evaluated;
 pub mod plan;
 pub mod rules;
 pub mod secrets;

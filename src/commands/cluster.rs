@@ -31,6 +31,18 @@ pub struct CheckArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
+    /// Also evaluate every member's managed fields with one `nix eval` and run the rules on what
+    /// Nix computes (catches definitions nixflip cannot see, e.g. a mkForce in an outside module)
+    #[arg(long)]
+    pub eval: bool,
+    /// Extra argument for `nix eval` with --eval (repeatable), e.g. --nix-option=--offline
+    #[arg(
+        long = "nix-option",
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        requires = "eval"
+    )]
+    pub nix_options: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -210,8 +222,11 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
     let mut worst = EXIT_OK;
     let mut all_json = Vec::new();
     for root in &roots {
-        let cluster = load_cluster(cli, root)?;
-        let findings = rules::check(&cluster);
+        let mut cluster = load_cluster(cli, root)?;
+        let mut findings = rules::check(&cluster);
+        if args.eval && !cluster.members.is_empty() {
+            findings = with_evaluated(cli, &mut cluster, findings, &args.nix_options)?;
+        }
         if rules::error_count(&findings) > 0 {
             worst = EXIT_FINDINGS;
         }
@@ -244,6 +259,36 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
         );
     }
     Ok(worst)
+}
+
+/// Overlay the evaluated fields (one `nix eval` for all members) and merge
+/// the rules' verdict on them with the static findings.
+fn with_evaluated(
+    cli: &Cli,
+    cluster: &mut Cluster,
+    mut findings: Vec<Finding>,
+    nix_options: &[String],
+) -> Result<Vec<Finding>> {
+    let hosts: Vec<(String, Option<String>)> = cluster
+        .members
+        .iter()
+        .map(|m| (m.name.clone(), m.attr.clone()))
+        .collect();
+    let mut nix_args = cluster.config.config.eval.nix_args.clone();
+    nix_args.extend(nix_options.iter().cloned());
+    if cli.verbose > 0 {
+        let argv = nixflip::eval::eval_args(&cluster.root, &cluster.option, &hosts, &nix_args);
+        eprintln!("running: nix {}", nixflip::deploy::display_command(&argv));
+    }
+    let evaluated = nixflip::eval::evaluate(&cluster.root, &cluster.option, &hosts, &nix_args)?;
+    findings.extend(nixflip::cluster::evaluated::overlay(cluster, &evaluated));
+    findings.extend(rules::check(cluster));
+    findings.sort_by(|a, b| {
+        (&a.file, a.line, a.column, a.id, &a.message)
+            .cmp(&(&b.file, b.line, b.column, b.id, &b.message))
+    });
+    findings.dedup();
+    Ok(findings)
 }
 
 /// GitHub wants paths relative to the repository root: the flake may sit in

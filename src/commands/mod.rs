@@ -1,8 +1,10 @@
 //! One module per command group: each turns parsed arguments into library
 //! calls and renders the result.
 
+pub mod add_host;
 pub mod cluster;
 pub mod edit;
+pub mod init;
 pub mod promote;
 pub mod rebuild;
 pub mod secrets;

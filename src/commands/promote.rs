@@ -380,7 +380,7 @@ pub fn commit_message(plan: &Plan) -> String {
 }
 
 /// Refuse when git has uncommitted changes to any file to edit (§9).
-fn refuse_dirty(root: &Path, files: &[PathBuf]) -> Result<()> {
+pub fn refuse_dirty(root: &Path, files: &[PathBuf]) -> Result<()> {
     if git(root, &["rev-parse", "--is-inside-work-tree"]).is_err() {
         return Ok(()); // not a git work tree: nothing to protect against
     }

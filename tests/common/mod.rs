@@ -19,3 +19,16 @@ pub fn render(diagnostic: &dyn miette::Diagnostic) -> String {
     }
     out
 }
+
+/// Copy a directory tree (a fixture flake) into `to`.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let dst = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &dst);
+        } else {
+            std::fs::copy(entry.path(), &dst).expect("copy file");
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! `promote` benchmark (issue #4): `nixflip promote HOST --dry-run` against
+//! one bare `nix eval --json` of the same managed fields for all members,
+//! measured in the same run.
+//!
+//! Target: nixflip's total within 1.25x of that bare evaluation, i.e.
+//! everything nixflip adds (discovery, planning, the scratch copy, the
+//! rewrite, the rules, the diff) costs under a quarter of one evaluation.
+//!
+//! Second part: a generated 10-host cluster. A `nix` wrapper on PATH (it
+//! logs its argv, then runs the real `nix`) counts the Nix processes one
+//! `promote --dry-run` starts: it must be one, not one per host. The timings
+//! of one 10-host evaluation and of ten one-host evaluations show what that
+//! saves.
+//!
+//! Run with `cargo bench --bench promote` after `cargo build --release`
+//! (see benches/run.sh). A miss is printed, never a failure.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{measure, release_binary, run_checked, run_quiet, runs, Sample};
+use nixflip::eval;
+use nixflip::nixedit::AttrPath;
+
+const OPTION: &str = "hectic.generic.matrix-cluster";
+const TARGET: f64 = 1.25;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Copy a directory tree (the example flake) into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let dst = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &dst);
+        } else {
+            std::fs::copy(entry.path(), &dst).expect("copy file");
+        }
+    }
+}
+
+/// The exact `nix eval` argv nixflip runs for `hosts` (zero config: no
+/// pinned attributes), so the baseline evaluates the same fields.
+fn bare_eval(root: &Path, hosts: &[&str]) -> Command {
+    let option: AttrPath = OPTION.parse().expect("option path");
+    let hosts: Vec<(String, Option<String>)> =
+        hosts.iter().map(|h| (h.to_string(), None)).collect();
+    let mut cmd = Command::new("nix");
+    cmd.args(eval::eval_args(root, &option, &hosts, &[]));
+    cmd
+}
+
+fn promote_dry_run(bin: &Path, root: &Path, host: &str) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--flake")
+        .arg(root)
+        .args(["promote", host, "--dry-run", "--color", "never"]);
+    cmd
+}
+
+/// A generated cluster of `n` hosts: node-00 is the primary, the others
+/// stream from it; every host allows all the others (pure flips).
+fn generate_cluster(dir: &Path, n: usize) -> Vec<String> {
+    let names: Vec<String> = (0..n).map(|i| format!("node-{i:02}")).collect();
+    let addr = |i: usize| format!("198.51.100.{}", 10 + i);
+    std::fs::create_dir_all(dir.join("hosts")).expect("hosts dir");
+    std::fs::create_dir_all(dir.join("nix")).expect("nix dir");
+    for file in ["lite.nix", "matrix-cluster.nix"] {
+        std::fs::copy(repo().join("nix").join(file), dir.join("nix").join(file)).expect("copy");
+    }
+    let mut configs = String::new();
+    for (i, name) in names.iter().enumerate() {
+        let others: Vec<String> = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| format!("\"{}/32\"", addr(j)))
+            .collect();
+        let role = if i == 0 { "primary" } else { "standby" };
+        let peer = if i == 0 { addr(1) } else { addr(0) };
+        let host = format!(
+            r#"{{ config, lib, ... }}:
+{{
+  networking.hostName = "{name}";
+  hectic.generic.matrix-cluster = {{
+    enable = true;
+    role = "{role}";
+    matrixDomain = "example.org";
+    publicIp = "{ip}";
+    secretsFile = "/run/secrets/matrix-secrets";
+    signingKeyFile = "/run/secrets/matrix-signing-key";
+    replication = {{
+      peerHost = "{peer}";
+      passwordFile = "/run/secrets/postgres-replication";
+      allowedSourceIPs = [ {others} ];
+    }};
+  }};
+}}
+"#,
+            ip = addr(i),
+            others = others.join(" "),
+        );
+        std::fs::write(dir.join("hosts").join(format!("{name}.nix")), host).expect("host file");
+        let _ = writeln!(
+            configs,
+            "        \"{name}|x86_64-linux\" = host ./hosts/{name}.nix;"
+        );
+    }
+    let flake = format!(
+        r#"{{
+  outputs = {{ self }}:
+    let
+      lite = import ./nix/lite.nix;
+      host = file: lite.nixosSystem {{
+        system = "x86_64-linux";
+        modules = [ self.nixosModules.matrix-cluster file ];
+      }};
+    in
+    {{
+      nixosModules.matrix-cluster = import ./nix/matrix-cluster.nix;
+      nixosConfigurations = {{
+{configs}      }};
+    }};
+}}
+"#
+    );
+    std::fs::write(dir.join("flake.nix"), flake).expect("flake.nix");
+    names
+}
+
+/// A `nix` on PATH that logs each invocation and runs the real one.
+fn counting_nix(dir: &Path, log: &Path) -> PathBuf {
+    let real = run_checked(Command::new("sh").args(["-c", "command -v nix"]));
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let script = format!(
+        "#!/bin/sh\necho \"$1 $2 $3 $4\" >> '{}'\nexec '{}' \"$@\"\n",
+        log.display(),
+        real.trim()
+    );
+    let path = bin.join("nix");
+    std::fs::write(&path, script).expect("wrapper");
+    run_quiet(Command::new("chmod").arg("+x").arg(&path));
+    bin
+}
+
+fn print_table(title: &str, baseline: &Sample, rows: &[(&Sample, Option<f64>)]) {
+    println!("\n{title}");
+    println!(
+        "{:<58} {:>10} {:>10} {:>10} {:>7}  target",
+        "operation", "median ms", "min ms", "max ms", "ratio"
+    );
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    for (sample, target) in std::iter::once(&(baseline, None)).chain(rows.iter()) {
+        let ratio = ms(sample.median) / ms(baseline.median);
+        let verdict = match target {
+            Some(t) if ratio <= *t => format!("<= {t:.2} PASS"),
+            Some(t) => format!("<= {t:.2} MISS"),
+            None => String::new(),
+        };
+        println!(
+            "{:<58} {:>10.1} {:>10.1} {:>10.1} {:>7.3}  {verdict}",
+            sample.name,
+            ms(sample.median),
+            ms(sample.min),
+            ms(sample.max),
+            ratio
+        );
+    }
+}
+
+fn main() {
+    let Some(bin) = release_binary() else {
+        println!(
+            "promote bench: target/release/nixflip not built; run `cargo build --release` first"
+        );
+        return;
+    };
+    if Command::new("nix").arg("--version").output().is_err() {
+        println!("promote bench: `nix` not found; nothing to compare against");
+        return;
+    }
+    let runs = runs();
+    let work = tempfile::tempdir().expect("temp dir");
+
+    // Part 1: the example flake.
+    let two = work.path().join("two-node");
+    copy_tree(&repo().join("examples/two-node"), &two);
+    let hosts = ["hectic-lab", "bfs.poland.xray"];
+    // Check once that both do what is measured.
+    run_checked(&mut bare_eval(&two, &hosts));
+    let plan = run_checked(&mut promote_dry_run(&bin, &two, "bfs.poland.xray"));
+    assert!(
+        plan.contains("primary"),
+        "unexpected promote output:\n{plan}"
+    );
+    let baseline = measure("nix eval --json (managed fields, 2 hosts)", runs, || {
+        run_quiet(&mut bare_eval(&two, &hosts))
+    });
+    let promote = measure("nixflip promote bfs.poland.xray --dry-run", runs, || {
+        run_quiet(&mut promote_dry_run(&bin, &two, "bfs.poland.xray"))
+    });
+    print_table(
+        &format!("examples/two-node ({runs} runs)"),
+        &baseline,
+        &[(&promote, Some(TARGET))],
+    );
+
+    // Part 2: ten hosts, one Nix process.
+    let ten = work.path().join("ten-node");
+    let names = generate_cluster(&ten, 10);
+    let log = work.path().join("nix-calls.log");
+    let wrapper = counting_nix(work.path(), &log);
+    let path = format!(
+        "{}:{}",
+        wrapper.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    run_checked(promote_dry_run(&bin, &ten, "node-03").env("PATH", &path));
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    let count = calls.lines().count();
+    println!(
+        "\n10-host cluster: `nixflip promote node-03 --dry-run` started {count} nix process(es):"
+    );
+    for line in calls.lines() {
+        println!("  nix {line} …");
+    }
+    println!(
+        "  {}",
+        if count == 1 {
+            "one process for all hosts: PASS"
+        } else {
+            "expected exactly one: MISS"
+        }
+    );
+
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    run_checked(&mut bare_eval(&ten, &refs));
+    let one = measure(
+        "nix eval --json (managed fields, 10 hosts, 1 process)",
+        runs,
+        || run_quiet(&mut bare_eval(&ten, &refs)),
+    );
+    let each = measure("nix eval --json once per host (10 processes)", runs, || {
+        for name in &refs {
+            run_quiet(&mut bare_eval(&ten, &[name]));
+        }
+    });
+    let promote10 = measure("nixflip promote node-03 --dry-run (10 hosts)", runs, || {
+        run_quiet(&mut promote_dry_run(&bin, &ten, "node-03"))
+    });
+    print_table(
+        &format!("generated 10-host cluster ({runs} runs)"),
+        &one,
+        &[(&promote10, Some(TARGET)), (&each, None)],
+    );
+}

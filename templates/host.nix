@@ -1,0 +1,48 @@
+# {{ name }}: a member of the {{ domain }} Matrix cluster ({{ address }}).
+#
+# The primary runs Synapse and PostgreSQL; a standby runs PostgreSQL as a hot
+# standby of its peerHost and keeps Synapse off. The role is `role` below:
+# `nixflip promote` rewrites this cluster block; keep its values literal
+# so it can. Secrets are read from files at run time (never put them
+# in the Nix store): with sops-nix, write config.sops.secrets."NAME".path.
+{{ header }}
+{
+  imports = [
+{% for i in imports %}
+    {{ i }}
+{% endfor %}
+  ];
+
+  networking.hostName = {{ hostname | nix }};
+  system.stateVersion = {{ state_version | nix }};
+
+  hectic.generic.matrix-cluster = {
+    enable = true;
+    role = {{ role | nix }};
+    matrixDomain = {{ domain_expr }};
+    publicIp = {{ address | nix }};
+    secretsFile = {{ secrets_file }};
+    signingKeyFile = {{ signing_key_file }};
+{% for line in extra %}
+    {{ line }}
+{% endfor %}
+    replication = {
+      peerHost = {{ peer | nix }};
+      passwordFile = {{ password_file }};
+{% for line in replication_extra %}
+      {{ line }}
+{% endfor %}
+      allowedSourceIPs = [{% for c in allowed %} {{ c | nix }}{% endfor %} ];
+    };
+  };
+{% if tail %}
+
+{% for line in tail %}
+{% if line %}
+  {{ line }}
+{% else %}
+
+{% endif %}
+{% endfor %}
+{% endif %}
+}

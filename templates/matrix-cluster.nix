@@ -1,0 +1,391 @@
+# matrix-cluster.nix: a Matrix Synapse homeserver on PostgreSQL streaming
+# replication, spread over two or more NixOS hosts.
+#
+# Every member imports this module and sets `hectic.generic.matrix-cluster.*`.
+# Exactly one member has role = "primary": it runs Synapse and accepts WAL
+# streaming from the addresses in `replication.allowedSourceIPs`. The others
+# have role = "standby": they run a hot-standby replica of the primary at
+# `replication.peerHost` and keep Synapse off. nixflip flips these roles by
+# rewriting host files, so every value it edits is a plain option here.
+#
+# The module works with nixpkgs' module system and with nixflip's offline
+# evaluator (nix/lite.nix); it uses nothing that only one of them has.
+{ config, lib, pkgs, ... }:
+
+let
+  inherit (lib) mkIf mkMerge mkOption types;
+
+  cfg = config.hectic.generic.matrix-cluster;
+  pg = config.services.postgresql;
+
+  isPrimary = cfg.role == "primary";
+  isStandby = cfg.role == "standby";
+  synapse = cfg.effectiveSynapse;
+
+  # libpq connection string of the primary, as a standby sees it. The
+  # password lives in a passfile so that it never enters the Nix store.
+  passfile = "/run/matrix-cluster/pgpass";
+  primaryConninfo = lib.concatStringsSep " " [
+    "host=${cfg.replication.peerHost}"
+    "port=${toString cfg.replication.peerPort}"
+    "user=${replicationUser}"
+    "passfile=${passfile}"
+    "sslmode=${cfg.replication.sslMode}"
+  ];
+  replicationUser = "replicator";
+
+  # A field of a libpq passfile: ':' and '\' are escaped with '\'.
+  escapePgpass = lib.replaceStrings [ "\\" ":" ] [ "\\\\" "\\:" ];
+
+  isIPv6 = cidr: lib.hasInfix ":" cidr;
+
+  # One iptables rule per allowed source: PostgreSQL is reachable from the
+  # cluster members only, never from the whole internet.
+  firewallRule = cidr:
+    "${if isIPv6 cidr then "ip6tables" else "iptables"} -A nixos-fw -p tcp --dport ${toString pg.settings.port or 5432} -s ${cidr} -j nixos-fw-accept";
+in
+{
+  options.hectic.generic.matrix-cluster = {
+    enable = lib.mkEnableOption "membership in the Matrix/PostgreSQL replication cluster";
+
+    role = mkOption {
+      type = types.enum [ "primary" "standby" ];
+      # A forgotten role must never create a second primary (split brain).
+      default = "standby";
+      description = ''
+        "primary" runs Synapse and accepts WAL streaming; "standby" runs a
+        hot-standby replica of `replication.peerHost` and keeps Synapse off.
+      '';
+    };
+
+    overrideEnableSynapse = mkOption {
+      type = types.nullOr types.bool;
+      default = null;
+      description = ''
+        Force Synapse on (true) or off (false) regardless of the role. null
+        means: Synapse runs exactly on the primary.
+      '';
+    };
+
+    effectiveSynapse = mkOption {
+      type = types.bool;
+      readOnly = true;
+      default =
+        if cfg.overrideEnableSynapse != null then cfg.overrideEnableSynapse
+        else cfg.role == "primary";
+      defaultText = lib.literalExpression ''
+        if overrideEnableSynapse != null then overrideEnableSynapse else role == "primary"
+      '';
+      description = "Whether Synapse runs on this host (computed; do not set).";
+    };
+
+    secretsFile = mkOption {
+      # types.path also accepts strings holding an absolute path, such as
+      # `config.sops.secrets."matrix/secrets".path` ("/run/secrets/...").
+      type = types.nullOr types.path;
+      default = null;
+      example = lib.literalExpression ''config.sops.secrets."matrix/secrets".path'';
+      description = ''
+        Extra Synapse configuration with the shared secrets (registration and
+        macaroon secrets, S3 credentials). Required wherever Synapse runs.
+      '';
+    };
+
+    signingKeyFile = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      description = ''
+        The homeserver's signing key. Must be the same secret on every member:
+        a new primary with another key is, to the federation, another server.
+      '';
+    };
+
+    matrixDomain = mkOption {
+      type = types.str;
+      example = "example.org";
+      description = "The Matrix server name; the same on every member.";
+    };
+
+    publicIp = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "This host's own public address, when it is worth stating.";
+    };
+
+    objectStorage.s3 = {
+      bucket = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "Media bucket (synapse-s3-storage-provider); null keeps media on local disk. The same on every member.";
+      };
+      region = mkOption {
+        type = types.str;
+        default = "us-east-1";
+        description = "Region of the bucket.";
+      };
+      endpoint = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "https://s3.eu-central-003.backblazeb2.com";
+        description = "Endpoint URL for S3-compatible stores; null means AWS.";
+      };
+      prefix = mkOption {
+        type = types.str;
+        default = "";
+        description = "Key prefix inside the bucket.";
+      };
+    };
+
+    replication = {
+      peerHost = mkOption {
+        type = types.str;
+        description = ''
+          Address of the other node. On a standby: the primary it streams
+          from. On the primary: the standby that becomes primary on a flip.
+        '';
+      };
+      peerPort = mkOption {
+        type = types.port;
+        default = 5432;
+        description = "PostgreSQL port on the peer.";
+      };
+      passwordFile = mkOption {
+        type = types.nullOr types.path;
+        default = null;
+        description = "File holding the replication role's password (same secret on every member).";
+      };
+      allowedSourceIPs = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "192.0.2.10/32" "2001:db8::10/128" ];
+        description = ''
+          CIDRs that may stream WAL from this host while it is the primary:
+          one `hostssl replication` pg_hba line and one firewall rule each.
+          Standbys list the other members too, so that a later flip only
+          changes roles.
+        '';
+      };
+      sslMode = mkOption {
+        type = types.str;
+        default = "require";
+        description = "libpq sslmode a standby uses to connect to the primary.";
+      };
+    };
+
+    acme = {
+      enable = lib.mkEnableOption "DNS-01 certificates for the Matrix domain";
+      dnsProvider = mkOption {
+        type = types.str;
+        default = "porkbun";
+        description = "lego DNS provider used for DNS-01 challenges.";
+      };
+      credentialsFile = mkOption {
+        type = types.nullOr types.path;
+        default = null;
+        description = "Environment file with the DNS provider's API credentials.";
+      };
+    };
+  };
+
+  config = mkIf cfg.enable (mkMerge [
+    # ---------------------------------------------------------- every member
+    {
+      assertions = [
+        {
+          assertion = !synapse || cfg.secretsFile != null;
+          message = "hectic.generic.matrix-cluster: Synapse runs on this host (role = \"${cfg.role}\"), so secretsFile must be set.";
+        }
+        {
+          assertion = !synapse || cfg.signingKeyFile != null;
+          message = "hectic.generic.matrix-cluster: Synapse runs on this host, so signingKeyFile must be set.";
+        }
+        {
+          assertion = cfg.replication.passwordFile != null;
+          message = "hectic.generic.matrix-cluster: replication.passwordFile must be set on every member.";
+        }
+        {
+          assertion = !cfg.acme.enable || cfg.acme.credentialsFile != null;
+          message = "hectic.generic.matrix-cluster: acme.enable needs acme.credentialsFile.";
+        }
+      ];
+
+      warnings = lib.optional (isStandby && synapse)
+        "hectic.generic.matrix-cluster: Synapse is forced on for a standby; its database is read-only, and two Synapse instances for one server name split the federation view.";
+
+      services.postgresql = {
+        enable = true;
+        enableTCPIP = true;
+        # The same settings on both roles, so that a promoted standby is a
+        # working primary without a restart and the old primary can rejoin.
+        settings = {
+          listen_addresses = lib.mkDefault "*";
+          wal_level = "replica";
+          max_wal_senders = 10;
+          max_replication_slots = 10;
+          wal_keep_size = "2GB";
+          hot_standby = true;
+          hot_standby_feedback = true;
+          password_encryption = "scram-sha-256";
+          ssl = true;
+        };
+      };
+
+      services.matrix-synapse.enable = synapse;
+    }
+
+    # ------------------------------------------------------- Synapse hosts
+    (mkIf synapse {
+      services.matrix-synapse = {
+        extraConfigFiles = lib.optional (cfg.secretsFile != null) cfg.secretsFile;
+        settings = {
+          server_name = cfg.matrixDomain;
+          public_baseurl = "https://${cfg.matrixDomain}/";
+          signing_key_path = cfg.signingKeyFile;
+          # Synapse listens on loopback only; nginx on the same host fronts it.
+          listeners = [{
+            port = 8008;
+            bind_addresses = [ "127.0.0.1" "::1" ];
+            type = "http";
+            tls = false;
+            x_forwarded = true;
+            resources = [{ names = [ "client" "federation" ]; compress = true; }];
+          }];
+          database = {
+            name = "psycopg2";
+            args = {
+              user = "matrix-synapse";
+              database = "matrix-synapse";
+              host = "/run/postgresql";
+            };
+          };
+          media_storage_providers = lib.optional (cfg.objectStorage.s3.bucket != null) {
+            module = "s3_storage_provider.S3StorageProviderBackend";
+            store_local = true;
+            store_remote = true;
+            store_synchronous = true;
+            config = {
+              inherit (cfg.objectStorage.s3) bucket prefix;
+              region_name = cfg.objectStorage.s3.region;
+            } // lib.optionalAttrs (cfg.objectStorage.s3.endpoint != null) {
+              endpoint_url = cfg.objectStorage.s3.endpoint;
+            };
+          };
+        };
+      };
+    })
+
+    # ------------------------------------------------------------- primary
+    (mkIf isPrimary {
+      services.postgresql = {
+        # One line per allowed standby; nothing else may stream WAL.
+        authentication = lib.concatMapStrings
+          (cidr: "hostssl replication ${replicationUser} ${cidr} scram-sha-256\n")
+          cfg.replication.allowedSourceIPs;
+
+        # ensureUsers runs in postgresql.service's post-start, which would fail
+        # on a read-only standby; that is why this lives in the primary branch.
+        # After a flip the role already exists: it came over with the WAL.
+        ensureUsers = [{
+          name = replicationUser;
+          ensureClauses = { login = true; replication = true; };
+        }];
+
+        # Runs only when initdb creates a fresh cluster (i.e. on the first
+        # primary); Synapse needs C collation.
+        initialScript = pkgs.writeText "matrix-cluster-init.sql" ''
+          CREATE ROLE "matrix-synapse" LOGIN;
+          CREATE DATABASE "matrix-synapse" WITH OWNER "matrix-synapse"
+            TEMPLATE template0 LC_COLLATE = 'C' LC_CTYPE = 'C';
+        '';
+      };
+
+      # ensureUsers cannot take a password, and a password must not be in the
+      # store: set it from the secret file after PostgreSQL is up. psql reads
+      # the statement from stdin so that :'password' quoting applies.
+      systemd.services.matrix-cluster-replication-password = {
+        description = "Set the PostgreSQL replication role's password from ${toString cfg.replication.passwordFile}";
+        after = [ "postgresql.service" ];
+        requires = [ "postgresql.service" ];
+        wantedBy = [ "multi-user.target" ];
+        path = [ pg.package ];
+        serviceConfig = {
+          Type = "oneshot";
+          User = "postgres";
+          RemainAfterExit = true;
+        };
+        script = ''
+          set -eu
+          psql --no-psqlrc -v ON_ERROR_STOP=1 \
+            -v password="$(cat ${lib.escapeShellArg (toString cfg.replication.passwordFile)})" <<'SQL'
+          ALTER ROLE ${replicationUser} WITH PASSWORD :'password';
+          SQL
+        '';
+      };
+
+      networking.firewall.extraCommands = lib.concatMapStrings
+        (cidr: firewallRule cidr + "\n")
+        cfg.replication.allowedSourceIPs;
+    })
+
+    # ------------------------------------------------------------- standby
+    (mkIf isStandby {
+      # primary_conninfo comes from a file the setup unit writes, because the
+      # generated postgresql.conf lives in the read-only store.
+      services.postgresql.settings.include_if_exists = "${pg.dataDir}/matrix-cluster-standby.conf";
+
+      systemd.services.matrix-cluster-standby-setup = {
+        description = "Configure PostgreSQL as a hot standby of ${cfg.replication.peerHost}";
+        # Before postgresql.service and required by it: without a base backup
+        # the NixOS unit would initdb an empty cluster and start it as a
+        # second, empty primary. Failing here stops that.
+        before = [ "postgresql.service" ];
+        requiredBy = [ "postgresql.service" ];
+        wantedBy = [ "multi-user.target" ];
+        path = [ pkgs.coreutils pkgs.gnused ];
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          RuntimeDirectory = "matrix-cluster";
+          RuntimeDirectoryPreserve = true;
+        };
+        script = ''
+          set -eu
+          data=${lib.escapeShellArg pg.dataDir}
+          if [ ! -f "$data/PG_VERSION" ]; then
+            echo "matrix-cluster: $data is missing or not a PostgreSQL data directory." >&2
+            echo "matrix-cluster: refusing to start a standby without a base backup; run as postgres:" >&2
+            echo "  pg_basebackup -h ${cfg.replication.peerHost} -p ${toString cfg.replication.peerPort} -U ${replicationUser} -D $data -X stream" >&2
+            exit 1
+          fi
+
+          # libpq passfile: host:port:database:user:password, with ':' and '\'
+          # escaped in each field (an IPv6 peerHost, or the password, may
+          # contain them).
+          install -m 0600 -o postgres -g postgres /dev/null ${passfile}
+          printf '%s:%s:replication:%s:%s\n' \
+            ${lib.escapeShellArg (escapePgpass cfg.replication.peerHost)} ${toString cfg.replication.peerPort} \
+            ${replicationUser} "$(sed -e 's/[\\:]/\\&/g' ${lib.escapeShellArg (toString cfg.replication.passwordFile)})" \
+            > ${passfile}
+
+          install -m 0600 -o postgres -g postgres /dev/null "$data/matrix-cluster-standby.conf"
+          echo ${lib.escapeShellArg "primary_conninfo = '${primaryConninfo}'"} > "$data/matrix-cluster-standby.conf"
+
+          # standby.signal makes PostgreSQL start in recovery (hot standby).
+          install -m 0600 -o postgres -g postgres /dev/null "$data/standby.signal"
+        '';
+      };
+    })
+
+    # ---------------------------------------------------------------- ACME
+    (mkIf cfg.acme.enable {
+      security.acme = {
+        acceptTerms = true;
+        certs.${cfg.matrixDomain} = {
+          dnsProvider = cfg.acme.dnsProvider;
+          environmentFile = cfg.acme.credentialsFile;
+          group = "nginx";
+        };
+      };
+    })
+  ]);
+}

@@ -1,0 +1,785 @@
+//! The generator end to end: `nixflip init` into a temp dir, then `check`,
+//! real `nix eval` (nixpkgs replaced by fixtures/nixpkgs-lite through
+//! `--override-input`), `promote`; the generated module on both roles;
+//! `add-host` on a copy of examples/two-node; bad input; the project's own
+//! flake.nix.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Std;
+
+use assert_cmd::Command;
+
+const NIX_FEATURES: &str = "nix-command flakes";
+const FIELDS: &str = r#"c: let m = c.config.hectic.generic.matrix-cluster; in {
+  inherit (m) role effectiveSynapse;
+  secrets = m.secretsFile != null;
+  inherit (m.replication) peerHost allowedSourceIPs;
+}"#;
+
+fn nixpkgs_lite() -> String {
+    format!(
+        "path:{}",
+        common::repo().join("fixtures/nixpkgs-lite").display()
+    )
+}
+
+fn nixflip() -> Command {
+    let mut cmd = Command::cargo_bin("nixflip").expect("binary builds");
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+fn git(root: &Path, args: &[&str]) {
+    let status = Std::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(root)
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+fn git_init(root: &Path) {
+    git(root, &["init", "-q"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-qm", "init"]);
+}
+
+/// `nix eval --json` of `path:DIR#ATTR` with `--apply`, nixpkgs overridden.
+fn nix_eval(dir: &Path, attr: &str, apply: &str) -> Result<serde_json::Value, String> {
+    let out = Std::new("nix")
+        .args([
+            "--extra-experimental-features",
+            NIX_FEATURES,
+            "eval",
+            "--json",
+        ])
+        .args(["--override-input", "nixpkgs", &nixpkgs_lite()])
+        .arg(format!("path:{}#{attr}", dir.display()))
+        .args(["--apply", apply])
+        .output()
+        .expect("nix runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+/// A configuration's value through `f` (a Nix function of the configuration).
+fn eval_host(dir: &Path, attr: &str, f: &str) -> Result<serde_json::Value, String> {
+    nix_eval(
+        dir,
+        "nixosConfigurations",
+        &format!("cs: ({f}) cs.{}", nix_str(attr)),
+    )
+}
+
+fn nix_str(s: &str) -> String {
+    format!("\"{s}\"")
+}
+
+/// `nixflip init` of a three-node cluster into DIR/cluster.
+fn init_cluster() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("cluster");
+    nixflip()
+        .arg("init")
+        .arg(&root)
+        .args(["--domain", "chat.example.org"])
+        .args(["--primary", "alpha=192.0.2.1"])
+        .args(["--standby", "beta=192.0.2.2"])
+        .args(["--standby", "gamma=2001:db8::3"])
+        .assert()
+        .success();
+    (tmp, root)
+}
+
+fn redact(text: &str, root: &Path) -> String {
+    text.replace(&root.display().to_string(), "TMP")
+        .replace(&common::repo().display().to_string(), "REPO")
+}
+
+fn files_under(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            if e.file_name() == ".git" {
+                continue;
+            }
+            if e.file_type().expect("type").is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(
+                    e.path()
+                        .strip_prefix(root)
+                        .expect("prefix")
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+// ------------------------------------------------------------------- init --
+
+#[test]
+fn init_writes_a_complete_flake_and_says_what_next() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("cluster");
+    let out = nixflip()
+        .arg("init")
+        .arg(&root)
+        .args(["--domain", "chat.example.org"])
+        .args(["--primary", "alpha=192.0.2.1"])
+        .args(["--standby", "beta=192.0.2.2"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    insta::assert_snapshot!(
+        "init_stdout",
+        redact(&String::from_utf8_lossy(&out), tmp.path())
+    );
+    assert_eq!(
+        files_under(&root),
+        [
+            ".github/workflows/nixflip.yml",
+            ".pre-commit-config.yaml",
+            "flake.nix",
+            "hosts/alpha.nix",
+            "hosts/beta.nix",
+            "modules/matrix-cluster.nix",
+            "nixflip.toml",
+        ]
+    );
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).expect("read");
+    insta::assert_snapshot!("init_flake_nix", read("flake.nix"));
+    insta::assert_snapshot!("init_host_primary", read("hosts/alpha.nix"));
+    insta::assert_snapshot!("init_host_standby", read("hosts/beta.nix"));
+    insta::assert_snapshot!("init_nixflip_toml", read("nixflip.toml"));
+    insta::assert_snapshot!("init_pre_commit", read(".pre-commit-config.yaml"));
+    // The module and the CI workflow are the project's own files, verbatim.
+    let repo = common::repo();
+    assert_eq!(
+        read("modules/matrix-cluster.nix"),
+        std::fs::read_to_string(repo.join("nix/matrix-cluster.nix")).expect("module")
+    );
+    assert_eq!(
+        read(".github/workflows/nixflip.yml"),
+        std::fs::read_to_string(repo.join("examples/ci/github-actions.yml")).expect("workflow")
+    );
+    for f in ["flake.nix", "hosts/alpha.nix", "hosts/beta.nix"] {
+        let status = Std::new("nix-instantiate")
+            .args(["--parse", &root.join(f).display().to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("nix-instantiate");
+        assert!(status.success(), "{f} parses");
+    }
+}
+
+#[test]
+fn init_result_passes_check_and_evaluates() {
+    let (_tmp, root) = init_cluster();
+    let out = nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .arg("check")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8_lossy(&out);
+    assert!(!out.contains("NF"), "no findings, got:\n{out}");
+
+    // Every host's managed fields, and its whole (lite) system, evaluate.
+    let fields = nix_eval(
+        &root,
+        "nixosConfigurations",
+        &format!("cs: builtins.mapAttrs (n: c: ({FIELDS}) c // {{ toplevel = c.config.system.build.toplevel != null; }}) cs"),
+    )
+    .expect("the generated flake evaluates");
+    insta::assert_json_snapshot!("init_evaluated_fields", fields);
+
+    // nixflip's own evaluation of the members, through status --json.
+    let status = nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["status", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let status: serde_json::Value = serde_json::from_slice(&status).expect("json");
+    let roles: Vec<(String, String, String)> = status["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| {
+            (
+                m["host"].as_str().unwrap_or_default().to_string(),
+                m["role"].as_str().unwrap_or_default().to_string(),
+                m["address"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("alpha".into(), "primary".into(), "192.0.2.1".into()),
+            ("beta".into(), "standby".into(), "192.0.2.2".into()),
+            ("gamma".into(), "standby".into(), "2001:db8::3".into()),
+        ]
+    );
+}
+
+#[test]
+fn promote_works_on_an_init_flake() {
+    let (_tmp, root) = init_cluster();
+    git_init(&root);
+    nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["promote", "gamma", "--yes"])
+        .arg("--nix-option=--override-input")
+        .arg("--nix-option=nixpkgs")
+        .arg(format!("--nix-option={}", nixpkgs_lite()))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "nix eval: every member evaluates to the planned roles (3 members",
+        ));
+    let fields = nix_eval(
+        &root,
+        "nixosConfigurations",
+        &format!("cs: builtins.mapAttrs (n: c: ({FIELDS}) c) cs"),
+    )
+    .expect("evaluates after the flip");
+    insta::assert_json_snapshot!("init_promoted_fields", fields);
+    // A standby of an IPv6 primary: the passfile's host field escapes ':'.
+    let script = eval_host(
+        &root,
+        "alpha|x86_64-linux",
+        "c: c.config.systemd.services.matrix-cluster-standby-setup.script",
+    )
+    .expect("standby script");
+    let script = script.as_str().unwrap_or_default();
+    assert!(script.contains(r"'2001\:db8\:\:3' 5432"), "{script}");
+    assert!(script.contains("host=2001:db8::3 port=5432"), "{script}");
+    nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .arg("check")
+        .assert()
+        .success();
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_lists_the_files() {
+    let (_tmp, root) = init_cluster();
+    std::fs::write(root.join("hosts/alpha.nix"), "# mine\n").expect("write");
+    let before = std::fs::read_to_string(root.join("flake.nix")).expect("read");
+    let out = nixflip()
+        .arg("init")
+        .arg(&root)
+        .args(["--domain", "other.example.org"])
+        .args(["--primary", "alpha=192.0.2.1"])
+        .args(["--standby", "beta=192.0.2.2"])
+        .assert()
+        .code(4)
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8_lossy(&out);
+    assert!(
+        err.contains("hosts/alpha.nix") && err.contains("flake.nix"),
+        "{err}"
+    );
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("hosts/alpha.nix")).expect("read"),
+        "# mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("flake.nix")).expect("read"),
+        before
+    );
+    // --force overwrites.
+    nixflip()
+        .arg("init")
+        .arg(&root)
+        .args(["--domain", "other.example.org"])
+        .args(["--primary", "alpha=192.0.2.1"])
+        .args(["--standby", "beta=192.0.2.2"])
+        .arg("--force")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("(replaced)"));
+    assert!(std::fs::read_to_string(root.join("hosts/alpha.nix"))
+        .expect("read")
+        .contains("other.example.org"));
+}
+
+#[test]
+fn init_rejects_bad_input_and_writes_nothing() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "address",
+            &[
+                "--domain",
+                "x.org",
+                "--primary",
+                "alpha=300.1.1.1",
+                "--standby",
+                "beta=192.0.2.2",
+            ],
+        ),
+        (
+            "name",
+            &[
+                "--domain",
+                "x.org",
+                "--primary",
+                "al pha=192.0.2.1",
+                "--standby",
+                "beta=192.0.2.2",
+            ],
+        ),
+        (
+            "slash",
+            &[
+                "--domain",
+                "x.org",
+                "--primary",
+                "alpha=192.0.2.1",
+                "--standby",
+                "../beta=192.0.2.2",
+            ],
+        ),
+        (
+            "duplicate",
+            &[
+                "--domain",
+                "x.org",
+                "--primary",
+                "alpha=192.0.2.1",
+                "--standby",
+                "alpha=192.0.2.2",
+            ],
+        ),
+        (
+            "domain",
+            &[
+                "--domain",
+                "not a domain",
+                "--primary",
+                "alpha=192.0.2.1",
+                "--standby",
+                "beta=192.0.2.2",
+            ],
+        ),
+        (
+            "no_standby",
+            &["--domain", "x.org", "--primary", "alpha=192.0.2.1"],
+        ),
+    ];
+    let mut report = String::new();
+    for (name, args) in cases {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("c");
+        let out = nixflip()
+            .arg("init")
+            .arg(&root)
+            .args(*args)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        assert!(!root.exists(), "{name}: nothing may be written");
+        report.push_str(&format!(
+            "== {name}\n{}\n",
+            redact(&String::from_utf8_lossy(&out.stderr), tmp.path()).trim_end()
+        ));
+    }
+    insta::assert_snapshot!("init_bad_input", report);
+}
+
+// ----------------------------------------------------------------- module --
+
+/// The generated module through lite.nix: Postgres settings per role.
+#[test]
+fn generated_module_configures_replication_for_both_roles() {
+    let (_tmp, root) = init_cluster();
+    let pg = r#"c: {
+  settings = { inherit (c.config.services.postgresql.settings) wal_level max_wal_senders hot_standby; };
+  pg_hba = c.config.services.postgresql.authentication;
+  firewall = c.config.networking.firewall.extraCommands;
+  synapse = c.config.services.matrix-synapse.enable;
+  standbySetup = c.config.systemd.services ? matrix-cluster-standby-setup;
+  replicationPassword = c.config.systemd.services ? matrix-cluster-replication-password;
+}"#;
+    let primary = eval_host(&root, "alpha|x86_64-linux", pg).expect("primary evaluates");
+    insta::assert_json_snapshot!("module_primary_postgres", primary);
+
+    let standby = eval_host(
+        &root,
+        "beta|x86_64-linux",
+        r#"c: let s = c.config.systemd.services.matrix-cluster-standby-setup; in {
+  settings = { inherit (c.config.services.postgresql.settings) wal_level hot_standby include_if_exists; };
+  pg_hba = c.config.services.postgresql.authentication;
+  synapse = c.config.services.matrix-synapse.enable;
+  inherit (s) before requiredBy;
+  script = s.script;
+}"#,
+    )
+    .expect("standby evaluates");
+    let script = standby["script"].as_str().unwrap_or_default().to_string();
+    for needle in [
+        "primary_conninfo = '\\''host=192.0.2.1 port=5432 user=replicator passfile=/run/matrix-cluster/pgpass sslmode=require'\\''",
+        "standby.signal",
+        "refusing to start a standby without a base backup",
+    ] {
+        assert!(script.contains(needle), "standby script lacks {needle}:\n{script}");
+    }
+    let mut standby = standby;
+    standby["script"] = serde_json::Value::Null;
+    insta::assert_json_snapshot!("module_standby_postgres", standby);
+    insta::assert_snapshot!("module_standby_script", script);
+}
+
+#[test]
+fn generated_module_rejects_a_bad_role() {
+    let (_tmp, root) = init_cluster();
+    nixflip()
+        .args(["set"])
+        .arg(root.join("hosts/beta.nix"))
+        .args([
+            "hectic.generic.matrix-cluster.role",
+            "\"leader\"",
+            "--in-place",
+        ])
+        .assert()
+        .success();
+    let err = eval_host(
+        &root,
+        "beta|x86_64-linux",
+        "c: c.config.hectic.generic.matrix-cluster.role",
+    )
+    .expect_err("a bad role must not evaluate");
+    assert!(
+        err.contains(r#"has a value `"leader"' that is not of type `one of "primary", "standby"'"#),
+        "{err}"
+    );
+}
+
+#[test]
+fn generated_module_requires_secrets_where_synapse_runs() {
+    let (_tmp, root) = init_cluster();
+    nixflip()
+        .args(["set"])
+        .arg(root.join("hosts/alpha.nix"))
+        .args([
+            "hectic.generic.matrix-cluster.secretsFile",
+            "null",
+            "--in-place",
+        ])
+        .assert()
+        .success();
+    let err = eval_host(
+        &root,
+        "alpha|x86_64-linux",
+        "c: c.config.system.build.toplevel",
+    )
+    .expect_err("the assertion must fail");
+    assert!(err.contains("so secretsFile must be set"), "{err}");
+}
+
+// --------------------------------------------------------------- add-host --
+
+fn two_node() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("two-node");
+    copy_dir(&common::repo().join("examples/two-node"), &root);
+    git_init(&root);
+    (tmp, root)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let dst = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &dst);
+        } else {
+            std::fs::copy(entry.path(), &dst).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn add_host_on_the_example() {
+    let (tmp, root) = two_node();
+    let out = nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["add-host", "gamma", "--address", "192.0.2.30", "--yes"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    insta::assert_snapshot!(
+        "add_host_example_stdout",
+        redact(&String::from_utf8_lossy(&out.stdout), tmp.path())
+    );
+    // The new standby points at the primary; the primary allows it.
+    let fields = nix_eval(
+        &root,
+        "nixosConfigurations",
+        &format!("cs: builtins.mapAttrs (n: c: ({FIELDS}) c // {{ toplevel = c.config.system.build.toplevel != null; }}) cs"),
+    )
+    .expect("evaluates");
+    assert_eq!(fields["gamma|x86_64-linux"]["role"], "standby");
+    assert_eq!(fields["gamma|x86_64-linux"]["peerHost"], "128.140.75.58");
+    assert_eq!(fields["gamma|x86_64-linux"]["effectiveSynapse"], false);
+    let allowed = &fields["hectic-lab|x86_64-linux"]["allowedSourceIPs"];
+    assert!(
+        allowed
+            .as_array()
+            .is_some_and(|a| a.contains(&"192.0.2.30/32".into())),
+        "{allowed}"
+    );
+    insta::assert_json_snapshot!("add_host_example_fields", fields);
+    nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .arg("check")
+        .assert()
+        .success();
+    // The example itself was not touched.
+    assert!(!common::repo()
+        .join("examples/two-node/nixos/system/gamma")
+        .exists());
+}
+
+#[test]
+fn add_host_dry_run_writes_nothing() {
+    let (_tmp, root) = two_node();
+    let before = files_under(&root);
+    let flake = std::fs::read_to_string(root.join("flake.nix")).expect("read");
+    nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["add-host", "gamma", "--address", "192.0.2.30", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "+++ b/nixos/system/gamma/gamma.nix",
+        ));
+    assert_eq!(files_under(&root), before);
+    assert_eq!(
+        std::fs::read_to_string(root.join("flake.nix")).expect("read"),
+        flake
+    );
+}
+
+#[test]
+fn add_host_refuses_without_a_terminal_or_with_a_dirty_tree() {
+    let (_tmp, root) = two_node();
+    let before = files_under(&root);
+    nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["add-host", "gamma", "--address", "192.0.2.30"])
+        .assert()
+        .code(4)
+        .stderr(predicates::str::contains("--yes"));
+    assert_eq!(files_under(&root), before);
+    let file = root.join("nixos/system/hectic-lab/hectic-lab.nix");
+    let mut text = std::fs::read_to_string(&file).expect("read");
+    text.push_str("# local edit\n");
+    std::fs::write(&file, &text).expect("write");
+    nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["add-host", "gamma", "--address", "192.0.2.30", "--yes"])
+        .assert()
+        .code(4)
+        .stderr(predicates::str::contains("--allow-dirty"));
+    assert_eq!(files_under(&root), before);
+}
+
+#[test]
+fn add_host_rejects_bad_input_and_writes_nothing() {
+    let (tmp, root) = two_node();
+    let before = files_under(&root);
+    let cases: &[(&str, &[&str], i32)] = &[
+        ("address", &["gamma", "--address", "999.1.2.3"], 2),
+        ("address_word", &["gamma", "--address", "not an address"], 2),
+        ("name_slash", &["ga/mma", "--address", "192.0.2.30"], 2),
+        ("name_quote", &["gam\"ma", "--address", "192.0.2.30"], 2),
+        (
+            "name_pipe",
+            &["gamma|x86_64-linux", "--address", "192.0.2.30"],
+            2,
+        ),
+        (
+            "existing",
+            &["bfs.poland.xray", "--address", "192.0.2.30"],
+            2,
+        ),
+        (
+            "taken_address",
+            &["gamma", "--address", "91.198.166.181"],
+            2,
+        ),
+        (
+            "primary_role",
+            &["gamma", "--address", "192.0.2.30", "--role", "primary"],
+            4,
+        ),
+    ];
+    let mut report = String::new();
+    for (name, args, code) in cases {
+        let out = nixflip()
+            .arg("--flake")
+            .arg(&root)
+            .arg("add-host")
+            .args(*args)
+            .arg("--yes")
+            .assert()
+            .code(*code)
+            .get_output()
+            .clone();
+        assert_eq!(files_under(&root), before, "{name}: nothing may be written");
+        report.push_str(&format!(
+            "== {name}\n{}\n",
+            redact(&String::from_utf8_lossy(&out.stderr), tmp.path()).trim_end()
+        ));
+    }
+    insta::assert_snapshot!("add_host_bad_input", report);
+}
+
+#[test]
+fn add_host_refuses_an_entry_shape_it_cannot_copy() {
+    let (_tmp, root) = two_node();
+    let flake = root.join("flake.nix");
+    let text = std::fs::read_to_string(&flake).expect("read").replace(
+        "host \"x86_64-linux\" ./nixos/system/hectic-lab/hectic-lab.nix;",
+        "host \"x86_64-linux\" (./nixos/system + \"/hectic-lab/hectic-lab.nix\");",
+    );
+    std::fs::write(&flake, text).expect("write");
+    git(&root, &["commit", "-qam", "odd shape"]);
+    let before = files_under(&root);
+    nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["add-host", "gamma", "--address", "192.0.2.30", "--yes"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "cannot recognise the shape of the nixosConfigurations entry",
+        ));
+    assert_eq!(files_under(&root), before);
+}
+
+#[test]
+fn add_host_on_an_init_flake_then_promote_it() {
+    let (_tmp, root) = init_cluster();
+    git_init(&root);
+    let lite = format!("--nix-option={}", nixpkgs_lite());
+    nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["add-host", "delta", "--address", "192.0.2.4", "--yes"])
+        .args([
+            "--nix-option=--override-input",
+            "--nix-option=nixpkgs",
+            &lite,
+        ])
+        .assert()
+        .success();
+    assert!(root.join("hosts/delta.nix").is_file());
+    git(&root, &["add", "-A"]);
+    git(&root, &["commit", "-qm", "add delta"]);
+    nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["promote", "delta", "--yes"])
+        .args([
+            "--nix-option=--override-input",
+            "--nix-option=nixpkgs",
+            &lite,
+        ])
+        .assert()
+        .success();
+    let fields = nix_eval(
+        &root,
+        "nixosConfigurations",
+        &format!("cs: builtins.mapAttrs (n: c: ({FIELDS}) c) cs"),
+    )
+    .expect("evaluates");
+    assert_eq!(fields["delta|x86_64-linux"]["role"], "primary");
+    assert_eq!(fields["alpha|x86_64-linux"]["peerHost"], "192.0.2.4");
+}
+
+// ------------------------------------------------------ the project flake --
+
+/// The project's flake.nix parses, and what does not need nixpkgs evaluates:
+/// the module (identical to the template) on both roles, through the checks.
+#[test]
+fn project_flake_parses_and_its_module_checks_evaluate() {
+    let repo = common::repo();
+    let status = Std::new("nix-instantiate")
+        .args(["--parse", &repo.join("flake.nix").display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("nix-instantiate");
+    assert!(status.success());
+    assert_eq!(
+        nixflip::generate::MODULE,
+        std::fs::read_to_string(repo.join("nix/matrix-cluster.nix")).expect("module"),
+        "templates/matrix-cluster.nix must be nix/matrix-cluster.nix (run nix/check-copies.sh --fix)"
+    );
+    // A copy of just what the flake reads (the work tree has target/).
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    for f in [
+        "flake.nix",
+        "Cargo.toml",
+        "Cargo.lock",
+        "nix/matrix-cluster.nix",
+    ] {
+        std::fs::create_dir_all(root.join(f).parent().expect("parent")).expect("mkdir");
+        std::fs::copy(repo.join(f), root.join(f)).expect("copy");
+    }
+    let module_text = nix_eval(
+        root,
+        "nixosModules",
+        "m: builtins.isFunction m.matrix-cluster && builtins.isFunction m.default",
+    );
+    assert_eq!(module_text, Ok(serde_json::Value::Bool(true)));
+    let checks = nix_eval(
+        root,
+        "checks",
+        r#"cs: {
+  systems = builtins.attrNames cs;
+  linux = builtins.attrNames cs.x86_64-linux;
+  darwin = builtins.attrNames cs.aarch64-darwin;
+  primary = builtins.isString cs.x86_64-linux.module-primary;
+  standby = builtins.isString cs.x86_64-linux.module-standby;
+}"#,
+    )
+    .expect("checks evaluate");
+    insta::assert_json_snapshot!("project_flake_checks", checks);
+    let apps = nix_eval(root, "apps", "a: builtins.attrNames a.x86_64-linux").expect("apps list");
+    assert_eq!(apps, serde_json::json!(["default"]));
+}
