@@ -31,6 +31,9 @@ echo
 echo "== nixflip check"
 "$nixflip" check
 echo
+echo "== nixflip secrets check (with the example's public test key: decrypt and verify the MAC)"
+"$nixflip" secrets check --age-key keys/example-admin.agekey
+echo
 echo "== nixflip promote bfs.poland.xray --yes --commit"
 GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.invalid GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.invalid \
   "$nixflip" promote bfs.poland.xray --yes --commit

@@ -76,10 +76,15 @@ pub struct HostConfig {
     pub age: Option<Spanned<String>>,
     /// The host's ssh-ed25519 public key.
     pub ssh_host_key: Option<Spanned<String>>,
+    /// A file holding the host's ssh-ed25519 public key (relative to the
+    /// flake root), e.g. a copy of /etc/ssh/ssh_host_ed25519_key.pub.
+    pub ssh_host_key_file: Option<Spanned<String>>,
 }
 
 /// Extra values a host gets when it becomes primary or standby: option paths
-/// relative to the cluster option, with literal values.
+/// relative to the cluster option, with literal values. The key `secrets` is
+/// reserved: it lists the `sops.secrets` names the role needs and is taken out
+/// of the table when the file is loaded (see [`RoleSecrets`]).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profiles {
@@ -87,6 +92,17 @@ pub struct Profiles {
     pub primary: toml::Table,
     #[serde(default)]
     pub standby: toml::Table,
+    #[serde(skip)]
+    pub secrets: RoleSecrets,
+}
+
+/// `[profile.primary] secrets = [...]` and `[profile.standby] secrets = [...]`:
+/// the `sops.secrets` names a host needs in that role. `None` means the
+/// default (what the cluster options reference).
+#[derive(Debug, Default, Clone)]
+pub struct RoleSecrets {
+    pub primary: Option<Spanned<Vec<String>>>,
+    pub standby: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,13 +216,65 @@ pub fn from_text(
             loaded.error(span, format!("{}: {message}", path.display()), "here", help)
         })
         .map_err(|e| crate::Error::Other(Box::new(e)))?;
-    let loaded = Loaded {
+    let mut loaded = Loaded {
         config,
         path: Some(path),
         text,
     };
+    take_profile_secrets(&mut loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
     validate(root, exists, &loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
     Ok(loaded)
+}
+
+/// Take the reserved `secrets` key out of the profile tables (it names
+/// `sops.secrets`, it is not an option value to write), checking that it is a
+/// list of strings.
+fn take_profile_secrets(loaded: &mut Loaded) -> Result<(), ConfigError> {
+    // A second, lenient pass over the text only to learn where each profile
+    // value is (toml::Table keeps no spans).
+    #[derive(Deserialize, Default)]
+    struct SpannedDoc {
+        #[serde(default)]
+        profile: BTreeMap<String, BTreeMap<String, Spanned<toml::Value>>>,
+    }
+    let spans: SpannedDoc = toml::from_str(&loaded.text).unwrap_or_default();
+    for role in ["primary", "standby"] {
+        let profile = &mut loaded.config.profile;
+        let table = if role == "primary" {
+            &mut profile.primary
+        } else {
+            &mut profile.standby
+        };
+        let Some(value) = table.remove("secrets") else {
+            continue;
+        };
+        let span = spans
+            .profile
+            .get(role)
+            .and_then(|t| t.get("secrets"))
+            .map_or(0..0, |s| s.span());
+        let names: Option<Vec<String>> = value.as_array().and_then(|items| {
+            items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect()
+        });
+        let Some(names) = names else {
+            return Err(loaded.error(
+                span,
+                format!("profile.{role}.secrets: expected a list of strings (sops.secrets names)"),
+                "not a list of strings",
+                "for example secrets = [\"matrix/secrets\", \"postgres/replication\"]",
+            ));
+        };
+        let names = Some(Spanned::new(span, names));
+        if role == "primary" {
+            loaded.config.profile.secrets.primary = names;
+        } else {
+            loaded.config.profile.secrets.standby = names;
+        }
+    }
+    Ok(())
 }
 
 /// Values serde cannot judge: addresses, files that must exist, host names.
@@ -250,6 +318,7 @@ fn validate(
                 ));
             }
         }
+        validate_host_keys(root, loaded, name, host)?;
         if let Some(target) = &host.target {
             if let Err(why) = crate::deploy::validate_target(target.get_ref()) {
                 return Err(loaded.error(
@@ -273,6 +342,56 @@ fn validate(
             "here",
             "for example hectic.generic.matrix-cluster",
         ));
+    }
+    Ok(())
+}
+
+/// `age`, `ssh_host_key` and `ssh_host_key_file` must hold keys nixflip can
+/// compare with a SOPS file's recipients.
+fn validate_host_keys(
+    root: &Path,
+    loaded: &Loaded,
+    name: &str,
+    host: &HostConfig,
+) -> Result<(), ConfigError> {
+    use crate::secrets::{ssh_public_key_to_age, RecipientKind};
+    if let Some(age) = &host.age {
+        if RecipientKind::classify(age.get_ref()) != RecipientKind::X25519 {
+            return Err(loaded.error(
+                age.span(),
+                format!(
+                    "hosts.\"{name}\".age: `{}` is not an age X25519 recipient",
+                    age.get_ref()
+                ),
+                "not an age1… recipient",
+                "write the host's public age key (age1…); for an ssh host key use ssh_host_key",
+            ));
+        }
+    }
+    if let Some(key) = &host.ssh_host_key {
+        if let Err(e) = ssh_public_key_to_age(key.get_ref()) {
+            return Err(loaded.error(
+                key.span(),
+                format!("hosts.\"{name}\".ssh_host_key: {e}"),
+                "not an ssh-ed25519 public key",
+                "paste the host's /etc/ssh/ssh_host_ed25519_key.pub (`ssh-keyscan -t ed25519 HOST`)",
+            ));
+        }
+    }
+    if let Some(file) = &host.ssh_host_key_file {
+        let path = root.join(file.get_ref());
+        let problem = match std::fs::read_to_string(&path) {
+            Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+            Ok(text) => ssh_public_key_to_age(&text).err().map(|e| e.to_string()),
+        };
+        if let Some(problem) = problem {
+            return Err(loaded.error(
+                file.span(),
+                format!("hosts.\"{name}\".ssh_host_key_file: {problem}"),
+                "no usable ssh-ed25519 public key",
+                "paths are relative to the flake root; the file holds one `ssh-ed25519 AAAA…` line",
+            ));
+        }
     }
     Ok(())
 }

@@ -77,6 +77,9 @@ pub enum Command {
     },
     /// Print the man page (roff) to stdout, e.g. `nixflip man > nixflip.1`
     Man,
+    /// SOPS secrets: declarations, keys, recipients, .sops.yaml rules, decryption
+    #[command(subcommand)]
+    Secrets(commands::secrets::SecretsCommand),
 }
 
 fn print_completions(shell: clap_complete::Shell) -> nixflip::Result<i32> {
@@ -121,6 +124,7 @@ fn main() -> ExitCode {
         Command::AddHost(args) => commands::add_host::add_host(&cli, args),
         Command::Completions { shell } => print_completions(*shell),
         Command::Man => print_man(),
+        Command::Secrets(command) => commands::secrets::secrets(&cli, command),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

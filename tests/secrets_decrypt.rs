@@ -317,3 +317,88 @@ fn debug_output_never_shows_values() {
     let ids = identities("sops-age/key.txt");
     assert!(!format!("{ids:?}").contains("AGE-SECRET-KEY"));
 }
+
+// ------------------------------------------------------------------ nixflip's own encryption
+
+/// Recipients of the genuine sops-age fixture (the first one's key is sops-age/key.txt).
+fn sops_age_recipients() -> Vec<String> {
+    SopsFile::load(&sops_fixture("sops-age/secret.enc.yaml"))
+        .unwrap()
+        .age_recipients()
+        .iter()
+        .map(|r| r.to_string())
+        .collect()
+}
+
+#[test]
+fn own_encryption_round_trips_the_genuine_plaintext() {
+    // sops-age/secret.json is the plaintext of the genuine files; nixflip's encryption of it
+    // must decrypt (with the genuine key) to the same tree, MAC verified.
+    let recipients = sops_age_recipients();
+    let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let text = nixflip::secrets::encrypt_yaml(
+        &read_fixture("sops-age/secret.json"),
+        &refs,
+        "2026-11-23T12:00:00Z",
+    )
+    .unwrap();
+    assert!(!text.contains("this is a secret"));
+    let file = SopsFile::parse(&text, SopsFormat::Yaml).unwrap();
+    assert_eq!(file.age_recipients(), refs);
+    assert_eq!(
+        file.metadata().lastmodified.as_deref(),
+        Some("2026-11-23T12:00:00Z")
+    );
+    let report = file.decrypt(&identities("sops-age/key.txt")).unwrap();
+    report.check().unwrap();
+    assert_eq!(plaintext(&report), expected_sops_age());
+    // The same keys in the same order as the file sops wrote from this plaintext.
+    let genuine = SopsFile::load(&sops_fixture("sops-age/secret.enc.json")).unwrap();
+    let own: Vec<Vec<String>> = file.keys().into_iter().map(|k| k.path).collect();
+    let theirs: Vec<Vec<String>> = genuine.keys().into_iter().map(|k| k.path).collect();
+    assert_eq!(own, theirs);
+}
+
+#[test]
+fn own_encryption_to_an_ssh_recipient() {
+    let pubkey = read_fixture("sops-nix/ssh-ed25519-key.pub");
+    let text = nixflip::secrets::encrypt_yaml(
+        "a:\n  b: secret\n",
+        &[pubkey.trim()],
+        "2026-11-23T12:00:00Z",
+    )
+    .unwrap();
+    let report = decrypt_text(&text, SopsFormat::Yaml, "sops-nix/ssh-ed25519-key");
+    report.check().unwrap();
+    assert_eq!(
+        plaintext(&report),
+        serde_json::json!({"a": {"b": "secret"}})
+    );
+}
+
+#[test]
+fn own_encryption_keeps_unencrypted_suffix_in_plaintext_under_the_mac() {
+    let recipients = sops_age_recipients();
+    let text = nixflip::secrets::encrypt_yaml(
+        "public_unencrypted: hello\nsecret: world\nlist:\n  - one\n  - k: v\n",
+        &[recipients[0].as_str()],
+        "2026-11-23T12:00:00Z",
+    )
+    .unwrap();
+    assert!(
+        text.starts_with("public_unencrypted: hello\nsecret: ENC[AES256_GCM,"),
+        "{text}"
+    );
+    let report = decrypt_text(&text, SopsFormat::Yaml, "sops-age/key.txt");
+    report.check().unwrap();
+    assert_eq!(report.keys[0].status, KeyStatus::Plaintext);
+    assert_eq!(report.keys[1].status, KeyStatus::Decrypted);
+    assert_eq!(
+        plaintext(&report),
+        serde_json::json!({"public_unencrypted": "hello", "secret": "world", "list": ["one", {"k": "v"}]})
+    );
+    // The plaintext leaf is covered by the MAC.
+    let edited = text.replace("public_unencrypted: hello", "public_unencrypted: hullo");
+    let report = decrypt_text(&edited, SopsFormat::Yaml, "sops-age/key.txt");
+    assert_eq!(report.mac, MacStatus::Mismatch);
+}

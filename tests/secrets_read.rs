@@ -265,3 +265,35 @@ fn unsupported_features_are_reported() {
         Some(Unsupported::PostQuantumRecipient { .. })
     ));
 }
+
+#[test]
+fn every_sops_file_in_the_shared_directory_is_covered() {
+    // Every .yaml/.json under fixtures/sops is either a SOPS file listed in FILES (and read by
+    // the tests above) or the plaintext sops-age/secret.json.
+    let base = sops_fixture("");
+    let mut seen = Vec::new();
+    for dir in std::fs::read_dir(&base).unwrap().flatten() {
+        if !dir.file_type().unwrap().is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !(name.ends_with(".yaml") || name.ends_with(".json")) {
+                continue;
+            }
+            let rel = format!("{}/{name}", dir.file_name().to_string_lossy());
+            if rel == "sops-age/secret.json" {
+                let text = read_fixture(&rel);
+                assert!(
+                    SopsFile::parse(&text, SopsFormat::Json).is_err(),
+                    "plaintext"
+                );
+                continue;
+            }
+            assert!(FILES.contains(&rel.as_str()), "{rel} is not in FILES");
+            load(&rel);
+            seen.push(rel);
+        }
+    }
+    assert_eq!(seen.len(), FILES.len());
+}

@@ -6,6 +6,7 @@ pub mod endpoints;
 pub mod evaluated;
 pub mod plan;
 pub mod rules;
+pub mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

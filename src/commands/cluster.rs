@@ -176,11 +176,13 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
 /// Findings as miette diagnostics on stderr.
 pub fn print_findings(cli: &Cli, cluster: &Cluster, findings: &[Finding]) {
     for finding in findings {
+        // Findings may point into files that are not Nix (SOPS files, .sops.yaml).
         let text = cluster
             .sources
             .files
             .get(&finding.file)
             .map(|f| f.text().to_string())
+            .or_else(|| std::fs::read_to_string(cluster.root.join(&finding.file)).ok())
             .unwrap_or_default();
         let diagnostic = FindingDiagnostic {
             finding: finding.clone(),

@@ -8,6 +8,7 @@ pub mod edit;
 pub mod init;
 pub mod promote;
 pub mod rebuild;
+pub mod secrets;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;

@@ -46,6 +46,9 @@ pub struct PromoteArgs {
     /// After writing, run nixos-rebuild: the new primary first, then the old primary, then the others
     #[arg(long)]
     pub rebuild: bool,
+    /// Promote even if the new primary would lack a SOPS secret it needs (a warning says so)
+    #[arg(long)]
+    pub skip_secrets: bool,
     /// Extra argument for `nix eval` (repeatable), e.g. --nix-option=--offline
     #[arg(long = "nix-option", value_name = "ARG", allow_hyphen_values = true)]
     pub nix_options: Vec<String>,
@@ -209,6 +212,7 @@ fn validate(
         eprintln!("the flipped cluster would not be consistent; nothing was written");
         return Ok(Some(EXIT_FINDINGS));
     }
+    secrets_gate(cli, &cluster.root, &after, plan, args)?;
     if args.no_eval {
         eprintln!("warning: --no-eval: the rewrite was not proven with `nix eval`");
         return Ok(None);
@@ -247,6 +251,73 @@ fn validate(
     }
     eprintln!("help: another definition wins over the one nixflip edited (a lib.mkForce or mkOverride elsewhere?); find it with `nixflip status` or `nix eval`, then fix or remove it");
     Ok(Some(EXIT_FINDINGS))
+}
+
+/// The new primary must have every secret its role needs (DESIGN §11):
+/// declared, present in its SOPS file, in a file it is a recipient of. The
+/// checks run on the flipped cluster; SOPS files are read from the real flake.
+/// A cluster without any SOPS configuration is not checked.
+fn secrets_gate(
+    cli: &Cli,
+    root: &Path,
+    after: &Cluster,
+    plan: &Plan,
+    args: &PromoteArgs,
+) -> Result<()> {
+    let report = nixflip::cluster::secrets::check_at(after, root);
+    if !report.configured {
+        return Ok(());
+    }
+    let host = &plan.new_primary;
+    let blocking = report.blocking_for(host);
+    let notes: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.finding.severity == nixflip::cluster::Severity::Warning)
+        .filter(|f| f.hosts.iter().any(|h| h == host))
+        .map(|f| f.finding.clone())
+        .collect();
+    if !cli.quiet {
+        print_findings(cli, after, &notes);
+    }
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    // One line per problem: the secrets, the file to fix, and how.
+    let line = |f: &nixflip::cluster::secrets::SecretFinding, with_message: bool| {
+        let names: Vec<String> = f.secrets.iter().map(|s| format!("`{s}`")).collect();
+        let file = f.sops_file.as_ref().unwrap_or(&f.finding.file);
+        let message = if with_message {
+            format!("{}\n    ", f.finding.message)
+        } else {
+            String::new()
+        };
+        format!(
+            "  - {} ({}, {}): {message}fix: {}",
+            names.join(", "),
+            f.finding.id,
+            file.display(),
+            f.finding.help
+        )
+    };
+    if args.skip_secrets {
+        let lines: Vec<String> = blocking.iter().map(|f| line(f, true)).collect();
+        eprintln!(
+            "warning: --skip-secrets: {host} will be primary without secrets it needs; Synapse may not start there:\n{}",
+            lines.join("\n")
+        );
+        return Ok(());
+    }
+    let lines: Vec<String> = blocking.iter().map(|f| line(f, false)).collect();
+    let findings: Vec<_> = blocking.iter().map(|f| f.finding.clone()).collect();
+    print_findings(cli, after, &findings);
+    Err(Error::refused(
+        format!(
+            "{host} would become primary without secrets it needs; nothing was written:\n{}",
+            lines.join("\n")
+        ),
+        "fix the secrets first (`nixflip secrets check` lists every finding), or pass --skip-secrets to promote anyway",
+    ))
 }
 
 fn apply(

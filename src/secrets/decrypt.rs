@@ -34,7 +34,7 @@ use super::sops::{display_path, EncType, EncValue, SopsFile, SopsMetadata};
 use super::tree::{parse_yaml_int, Node, ScalarKind, Value};
 
 /// AES-256-GCM with sops' 32-byte nonce.
-type SopsAes = AesGcm<Aes256, U32>;
+pub(crate) type SopsAes = AesGcm<Aes256, U32>;
 
 /// Outcome of MAC verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,7 +279,7 @@ fn write_json(node: &PNode, out: &mut String) {
 }
 
 /// Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
-fn go_float(f: f64) -> String {
+pub(crate) fn go_float(f: f64) -> String {
     if f.is_nan() {
         "NaN".into()
     } else if f.is_infinite() {
@@ -290,7 +290,7 @@ fn go_float(f: f64) -> String {
 }
 
 /// Go's `strconv.ParseBool`.
-fn go_bool(s: &str) -> Option<bool> {
+pub(crate) fn go_bool(s: &str) -> Option<bool> {
     match s {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
@@ -298,7 +298,7 @@ fn go_bool(s: &str) -> Option<bool> {
     }
 }
 
-fn parse_float_text(text: &str) -> Option<f64> {
+pub(crate) fn parse_float_text(text: &str) -> Option<f64> {
     match text {
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Some(f64::INFINITY),
         "-.inf" | "-.Inf" | "-.INF" => Some(f64::NEG_INFINITY),

@@ -128,7 +128,7 @@ impl YamlBuilder {
     }
 }
 
-fn resolve_plain(text: &str) -> ScalarKind {
+pub(crate) fn resolve_plain(text: &str) -> ScalarKind {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return ScalarKind::Null,
         "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => return ScalarKind::Bool,
