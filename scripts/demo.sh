@@ -28,8 +28,8 @@ git init -q && git add -A && git -c user.name=demo -c user.email=demo@example.in
 echo "== nixflip status"
 "$nixflip" status
 echo
-echo "== nixflip check"
-"$nixflip" check
+echo "== nixflip check --eval (the rules on what nix eval computes)"
+"$nixflip" check --eval
 echo
 echo "== nixflip secrets check (with the example's public test key: decrypt and verify the MAC)"
 "$nixflip" secrets check --age-key keys/example-admin.agekey
@@ -43,3 +43,5 @@ echo "== nixflip status (after the flip)"
 echo
 echo "== git log -1"
 git log -1 --format='%s%n%n%b'
+echo "== nixflip diff --base HEAD~1 (what the pull-request bot would post, as text)"
+"$nixflip" diff --base HEAD~1
