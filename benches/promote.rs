@@ -21,7 +21,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{measure, release_binary, run_checked, run_quiet, runs, Sample};
+use std::time::{Duration, Instant};
+
+use common::{release_binary, run_checked, run_quiet, runs, Sample};
 use nixflip::eval;
 use nixflip::nixedit::AttrPath;
 
@@ -148,6 +150,36 @@ fn counting_nix(dir: &Path, log: &Path) -> PathBuf {
     bin
 }
 
+/// Time several operations with their runs interleaved (A B C, A B C, …):
+/// the machine's load drifts, and interleaving lets every operation see the
+/// same drift, so the ratios stay honest on a busy machine. One untimed
+/// warm-up call each first.
+fn measure_interleaved(runs: usize, ops: &mut [(&str, &mut dyn FnMut())]) -> Vec<Sample> {
+    for (_, op) in ops.iter_mut() {
+        op();
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); ops.len()];
+    for _ in 0..runs {
+        for (i, (_, op)) in ops.iter_mut().enumerate() {
+            let start = Instant::now();
+            op();
+            times[i].push(start.elapsed());
+        }
+    }
+    ops.iter()
+        .zip(times)
+        .map(|((name, _), mut t)| {
+            t.sort();
+            Sample {
+                name: name.to_string(),
+                median: t[t.len() / 2],
+                min: t[0],
+                max: t[t.len() - 1],
+            }
+        })
+        .collect()
+}
+
 fn print_table(title: &str, baseline: &Sample, rows: &[(&Sample, Option<f64>)]) {
     println!("\n{title}");
     println!(
@@ -198,16 +230,21 @@ fn main() {
         plan.contains("primary"),
         "unexpected promote output:\n{plan}"
     );
-    let baseline = measure("nix eval --json (managed fields, 2 hosts)", runs, || {
-        run_quiet(&mut bare_eval(&two, &hosts))
-    });
-    let promote = measure("nixflip promote bfs.poland.xray --dry-run", runs, || {
-        run_quiet(&mut promote_dry_run(&bin, &two, "bfs.poland.xray"))
-    });
+    let samples = measure_interleaved(
+        runs,
+        &mut [
+            ("nix eval --json (managed fields, 2 hosts)", &mut || {
+                run_quiet(&mut bare_eval(&two, &hosts))
+            }),
+            ("nixflip promote bfs.poland.xray --dry-run", &mut || {
+                run_quiet(&mut promote_dry_run(&bin, &two, "bfs.poland.xray"))
+            }),
+        ],
+    );
     print_table(
-        &format!("examples/two-node ({runs} runs)"),
-        &baseline,
-        &[(&promote, Some(TARGET))],
+        &format!("examples/two-node ({runs} runs, interleaved)"),
+        &samples[0],
+        &[(&samples[1], Some(TARGET))],
     );
 
     // Part 2: ten hosts, one Nix process.
@@ -240,22 +277,26 @@ fn main() {
 
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     run_checked(&mut bare_eval(&ten, &refs));
-    let one = measure(
-        "nix eval --json (managed fields, 10 hosts, 1 process)",
+    let samples = measure_interleaved(
         runs,
-        || run_quiet(&mut bare_eval(&ten, &refs)),
+        &mut [
+            (
+                "nix eval --json (managed fields, 10 hosts, 1 process)",
+                &mut || run_quiet(&mut bare_eval(&ten, &refs)),
+            ),
+            ("nixflip promote node-03 --dry-run (10 hosts)", &mut || {
+                run_quiet(&mut promote_dry_run(&bin, &ten, "node-03"))
+            }),
+            ("nix eval --json once per host (10 processes)", &mut || {
+                for name in &refs {
+                    run_quiet(&mut bare_eval(&ten, &[name]));
+                }
+            }),
+        ],
     );
-    let each = measure("nix eval --json once per host (10 processes)", runs, || {
-        for name in &refs {
-            run_quiet(&mut bare_eval(&ten, &[name]));
-        }
-    });
-    let promote10 = measure("nixflip promote node-03 --dry-run (10 hosts)", runs, || {
-        run_quiet(&mut promote_dry_run(&bin, &ten, "node-03"))
-    });
     print_table(
-        &format!("generated 10-host cluster ({runs} runs)"),
-        &one,
-        &[(&promote10, Some(TARGET)), (&each, None)],
+        &format!("generated 10-host cluster ({runs} runs, interleaved)"),
+        &samples[0],
+        &[(&samples[1], Some(TARGET)), (&samples[2], None)],
     );
 }

@@ -161,21 +161,81 @@ pub fn evaluate(
     hosts: &[(String, Option<String>)],
     nix_args: &[String],
 ) -> Result<BTreeMap<String, (String, Evaluated)>> {
+    start(root, option, hosts, nix_args)?.finish()
+}
+
+/// A `nix eval` running in the background: nixflip's own checks of the
+/// rewrite run while Nix evaluates, so they add (almost) nothing to the wall
+/// time. Dropping it unfinished kills the process, so a scratch flake is
+/// never deleted under a running Nix.
+pub struct Pending {
+    handle: Option<duct::Handle>,
+}
+
+/// Start evaluating the managed fields of `hosts` in the flake at `root`.
+pub fn start(
+    root: &Path,
+    option: &AttrPath,
+    hosts: &[(String, Option<String>)],
+    nix_args: &[String],
+) -> Result<Pending> {
     let args = eval_args(root, option, hosts, nix_args);
-    let output = duct::cmd("nix", &args).stdout_capture().stderr_capture().unchecked().run().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::external(
-                "`nix` is not installed or not on PATH".to_string(),
-                "install Nix (Debian: apt-get install nix-bin), or pass --no-eval to skip validation",
-            )
-        } else {
-            Error::external(format!("cannot run nix: {e}"), "check that `nix --version` works")
+    let handle = duct::cmd("nix", &args)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .start()
+        .map_err(cannot_run_nix)?;
+    Ok(Pending {
+        handle: Some(handle),
+    })
+}
+
+fn cannot_run_nix(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::external(
+            "`nix` is not installed or not on PATH".to_string(),
+            "install Nix (Debian: apt-get install nix-bin), or pass --no-eval to skip validation",
+        )
+    } else {
+        Error::external(
+            format!("cannot run nix: {e}"),
+            "check that `nix --version` works",
+        )
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            // Best effort: the process may have exited already.
+            let _ = handle.kill();
         }
-    })?;
+    }
+}
+
+impl Pending {
+    /// Wait for Nix and read its answer.
+    pub fn finish(mut self) -> Result<BTreeMap<String, (String, Evaluated)>> {
+        let Some(handle) = self.handle.take() else {
+            return Err(Error::external(
+                "nix eval was already collected",
+                "please report this",
+            ));
+        };
+        let output = handle.into_output().map_err(cannot_run_nix)?;
+        parse_answers(&output)
+    }
+}
+
+fn parse_answers(output: &std::process::Output) -> Result<BTreeMap<String, (String, Evaluated)>> {
     if !output.status.success() {
         return Err(Error::external(
-            format!("nix eval failed:\n{}", String::from_utf8_lossy(&output.stderr).trim_end()),
-            "this is Nix's own message; the rewritten flake does not evaluate, so nothing was written",
+            format!(
+                "nix eval failed:\n{}",
+                String::from_utf8_lossy(&output.stderr).trim_end()
+            ),
+            "this is Nix's own message: the flake does not evaluate (nixflip writes nothing when it does not)",
         ));
     }
     let answers: BTreeMap<String, Answer> =

@@ -258,3 +258,16 @@ fn check_eval_of_the_example_is_clean() {
         "nixflip check: 0 errors, 0 warnings in 2 members"
     );
 }
+
+#[test]
+fn check_eval_without_nix_says_how_to_install_it() {
+    let empty_path = tempfile::tempdir().expect("tempdir");
+    let out = nixflip()
+        .env("PATH", empty_path.path())
+        .args(["--flake", &flake("examples/two-node"), "check", "--eval"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("`nix` is not installed"), "{stderr}");
+}

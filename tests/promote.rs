@@ -422,3 +422,30 @@ fn rebuild_after_promote_starts_with_the_new_primary() {
         commands[1]
     );
 }
+
+/// Without `nix` on PATH, promote says so and how to install it (exit 3),
+/// and writes nothing; `--no-eval` still works, with its warning.
+#[test]
+fn missing_nix_is_named_with_the_install_command() {
+    let (_dir, root) = scratch("examples/two-node");
+    let before = snapshot_tree(&root);
+    let empty_path = tempfile::tempdir().expect("tempdir");
+    let out = nixflip(&root)
+        .env("PATH", empty_path.path())
+        .args(["promote", "bfs.poland.xray", "--yes"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("`nix` is not installed"), "{stderr}");
+    assert!(stderr.contains("apt-get install nix-bin"), "{stderr}");
+    assert_eq!(snapshot_tree(&root), before, "a file changed");
+
+    let out = nixflip(&root)
+        .env("PATH", empty_path.path())
+        .args(["promote", "bfs.poland.xray", "--dry-run", "--no-eval"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-eval: the rewrite was not proven"));
+}

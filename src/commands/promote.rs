@@ -198,8 +198,15 @@ fn validate(
             )
         })?;
     }
+    // Nix starts on the scratch flake at once; the static checks below run
+    // while it evaluates (dropping `pending` on an early return kills it).
+    let pending = if args.no_eval {
+        None
+    } else {
+        Some(start_eval(cli, cluster, scratch.path(), args)?)
+    };
     let config_path = cli.config.clone();
-    let after = Cluster::load(
+    let mut after = Cluster::load(
         scratch.path(),
         config::load(scratch.path(), config_path.as_deref())?,
     )?;
@@ -213,29 +220,24 @@ fn validate(
         return Ok(Some(EXIT_FINDINGS));
     }
     secrets_gate(cli, &cluster.root, &after, plan, args)?;
-    if args.no_eval {
+    let Some(pending) = pending else {
         eprintln!("warning: --no-eval: the rewrite was not proven with `nix eval`");
         return Ok(None);
-    }
-    let hosts: Vec<(String, Option<String>)> = cluster
-        .members
-        .iter()
-        .map(|m| (m.name.clone(), m.attr.clone()))
+    };
+    let evaluated = pending.finish()?;
+    // The rules judge what Nix computed too (a definition nixflip did not
+    // edit may still win somewhere it cannot see).
+    nixflip::cluster::evaluated::overlay(&mut after, &evaluated);
+    let evaluated_findings: Vec<_> = rules::check(&after)
+        .into_iter()
+        .filter(|f| f.severity == nixflip::cluster::Severity::Error)
         .collect();
-    let mut nix_args = cluster.config.config.eval.nix_args.clone();
-    nix_args.extend(args.nix_options.iter().cloned());
-    if cli.verbose > 0 {
-        let args = eval::eval_args(scratch.path(), &cluster.option, &hosts, &nix_args);
-        eprintln!(
-            "running: nix {}",
-            args.iter()
-                .map(|a| nixflip::deploy::shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-    }
-    let evaluated = eval::evaluate(scratch.path(), &cluster.option, &hosts, &nix_args)?;
     let mismatches = eval::mismatches(&plan.intended, &evaluated);
+    if mismatches.is_empty() && !evaluated_findings.is_empty() {
+        print_findings(cli, &after, &evaluated_findings);
+        eprintln!("the flipped cluster, as nix eval computes it, would not be consistent; nothing was written");
+        return Ok(Some(EXIT_FINDINGS));
+    }
     if mismatches.is_empty() {
         if !cli.quiet && args.format == PlanFormat::Text {
             println!("\nnix eval: every member evaluates to the planned roles ({} members, one nix process)", evaluated.len());
@@ -251,6 +253,27 @@ fn validate(
     }
     eprintln!("help: another definition wins over the one nixflip edited (a lib.mkForce or mkOverride elsewhere?); find it with `nixflip status` or `nix eval`, then fix or remove it");
     Ok(Some(EXIT_FINDINGS))
+}
+
+/// Start the one `nix eval` of every member's managed fields on the scratch flake.
+fn start_eval(
+    cli: &Cli,
+    cluster: &Cluster,
+    scratch: &Path,
+    args: &PromoteArgs,
+) -> Result<eval::Pending> {
+    let hosts: Vec<(String, Option<String>)> = cluster
+        .members
+        .iter()
+        .map(|m| (m.name.clone(), m.attr.clone()))
+        .collect();
+    let mut nix_args = cluster.config.config.eval.nix_args.clone();
+    nix_args.extend(args.nix_options.iter().cloned());
+    if cli.verbose > 0 {
+        let argv = eval::eval_args(scratch, &cluster.option, &hosts, &nix_args);
+        eprintln!("running: nix {}", nixflip::deploy::display_command(&argv));
+    }
+    eval::start(scratch, &cluster.option, &hosts, &nix_args)
 }
 
 /// The new primary must have every secret its role needs (DESIGN §11):
