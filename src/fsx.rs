@@ -76,6 +76,37 @@ pub fn create_all(writes: &[FileWrite]) -> Result<()> {
     Ok(())
 }
 
+/// Write one file atomically with the given mode, creating or replacing it
+/// (a symlink at `path` is replaced, not followed: for files nixflip owns,
+/// such as the git hook). Readers never see a half-written file.
+pub fn replace_file(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    let io_err = |source: std::io::Error| Error::Write {
+        path: path.to_path_buf(),
+        help: "the directory must be writable; the file was not changed".into(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".nixflip-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io_err)?;
+    temp.write_all(content)
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(io_err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode)).map_err(io_err)?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    temp.persist(path).map(|_| ()).map_err(|e| io_err(e.error))
+}
+
 /// A temp file holding the content of a file that does not exist yet.
 fn stage_new(write: &FileWrite) -> Result<NamedTempFile> {
     let io_err = |source: std::io::Error| Error::Write {
