@@ -449,3 +449,59 @@ fn missing_nix_is_named_with_the_install_command() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-eval: the rewrite was not proven"));
 }
+
+#[test]
+fn a_failed_commit_says_the_files_were_written_and_how_to_commit() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, root) = scratch("examples/two-node");
+    let hook = root.join(".git/hooks/pre-commit");
+    std::fs::create_dir_all(hook.parent().expect("hooks")).expect("mkdir");
+    std::fs::write(&hook, "#!/bin/sh\necho 'hook says no' >&2\nexit 1\n").expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let before = snapshot_tree(&root);
+    let out = nixflip(&root)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .args(["promote", "bfs.poland.xray", "--yes", "--commit"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&root.display().to_string(), "ROOT");
+    insta::assert_snapshot!("promote_commit_failed", stderr);
+    // The files were written (and stay written), just not committed.
+    assert_ne!(snapshot_tree(&root), before);
+    let log = Std::new("git")
+        .args(["log", "--format=%s"])
+        .current_dir(&root)
+        .output()
+        .expect("git");
+    assert_eq!(String::from_utf8_lossy(&log.stdout).trim(), "init");
+}
+
+#[test]
+fn commit_with_allow_dirty_is_refused_before_anything_is_written() {
+    let (_dir, root) = scratch("examples/two-node");
+    let host = root.join("nixos/system/hectic-lab/hectic-lab.nix");
+    let mut text = std::fs::read_to_string(&host).expect("read");
+    text.push_str("# my own edit\n");
+    std::fs::write(&host, &text).expect("write");
+    let before = snapshot_tree(&root);
+    let out = nixflip(&root)
+        .args([
+            "promote",
+            "bfs.poland.xray",
+            "--yes",
+            "--commit",
+            "--allow-dirty",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!(
+        "promote_commit_allow_dirty",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(snapshot_tree(&root), before);
+}

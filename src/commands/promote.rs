@@ -65,6 +65,14 @@ struct Rewrite {
 }
 
 pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
+    if args.commit && args.allow_dirty {
+        // The commit would sweep the user's own uncommitted edits to these
+        // files in under nixflip's subject.
+        return Err(Error::usage(
+            "--commit cannot be combined with --allow-dirty",
+            "commit or stash your own changes first and use --commit, or use --allow-dirty without --commit and commit yourself",
+        ));
+    }
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
     let plan = plan_promote(&cluster, &args.host)?;
@@ -382,9 +390,36 @@ fn apply(
         }
     }
     if args.commit {
-        commit(root, &files, &commit_message(plan))?;
+        let message = commit_message(plan);
+        commit(root, &files, &message).map_err(|e| not_committed(e, &files, &message))?;
     }
     Ok(())
+}
+
+/// The files are on disk already when `git commit` fails: say so, and give
+/// the command that finishes the job (exit 3, an external command failed).
+fn not_committed(error: Error, files: &[PathBuf], message: &str) -> Error {
+    let subject = message.lines().next().unwrap_or_default().to_string();
+    let mut argv = vec![
+        "git".to_string(),
+        "commit".into(),
+        "-m".into(),
+        subject,
+        "--".into(),
+    ];
+    argv.extend(files.iter().map(|f| f.display().to_string()));
+    let cause = match error {
+        Error::External { message, .. } => message,
+        other => other.to_string(),
+    };
+    Error::external(
+        format!("the files were written but not committed: {cause}"),
+        format!(
+            "fix what stopped git, then run in the flake directory: `git add -- {names} && {command}`",
+            names = nixflip::deploy::display_command(&argv[5..]),
+            command = nixflip::deploy::display_command(&argv)
+        ),
+    )
 }
 
 pub fn commit_message(plan: &Plan) -> String {
@@ -427,11 +462,26 @@ fn commit(root: &Path, files: &[PathBuf], message: &str) -> Result<()> {
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     let mut add = vec!["add", "--"];
     add.extend(names.iter().map(String::as_str));
-    git(root, &add)?;
+    git(root, &add).map_err(|e| short_git_error(e, "add", &add))?;
     let mut args = vec!["commit", "-q", "-m", message, "--"];
     args.extend(names.iter().map(String::as_str));
-    git(root, &args)?;
+    git(root, &args).map_err(|e| short_git_error(e, "commit", &args))?;
     Ok(())
+}
+
+/// `git NAME failed: STDERR` instead of the whole argv (which holds the
+/// multi-line commit message).
+fn short_git_error(error: Error, name: &str, args: &[&str]) -> Error {
+    match error {
+        Error::External { message, help } => {
+            let prefix = format!("git {} failed: ", args.join(" "));
+            match message.strip_prefix(&prefix) {
+                Some(stderr) => Error::external(format!("git {name} failed: {stderr}"), help),
+                None => Error::External { message, help },
+            }
+        }
+        other => other,
+    }
 }
 
 pub fn render_plan_text(plan: &Plan) -> String {
