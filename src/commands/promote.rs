@@ -173,7 +173,7 @@ fn rewrite(cluster: &Cluster, plan: &Plan) -> Result<Vec<Rewrite>> {
         let file = cluster.sources.files.get(&path).ok_or_else(|| {
             Error::usage(
                 format!("{} is not a parsed file of the flake", path.display()),
-                "",
+                "the plan names a file nixflip did not read, which is a bug: please report it with `nixflip status --json`",
             )
         })?;
         let edited = nixedit::set_many(&path.display().to_string(), file.text(), &changes)?;
