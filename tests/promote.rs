@@ -505,3 +505,55 @@ fn commit_with_allow_dirty_is_refused_before_anything_is_written() {
     );
     assert_eq!(snapshot_tree(&root), before);
 }
+
+#[test]
+fn json_plan_uses_camel_case_keys_like_status() {
+    let (_dir, root) = scratch("examples/two-node");
+    let out = nixflip(&root)
+        .args([
+            "promote",
+            "bfs.poland.xray",
+            "--dry-run",
+            "--no-eval",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    insta::assert_json_snapshot!("promote_plan_json", json["plan"]);
+}
+
+#[test]
+fn markdown_plan_fences_survive_backticks_in_the_diff() {
+    let (_dir, root) = scratch("examples/two-node");
+    let host = root.join("nixos/system/hectic-lab/hectic-lab.nix");
+    let text = std::fs::read_to_string(&host).expect("read");
+    let text = text.replacen(
+        "      role           = \"primary\";\n",
+        "      role           = \"primary\";\n      # ```\n",
+        1,
+    );
+    std::fs::write(&host, text).expect("write");
+    let out = nixflip(&root)
+        .args([
+            "promote",
+            "bfs.poland.xray",
+            "--dry-run",
+            "--no-eval",
+            "--format",
+            "markdown",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("````diff\n"), "{md}");
+    insta::assert_snapshot!("promote_plan_markdown", md);
+}

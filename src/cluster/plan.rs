@@ -15,6 +15,7 @@ use crate::nixedit::{AttrPath, NewValue, Value};
 
 /// One field's change on one host.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Change {
     pub host: String,
     /// Option path relative to the cluster option.
@@ -34,15 +35,20 @@ pub struct Change {
 }
 
 /// The intended values after the flip, per host, for validation (§7).
+/// JSON keys are camelCase like `status` and `diff`; the allowed-IPs list is
+/// spelt as the Nix option (`allowedSourceIPs`), as `status` does.
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct Intended {
     pub role: String,
     pub synapse: bool,
     pub peer_host: Option<String>,
+    #[serde(rename = "allowedSourceIPs")]
     pub allowed_source_ips: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub new_primary: String,
     pub old_primary: Option<String>,

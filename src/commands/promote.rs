@@ -516,20 +516,67 @@ pub fn render_plan_text(plan: &Plan) -> String {
     out
 }
 
+/// Markdown for a pull request or chat: values and paths are escaped with
+/// the helpers of the review renderer (code spans and fences that survive
+/// backticks, HTML-escaped `<summary>`).
 fn render_plan_markdown(plan: &Plan, rewrites: &[Rewrite]) -> String {
-    let mut out = format!("### nixflip: promote `{}`\n\n| host | field | before | after |\n| --- | --- | --- | --- |\n", plan.new_primary);
+    use nixflip::render::review::{cell, code, fence_for, html};
+    let mut out = format!(
+        "### nixflip: promote {}\n\n| host | field | before | after |\n| --- | --- | --- | --- |\n",
+        code(&plan.new_primary)
+    );
     for c in &plan.changes {
         out.push_str(&format!(
-            "| {} | `{}` | `{}` | `{}` |\n",
-            c.host, c.field, c.old, c.new
+            "| {} | {} | {} | {} |\n",
+            cell(&c.host),
+            cell(&code(&c.field)),
+            cell(&code(&c.old)),
+            cell(&code(&c.new))
         ));
     }
     for r in rewrites {
+        let path = r.path.display().to_string();
+        let diff = unified_diff(&path, &r.old, &r.new, false);
+        let fence = fence_for(&diff);
         out.push_str(&format!(
-            "\n<details><summary>{}</summary>\n\n```diff\n{}```\n</details>\n",
-            r.path.display(),
-            unified_diff(&r.path.display().to_string(), &r.old, &r.new, false)
+            "\n<details><summary><code>{}</code></summary>\n\n{fence}diff\n{diff}{fence}\n</details>\n",
+            html(&path)
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nixflip::cluster::plan::Change;
+    use nixflip::nixedit::{NewValue, Value};
+
+    #[test]
+    fn markdown_escapes_paths_and_values() {
+        let path = PathBuf::from("hosts/<b>&x.nix");
+        let plan = Plan {
+            new_primary: "b".into(),
+            old_primary: None,
+            standbys: Vec::new(),
+            changes: vec![Change {
+                host: "b".into(),
+                field: "role".into(),
+                file: path.clone(),
+                old: "\"a|`b\"".into(),
+                new: "\"primary\"".into(),
+                value: NewValue::Literal(Value::String("primary".into())),
+                note: None,
+            }],
+            intended: BTreeMap::new(),
+        };
+        let rewrite = Rewrite {
+            path,
+            old: "x\n".into(),
+            new: "y\n".into(),
+        };
+        let md = render_plan_markdown(&plan, &[rewrite]);
+        assert!(md.contains("<summary><code>hosts/&lt;b&gt;&amp;x.nix</code></summary>"));
+        assert!(md.contains("| ``\"a\\|`b\"`` |"), "{md}");
+    }
 }
