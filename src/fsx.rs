@@ -475,4 +475,60 @@ mod tests {
         ));
         Ok(())
     }
+
+    #[test]
+    fn a_failed_rename_restores_links_modes_and_leaves_later_files_alone() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().map_err(io)?;
+        let real = dir.path().join("real.nix");
+        fs::write(&real, "a-old").map_err(io)?;
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).map_err(io)?;
+        let link = dir.path().join("a.nix");
+        std::os::unix::fs::symlink("real.nix", &link).map_err(io)?;
+        let (b, c) = (dir.path().join("b.nix"), dir.path().join("c.nix"));
+        fs::write(&b, "b-old").map_err(io)?;
+        fs::write(&c, "c-old").map_err(io)?;
+        let writes: Vec<FileWrite> = [(&link, "a-new"), (&b, "b-new"), (&c, "c-new")]
+            .into_iter()
+            .map(|(path, content)| FileWrite {
+                path: path.clone(),
+                content: content.into(),
+            })
+            .collect();
+        let mut renamed = Vec::new();
+        let result = write_all_with(&writes, |temp, path| {
+            if path.ends_with("b.nix") {
+                return Err(std::io::Error::other("injected failure"));
+            }
+            renamed.push(path.to_path_buf());
+            temp.persist(path).map(|_| ()).map_err(|e| e.error)
+        });
+        match result {
+            Err(Error::Write { path, help, .. }) => {
+                assert_eq!(path, b);
+                assert!(help.contains("restored"), "{help}");
+            }
+            other => panic!("expected a write error, got {other:?}"),
+        }
+        // The first file was really replaced (through its link) before the failure...
+        assert_eq!(renamed, vec![fs::canonicalize(&real).map_err(io)?]);
+        // ...and got its bytes and mode back; the link is still a link.
+        assert_eq!(fs::read_to_string(&real).ok().as_deref(), Some("a-old"));
+        let mode = fs::metadata(&real).map_err(io)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert!(fs::symlink_metadata(&link)
+            .map_err(io)?
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&b).ok().as_deref(), Some("b-old"));
+        assert_eq!(fs::read_to_string(&c).ok().as_deref(), Some("c-old"));
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .map_err(io)?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.nix", "b.nix", "c.nix", "real.nix"]);
+        Ok(())
+    }
 }
