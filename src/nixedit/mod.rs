@@ -2,9 +2,10 @@
 //!
 //! Parse with `rnix`, find the binding that defines a path (through every
 //! syntactic form a NixOS module uses), compute a text edit (byte range → new
-//! text), apply it, re-parse the result and refuse anything that does not parse
-//! cleanly or adds a duplicate attribute. Bytes outside the edited range are
-//! never touched.
+//! text), apply it, prove the result parses cleanly and adds no duplicate
+//! attribute (see [`verify`]: locally when it can, else by re-parsing all of
+//! it), and refuse anything else. Bytes outside the edited range are never
+//! touched.
 //!
 //! A lookup walks only the bindings on the way to its path; the walk of every
 //! binding is made on first use of [`NixFile::bindings`].
@@ -14,6 +15,7 @@ mod insert;
 pub mod path;
 pub mod syntax;
 pub mod value;
+pub mod verify;
 pub mod walk;
 
 use std::borrow::Cow;
@@ -454,27 +456,43 @@ pub fn set_many(
     })
 }
 
-/// Apply edits, then prove the result parses and has no new duplicate attribute.
+/// Apply edits, then prove the result parses and has no new duplicate
+/// attribute: around the edit when that suffices, else on the whole text.
 fn finish(file: &NixFile, path: &AttrPath, edits: &[TextEdit]) -> Result<Edited, EditError> {
     let text = apply_edits(&file.text, edits);
-    let parsed = rnix::Root::parse(&text);
+    let local = match edits {
+        [edit] => verify::local(file, edit),
+        _ => None,
+    };
+    let verdict = match local {
+        Some(verdict) => {
+            debug_assert_eq!(
+                verdict,
+                verify::full(file, &text),
+                "the local and the full check disagree on {path} in {}",
+                file.name
+            );
+            verdict
+        }
+        None => verify::full(file, &text),
+    };
     let refuse = |labels: Vec<LabeledSpan>| EditError::WouldNotReparse {
         path: path.to_string(),
         file: file.name.clone(),
         src: NamedSource::new(&file.name, text.clone()),
         labels,
     };
-    if !parsed.errors().is_empty() {
-        return Err(refuse(parse_error_labels(&text, parsed.errors())));
+    match verdict {
+        verify::Verdict::Valid => Ok(Edited {
+            text,
+            changed: true,
+        }),
+        verify::Verdict::Duplicate => Err(refuse(Vec::new())),
+        verify::Verdict::Unparsable => {
+            let parsed = rnix::Root::parse(&text);
+            Err(refuse(parse_error_labels(&text, parsed.errors())))
+        }
     }
-    let after = walk::walk(&parsed.syntax());
-    if walk::duplicate_pairs(&after.bindings) > walk::duplicate_pairs(file.bindings()) {
-        return Err(refuse(Vec::new()));
-    }
-    Ok(Edited {
-        text,
-        changed: true,
-    })
 }
 
 /// Apply non-overlapping edits back to front so earlier offsets stay valid.
