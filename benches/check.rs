@@ -283,7 +283,7 @@ fn main() {
 
     let mut samples = Vec::new();
     samples.push(common::measure(
-        "phase: Sources::load (find, read, parse + walk all files)",
+        "phase: Sources::load (find, read, parse all files)",
         runs,
         || {
             let s = discover::Sources::load(&root, &[], "matrix-cluster").expect("sources");

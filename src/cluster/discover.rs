@@ -91,10 +91,19 @@ impl Sources {
     /// others are skipped, since nixflip has nothing to say about them.
     pub fn load(root: &Path, exclude: &[String], option_hint: &str) -> Result<Sources> {
         let mut files = BTreeMap::new();
-        for rel in nix_files(root, exclude) {
-            let text = crate::error::read_text(&root.join(&rel))?;
+        let paths = nix_files(root, exclude);
+        // Reading and parsing are independent per file: spread them over the
+        // cores. Results come back in `paths` order, so errors and the
+        // outcome do not depend on thread timing.
+        let parsed = parallel_map(&paths, |rel| -> Result<_> {
+            let text = crate::error::read_text(&root.join(rel))?;
+            let parse = rnix::Root::parse(&text);
+            Ok((text, parse))
+        });
+        for (rel, result) in paths.into_iter().zip(parsed) {
+            let (text, parse) = result?;
             let mentions = text.contains(option_hint);
-            match NixFile::parse(rel.display().to_string(), text) {
+            match NixFile::from_parse(rel.display().to_string(), text, parse) {
                 Ok(file) => {
                     files.insert(rel, file);
                 }
@@ -152,6 +161,32 @@ impl Sources {
         }
         seen
     }
+}
+
+/// `f` over `items` on up to one thread per core (in contiguous chunks),
+/// results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(results) => results,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// `a/./b/../c` → `a/c`, without touching the filesystem.

@@ -99,8 +99,19 @@ pub struct Edited {
 impl NixFile {
     /// Parse `text`; a file with any syntax error is refused.
     pub fn parse(name: impl Into<String>, text: impl Into<String>) -> Result<NixFile, EditError> {
-        let (name, text) = (name.into(), text.into());
+        let text = text.into();
         let parsed = rnix::Root::parse(&text);
+        NixFile::from_parse(name, text, parsed)
+    }
+
+    /// A file from `rnix`'s parse of `text` (which can be made on another
+    /// thread: the parse is `Send`, the tree built from it is not).
+    pub fn from_parse(
+        name: impl Into<String>,
+        text: String,
+        parsed: rnix::Parse<rnix::Root>,
+    ) -> Result<NixFile, EditError> {
+        let name = name.into();
         if !parsed.errors().is_empty() {
             return Err(EditError::Parse {
                 labels: parse_error_labels(&text, parsed.errors()),
