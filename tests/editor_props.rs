@@ -414,6 +414,70 @@ proptest! {
     }
 }
 
+/// A binding or container as the walk reports it, with scopes renumbered by
+/// first appearance (a focused walk numbers them differently).
+fn walk_summary(walk: &nixedit::walk::Walk, keep: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let mut scopes: Vec<usize> = Vec::new();
+    let mut scope = |s: usize| match scopes.iter().position(|&x| x == s) {
+        Some(i) => i,
+        None => {
+            scopes.push(s);
+            scopes.len() - 1
+        }
+    };
+    let mut out: Vec<String> = walk
+        .bindings
+        .iter()
+        .filter(|b| keep(&b.path))
+        .map(|b| {
+            format!(
+                "binding {:?} {:?} prefix={} prio={} cond={} desc={} inh={} decl={} scope={}",
+                b.path,
+                b.node.text_range(),
+                b.prefix_len,
+                b.priority,
+                b.conditional,
+                b.descended,
+                b.inherited,
+                b.declaration,
+                scope(b.scope)
+            )
+        })
+        .collect();
+    out.extend(walk.containers.iter().filter(|c| keep(&c.path)).map(|c| {
+        format!(
+            "set {:?} {:?} prio={} cond={} top={} expl={}",
+            c.path,
+            c.node.text_range(),
+            c.priority,
+            c.conditional,
+            c.top,
+            c.explicit
+        )
+    }));
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// A walk focused on a path reports exactly the bindings and sets of the
+    /// full walk whose paths lead to it or lie under it, in the same order
+    /// and grouped into the same scopes.
+    #[test]
+    fn focused_walk_is_the_full_walk_filtered(
+        text in rich_module(),
+        keys in prop::collection::vec(prop::sample::select(vec!["a", "b", "c", "x", "config"]), 0..4),
+    ) {
+        let root = rnix::Root::parse(&text).syntax();
+        let target: Vec<String> = keys.into_iter().map(str::to_string).collect();
+        let comparable = |p: &[String]| p.starts_with(&target) || target.starts_with(p);
+        let full = nixedit::walk::walk(&root);
+        let focused = nixedit::walk::walk_focused(&root, nixedit::walk::Focus::Path(target.clone()));
+        prop_assert_eq!(walk_summary(&focused, |_| true), walk_summary(&full, comparable), "{}", text);
+    }
+}
+
 /// The local check does apply where it should: edits inside nested sets.
 #[test]
 fn local_validation_covers_nested_edits() {

@@ -129,7 +129,9 @@ impl Sources {
         };
         let dir = rel.parent().unwrap_or(Path::new(""));
         let mut out = Vec::new();
-        for binding in file.bindings().iter().filter(|b| b.path == ["imports"]) {
+        let imports = ["imports".to_string()];
+        let walk = file.walk_under(&imports);
+        for binding in walk.bindings.iter().filter(|b| b.path == imports) {
             for node in binding
                 .inner
                 .descendants()

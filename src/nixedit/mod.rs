@@ -19,8 +19,9 @@ pub mod verify;
 pub mod walk;
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::ops::Range;
+use std::rc::Rc;
 
 use miette::{LabeledSpan, NamedSource, SourceSpan};
 use rnix::{SyntaxKind, SyntaxNode};
@@ -67,6 +68,8 @@ pub struct NixFile {
     root: SyntaxNode,
     /// Every binding, walked on first use.
     walk: OnceCell<Walk>,
+    /// Walks focused on a path, kept for [`NixFile::walk_under`].
+    focused: RefCell<Vec<(Vec<String>, Rc<Walk>)>>,
 }
 
 /// The definition found at a path.
@@ -124,6 +127,7 @@ impl NixFile {
             text,
             root: parsed.syntax(),
             walk: OnceCell::new(),
+            focused: RefCell::new(Vec::new()),
         })
     }
 
@@ -146,6 +150,20 @@ impl NixFile {
 
     fn full_walk(&self) -> &Walk {
         self.walk.get_or_init(|| walk::walk(&self.root))
+    }
+
+    /// The bindings (and containers) whose path leads to `prefix` or lies
+    /// under it: exactly those of [`NixFile::bindings`], in the same order,
+    /// without walking the rest of the file. Kept per prefix, for callers that
+    /// only ever look under one or two paths of many files.
+    pub fn walk_under(&self, prefix: &[String]) -> Rc<Walk> {
+        let mut kept = self.focused.borrow_mut();
+        if let Some((_, walk)) = kept.iter().find(|(p, _)| p == prefix) {
+            return Rc::clone(walk);
+        }
+        let walk = Rc::new(walk::walk_focused(&self.root, Focus::Path(prefix.to_vec())));
+        kept.push((prefix.to_vec(), Rc::clone(&walk)));
+        walk
     }
 
     /// The bindings and containers on the way to `keys` (and under it): the

@@ -185,6 +185,23 @@ impl Walk {
         }
     }
 
+    /// For a path focus: whether a binding's first key already shows that its
+    /// path is neither on the way to the focus nor under it, so that its other
+    /// keys need not be read. (`prefix` is always on the way or under: the
+    /// walk only descends into bindings it wants.)
+    fn ruled_out_by_first_key(&self, entry: &SyntaxNode, prefix: &[String]) -> bool {
+        let Focus::Path(target) = &self.focus else {
+            return false;
+        };
+        let Some(wanted) = target.get(prefix.len()) else {
+            return false; // at or under the focus: everything is wanted
+        };
+        let first = syntax::binding_attrpath(entry).and_then(|p| p.children().next());
+        first
+            .and_then(|attr| syntax::attr_key(&attr))
+            .is_some_and(|key| key != *wanted)
+    }
+
     /// Whether `node` is in focus (for `Around`: it encloses the range).
     fn encloses(&self, node: &SyntaxNode) -> bool {
         match &self.focus {
@@ -287,6 +304,9 @@ impl Walk {
     }
 
     fn visit_binding(&mut self, entry: &SyntaxNode, ctx: &Ctx, explicit: bool) {
+        if !explicit && self.ruled_out_by_first_key(entry, &ctx.prefix) {
+            return;
+        }
         let (Some(keys), Some(value)) = (syntax::binding_keys(entry), syntax::binding_value(entry))
         else {
             return; // a key computed at evaluation time: nothing static to say
