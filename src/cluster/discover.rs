@@ -165,8 +165,8 @@ impl Sources {
     }
 }
 
-/// `f` over `items` on up to one thread per core (in contiguous chunks),
-/// results in the order of `items`.
+/// `f` over `items` on up to one thread per core (in contiguous chunks, the
+/// first on this thread), results in the order of `items`.
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -176,18 +176,20 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     }
     let chunk = items.len().div_ceil(threads);
     let f = &f;
+    let (first, rest) = items.split_at(chunk);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = items
+        let workers: Vec<_> = rest
             .chunks(chunk)
             .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| match w.join() {
-                Ok(results) => results,
+        let mut results: Vec<R> = first.iter().map(f).collect();
+        for worker in workers {
+            match worker.join() {
+                Ok(more) => results.extend(more),
                 Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
+            }
+        }
+        results
     })
 }
 
