@@ -547,10 +547,25 @@ fn removal_range(text: &str, range: Range<usize>) -> Range<usize> {
     let line_rest = rest[..line_rest_len].trim();
     if own_line && (line_rest.is_empty() || line_rest.starts_with('#')) {
         let end = (range.end + line_rest_len + 1).min(text.len());
-        return line_start..end;
+        return leading_comment_start(text, line_start)..end;
     }
     let start = text[..range.start].trim_end_matches([' ', '\t']).len();
     start..range.end
+}
+
+/// The start of the `#` comment lines directly above the line at
+/// `line_start` (no blank line between): a binding's own comment goes with
+/// it when the binding is removed (DESIGN §5a, comments stay attached).
+fn leading_comment_start(text: &str, line_start: usize) -> usize {
+    let mut start = line_start;
+    while start > 0 {
+        let prev_start = text[..start - 1].rfind('\n').map_or(0, |i| i + 1);
+        if !text[prev_start..start].trim_start().starts_with('#') {
+            break;
+        }
+        start = prev_start;
+    }
+    start
 }
 
 fn node_range(node: &SyntaxNode) -> Range<usize> {
