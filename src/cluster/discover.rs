@@ -215,9 +215,12 @@ impl Sources {
 /// `f` over `items` on up to one thread per core (in contiguous chunks, the
 /// first on this thread), results in the order of `items`.
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    // A thread costs more than parsing a handful of host files: a small
+    // flake (the common two- or three-node cluster) stays on this thread.
+    const MIN_ITEMS_PER_THREAD: usize = 8;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(items.len());
+        .min(items.len() / MIN_ITEMS_PER_THREAD);
     if threads <= 1 {
         return items.iter().map(&f).collect();
     }
