@@ -33,6 +33,7 @@ let
     "sslmode=${cfg.replication.sslMode}"
   ];
   replicationUser = "replicator";
+  passwordFileArg = lib.escapeShellArg (toString cfg.replication.passwordFile);
 
   # A field of a libpq passfile: ':' and '\' are escaped with '\'.
   escapePgpass = lib.replaceStrings [ "\\" ":" ] [ "\\\\" "\\:" ];
@@ -301,13 +302,15 @@ in
 
       # ensureUsers cannot take a password, and a password must not be in the
       # store: set it from the secret file after PostgreSQL is up. psql reads
-      # the statement from stdin so that :'password' quoting applies.
+      # the file itself (a backquoted \set), so the password is never on a
+      # command line, where every local user could read it in /proc; the
+      # statement comes from stdin so that :'password' quoting applies.
       systemd.services.matrix-cluster-replication-password = {
         description = "Set the PostgreSQL replication role's password from ${toString cfg.replication.passwordFile}";
         after = [ "postgresql.service" ];
         requires = [ "postgresql.service" ];
         wantedBy = [ "multi-user.target" ];
-        path = [ pg.package ];
+        path = [ pg.package pkgs.coreutils ];
         serviceConfig = {
           Type = "oneshot";
           User = "postgres";
@@ -315,8 +318,14 @@ in
         };
         script = ''
           set -eu
-          psql --no-psqlrc -v ON_ERROR_STOP=1 \
-            -v password="$(cat ${lib.escapeShellArg (toString cfg.replication.passwordFile)})" <<'SQL'
+          # A missing or empty file would set an empty password (PostgreSQL
+          # then clears it) and the unit would still succeed.
+          if [ ! -s ${passwordFileArg} ] || [ ! -r ${passwordFileArg} ]; then
+            echo "matrix-cluster: "${passwordFileArg}" is missing, empty or unreadable." >&2
+            exit 1
+          fi
+          psql --no-psqlrc -v ON_ERROR_STOP=1 <<'SQL'
+          \set password `cat ${passwordFileArg}`
           ALTER ROLE ${replicationUser} WITH PASSWORD :'password';
           SQL
         '';
