@@ -25,7 +25,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// How long replication may take to show up; polled, not slept.
-const TIMEOUT: Duration = Duration::from_secs(20);
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The replication password. Colons, a backslash, quotes and spaces: the
 /// passfile escaping and psql's quoting must both cope. The file gets a
@@ -35,6 +35,7 @@ const PASSWORD: &str = "r3pl:ic\\a'tor \"pw\" x";
 /// Paths as the module evaluates them; the test substitutes temp paths.
 const EVAL_PASSWORD_FILE: &str = "/run/secrets/postgres-replication";
 const EVAL_PASSFILE: &str = "/run/matrix-cluster/pgpass";
+const EVAL_TLS_DIR: &str = "/var/lib/matrix-cluster/postgresql-tls";
 
 const INSTALL_HINT: &str = "tests/postgres_replication.rs runs real PostgreSQL as root: \
      on Debian, `apt-get install postgresql openssl` (or set PG_BIN to a directory with \
@@ -80,7 +81,7 @@ fn require_environment() -> PathBuf {
             bin.join(tool).display()
         );
     }
-    for tool in ["openssl", "runuser", "bash"] {
+    for tool in ["openssl", "runuser", "bash", "install"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
@@ -265,6 +266,7 @@ fn evaluate(flake: &Path) -> Value {
         passwordScript = s.matrix-cluster-replication-password.script or null;
         passwordUser = s.matrix-cluster-replication-password.serviceConfig.User or null;
         setupScript = s.matrix-cluster-standby-setup.script or null;
+        tlsScript = s.matrix-cluster-postgresql-tls.script;
       };
     in { primary = host cs."alpha|x86_64-linux"; standby = host cs."beta|x86_64-linux"; }"#;
     let out = run(
@@ -324,6 +326,41 @@ fn write_script(path: &Path, script: &str) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod script");
 }
 
+/// Runs a host's evaluated TLS script (as root, like its unit) with the key
+/// pair's directory moved to `dir`; returns the host's settings pointing there.
+fn make_tls(host: &Value, dir: &Path, path: &str) -> Value {
+    let script = dir.with_extension("sh");
+    write_script(
+        &script,
+        &substitute(text(host, "tlsScript"), EVAL_TLS_DIR, dir),
+    );
+    let run_it = || {
+        run(
+            Command::new("bash")
+                .arg("-e")
+                .arg(&script)
+                .env("PATH", path),
+            "the evaluated matrix-cluster-postgresql-tls script",
+        )
+    };
+    run_it();
+    let cert = fs::read(dir.join("server.crt")).expect("the script wrote server.crt");
+    run_it(); // a second start keeps the pair
+    assert_eq!(fs::read(dir.join("server.crt")).expect("server.crt"), cert);
+    let key = fs::metadata(dir.join("server.key")).expect("the script wrote server.key");
+    assert_eq!(key.mode() & 0o777, 0o600);
+    let mut settings = host["settings"].clone();
+    for name in ["ssl_cert_file", "ssl_key_file"] {
+        let moved = text(&settings, name).replace(EVAL_TLS_DIR, &dir.display().to_string());
+        assert!(
+            Path::new(&moved).is_file(),
+            "{name} = {moved} does not exist"
+        );
+        settings[name] = Value::String(moved);
+    }
+    settings
+}
+
 // ------------------------------------------------------------------- test --
 
 #[test]
@@ -363,31 +400,16 @@ fn generated_cluster_module_streams_wal_to_the_standby() {
     assert_eq!(text(primary, "passwordFile"), EVAL_PASSWORD_FILE);
     assert_eq!(text(standby, "passwordFile"), EVAL_PASSWORD_FILE);
 
-    // A self-signed certificate: the pg_hba lines are hostssl, and the
-    // evaluated settings turn ssl on.
-    let (cert, key) = (ssl.join("server.crt"), ssl.join("server.key"));
-    run(
-        Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args(["-subj", "/CN=127.0.0.1", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert),
-        "openssl req -x509",
+    let path = format!(
+        "{}:{}:/usr/sbin:/usr/bin:/sbin:/bin",
+        bin_wrap.display(),
+        bin.display()
     );
-    for f in [&cert, &key] {
-        chown_postgres(f);
-        fs::set_permissions(f, fs::Permissions::from_mode(0o600)).expect("chmod");
-    }
     let overrides = |port: u16| {
         vec![
             ("port", port.to_string()),
             ("listen_addresses", "127.0.0.1".to_string()),
             ("unix_socket_directories", sock.display().to_string()),
-            ("ssl_cert_file", cert.display().to_string()),
-            ("ssl_key_file", key.display().to_string()),
         ]
     };
     // The evaluated lines, then peer for the test's own superuser
@@ -404,7 +426,9 @@ fn generated_cluster_module_streams_wal_to_the_standby() {
             .arg(&primary_data),
         "initdb (primary)",
     );
-    let primary_settings = &primary["settings"];
+    // The key pair from the evaluated unit: the pg_hba lines are hostssl,
+    // and the evaluated settings turn ssl on.
+    let primary_settings = &make_tls(primary, &base.join("primary-tls"), &path);
     assert_eq!(primary_settings["ssl"], Value::Bool(true));
     fs::write(
         primary_data.join("postgresql.conf"),
@@ -463,11 +487,6 @@ fn generated_cluster_module_streams_wal_to_the_standby() {
             EVAL_PASSWORD_FILE,
             &password_file,
         ),
-    );
-    let path = format!(
-        "{}:{}:/usr/sbin:/usr/bin:/sbin:/bin",
-        bin_wrap.display(),
-        bin.display()
     );
     let pg_env = |cmd: &mut Command| {
         cmd.env("PATH", &path)
@@ -602,7 +621,7 @@ fn generated_cluster_module_streams_wal_to_the_standby() {
 
     // 5. The standby: evaluated settings (include_if_exists points at the
     // file the script wrote) and the standby's own pg_hba lines.
-    let mut standby_settings = standby["settings"].clone();
+    let mut standby_settings = make_tls(standby, &base.join("standby-tls"), &path);
     let include = standby_settings["include_if_exists"]
         .as_str()
         .expect("include_if_exists")

@@ -38,6 +38,13 @@ let
   # A field of a libpq passfile: ':' and '\' are escaped with '\'.
   escapePgpass = lib.replaceStrings [ "\\" ":" ] [ "\\\\" "\\:" ];
 
+  # PostgreSQL's TLS key pair (ssl is on: standbys connect with hostssl).
+  # Nothing else provides one, and without it PostgreSQL refuses to start, so
+  # every member makes a self-signed pair once. The standbys' sslmode=require
+  # encrypts without verifying the certificate, which a self-signed one is
+  # enough for; point ssl_cert_file/ssl_key_file elsewhere for a real one.
+  tlsDir = "/var/lib/matrix-cluster/postgresql-tls";
+
   isIPv6 = cidr: lib.hasInfix ":" cidr;
 
   # One iptables rule per allowed source: PostgreSQL is reachable from the
@@ -228,7 +235,37 @@ in
           hot_standby_feedback = true;
           password_encryption = "scram-sha-256";
           ssl = true;
+          ssl_cert_file = lib.mkDefault "${tlsDir}/server.crt";
+          ssl_key_file = lib.mkDefault "${tlsDir}/server.key";
         };
+      };
+
+      systemd.services.matrix-cluster-postgresql-tls = {
+        description = "Create PostgreSQL's self-signed TLS certificate";
+        before = [ "postgresql.service" ];
+        requiredBy = [ "postgresql.service" ];
+        wantedBy = [ "multi-user.target" ];
+        path = [ pkgs.openssl pkgs.coreutils ];
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+        };
+        script = ''
+          set -eu
+          dir=${lib.escapeShellArg tlsDir}
+          if [ -s "$dir/server.crt" ] && [ -s "$dir/server.key" ]; then
+            exit 0
+          fi
+          install -d -m 0750 -o postgres -g postgres "$dir"
+          # PostgreSQL insists on a key readable by its owner only.
+          umask 077
+          openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+            -subj ${lib.escapeShellArg "/CN=${config.networking.hostName}"} \
+            -keyout "$dir/server.key.new" -out "$dir/server.crt.new"
+          chown postgres:postgres "$dir/server.key.new" "$dir/server.crt.new"
+          mv "$dir/server.key.new" "$dir/server.key"
+          mv "$dir/server.crt.new" "$dir/server.crt"
+        '';
       };
 
       services.matrix-synapse.enable = synapse;
