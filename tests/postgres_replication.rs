@@ -380,14 +380,13 @@ fn generated_cluster_module_streams_wal_to_the_standby() {
     let base = base.path();
     fs::set_permissions(base, fs::Permissions::from_mode(0o755)).expect("chmod base");
     let sock = base.join("sock");
-    let ssl = base.join("ssl");
     let secrets = base.join("secrets");
     let run_dir = base.join("run"); // stands for the RuntimeDirectory
     let bin_wrap = base.join("bin");
-    for d in [&sock, &ssl, &secrets, &run_dir, &bin_wrap] {
+    for d in [&sock, &secrets, &run_dir, &bin_wrap] {
         fs::create_dir(d).expect("mkdir");
     }
-    for d in [&sock, &ssl, &secrets] {
+    for d in [&sock, &secrets] {
         chown_postgres(d);
     }
     let primary_data = base.join("primary");
