@@ -33,9 +33,17 @@ let
     "sslmode=${cfg.replication.sslMode}"
   ];
   replicationUser = "replicator";
+  passwordFileArg = lib.escapeShellArg (toString cfg.replication.passwordFile);
 
   # A field of a libpq passfile: ':' and '\' are escaped with '\'.
   escapePgpass = lib.replaceStrings [ "\\" ":" ] [ "\\\\" "\\:" ];
+
+  # PostgreSQL's TLS key pair (ssl is on: standbys connect with hostssl).
+  # Nothing else provides one, and without it PostgreSQL refuses to start, so
+  # every member makes a self-signed pair once. The standbys' sslmode=require
+  # encrypts without verifying the certificate, which a self-signed one is
+  # enough for; point ssl_cert_file/ssl_key_file elsewhere for a real one.
+  tlsDir = "/var/lib/matrix-cluster/postgresql-tls";
 
   isIPv6 = cidr: lib.hasInfix ":" cidr;
 
@@ -227,7 +235,37 @@ in
           hot_standby_feedback = true;
           password_encryption = "scram-sha-256";
           ssl = true;
+          ssl_cert_file = lib.mkDefault "${tlsDir}/server.crt";
+          ssl_key_file = lib.mkDefault "${tlsDir}/server.key";
         };
+      };
+
+      systemd.services.matrix-cluster-postgresql-tls = {
+        description = "Create PostgreSQL's self-signed TLS certificate";
+        before = [ "postgresql.service" ];
+        requiredBy = [ "postgresql.service" ];
+        wantedBy = [ "multi-user.target" ];
+        path = [ pkgs.openssl pkgs.coreutils ];
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+        };
+        script = ''
+          set -eu
+          dir=${lib.escapeShellArg tlsDir}
+          if [ -s "$dir/server.crt" ] && [ -s "$dir/server.key" ]; then
+            exit 0
+          fi
+          install -d -m 0750 -o postgres -g postgres "$dir"
+          # PostgreSQL insists on a key readable by its owner only.
+          umask 077
+          openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+            -subj ${lib.escapeShellArg "/CN=${config.networking.hostName}"} \
+            -keyout "$dir/server.key.new" -out "$dir/server.crt.new"
+          chown postgres:postgres "$dir/server.key.new" "$dir/server.crt.new"
+          mv "$dir/server.key.new" "$dir/server.key"
+          mv "$dir/server.crt.new" "$dir/server.crt"
+        '';
       };
 
       services.matrix-synapse.enable = synapse;
@@ -301,15 +339,15 @@ in
 
       # ensureUsers cannot take a password, and a password must not be in the
       # store: set it from the secret file after PostgreSQL is up. psql reads
-      # the file itself (\set with a backtick command) so the password never
-      # appears on a command line (/proc/*/cmdline is world-readable), and
-      # :'password' quotes it as a literal.
+      # the file itself (a backquoted \set), so the password is never on a
+      # command line, where every local user could read it in /proc; the
+      # statement comes from stdin so that :'password' quoting applies.
       systemd.services.matrix-cluster-replication-password = {
         description = "Set the PostgreSQL replication role's password from ${toString cfg.replication.passwordFile}";
         after = [ "postgresql.service" ];
         requires = [ "postgresql.service" ];
         wantedBy = [ "multi-user.target" ];
-        path = [ pg.package ];
+        path = [ pg.package pkgs.coreutils ];
         serviceConfig = {
           Type = "oneshot";
           User = "postgres";
@@ -317,8 +355,14 @@ in
         };
         script = ''
           set -eu
+          # A missing or empty file would set an empty password (PostgreSQL
+          # then clears it) and the unit would still succeed.
+          if [ ! -s ${passwordFileArg} ] || [ ! -r ${passwordFileArg} ]; then
+            echo "matrix-cluster: "${passwordFileArg}" is missing, empty or unreadable." >&2
+            exit 1
+          fi
           psql --no-psqlrc -v ON_ERROR_STOP=1 <<'SQL'
-          \set password `cat ${lib.escapeShellArg (toString cfg.replication.passwordFile)}`
+          \set password `cat ${passwordFileArg}`
           ALTER ROLE ${replicationUser} WITH PASSWORD :'password';
           SQL
         '';

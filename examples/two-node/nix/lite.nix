@@ -668,6 +668,7 @@ let
       gnugrep = drv "gnugrep-3.11" { };
       gnused = drv "gnused-4.9" { };
       iptables = drv "iptables-1.8.10" { };
+      openssl = drv "openssl-3.3.2" { };
       iproute2 = drv "iproute2-6.9.0" { };
       openssh = drv "openssh-9.8p1" { };
       curl = drv "curl-8.9.1" { };
