@@ -506,3 +506,28 @@ fn hosts_under_result_like_names_are_members_and_copied_for_validation() {
     assert_eq!(roles["gamma|x86_64-linux"], "primary");
     assert_eq!(roles["alpha|x86_64-linux"], "standby");
 }
+
+/// A shared module (modules/common.nix, set for every host by flake.nix) is
+/// no member: promote flips the two hosts and leaves it alone.
+#[test]
+fn a_shared_module_does_not_block_promote() {
+    let (_dir, root) = scratch("fixtures/clusters/shared_module_sets_domain");
+    let common = std::fs::read(root.join("modules/common.nix")).expect("read");
+    let out = nixflip(&root)
+        .args(["promote", "beta", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let roles = eval_roles(&root);
+    assert_eq!(roles["beta|x86_64-linux"], "primary");
+    assert_eq!(roles["alpha|x86_64-linux"], "standby");
+    assert_eq!(
+        std::fs::read(root.join("modules/common.nix")).expect("read"),
+        common
+    );
+}
