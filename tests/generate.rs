@@ -391,6 +391,17 @@ fn init_rejects_bad_input_and_writes_nothing() {
             "no_standby",
             &["--domain", "x.org", "--primary", "alpha=192.0.2.1"],
         ),
+        (
+            "dns_name",
+            &[
+                "--domain",
+                "x.org",
+                "--primary",
+                "alpha=192.0.2.1",
+                "--standby",
+                "b=db.example.org",
+            ],
+        ),
     ];
     let mut report = String::new();
     for (name, args) in cases {
@@ -624,6 +635,7 @@ fn add_host_rejects_bad_input_and_writes_nothing() {
     let cases: &[(&str, &[&str], i32)] = &[
         ("address", &["gamma", "--address", "999.1.2.3"], 2),
         ("address_word", &["gamma", "--address", "not an address"], 2),
+        ("address_dns", &["gamma", "--address", "db.example.org"], 2),
         ("name_slash", &["ga/mma", "--address", "192.0.2.30"], 2),
         ("name_quote", &["gam\"ma", "--address", "192.0.2.30"], 2),
         (

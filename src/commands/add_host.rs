@@ -27,7 +27,7 @@ pub enum NewRole {
 pub struct AddHostArgs {
     /// The new host's name (its file and flake attribute are named after it)
     pub name: String,
-    /// The new host's address (IP or DNS name)
+    /// The new host's IP address (it goes into allowedSourceIPs, which need an IP)
     #[arg(long)]
     pub address: String,
     /// The new host's role: only standby (add it, then `nixflip promote` it)

@@ -98,14 +98,21 @@ pub fn check_host_name(name: &str) -> Result<()> {
     ))
 }
 
-/// An IP address or a DNS name.
+/// An IP address: the generator writes every member's address into the
+/// others' `allowedSourceIPs`, which must be CIDRs (pg_hba and iptables
+/// rules), so a DNS name is refused rather than written there.
 pub fn check_address(address: &str) -> Result<()> {
-    if is_valid_address(address) {
+    if address.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
+    let what = if is_valid_address(address) {
+        "a DNS name, not an IP address"
+    } else {
+        "not an IP address"
+    };
     Err(Error::usage(
-        format!("`{address}` is not an IP address or host name"),
-        "write an IPv4/IPv6 address (128.140.75.58, 2001:db8::1) or a DNS name (db1.example.org)",
+        format!("`{address}` is {what}"),
+        "allowedSourceIPs needs an IP address; give the host's IP (128.140.75.58, 2001:db8::1)",
     ))
 }
 
@@ -122,7 +129,8 @@ pub fn check_domain(domain: &str) -> Result<()> {
 }
 
 /// The address as a replication source: a host network (/32, /128) for an
-/// IP, the name itself for a DNS name (pg_hba accepts host names).
+/// IP. Callers pass addresses [`check_address`] accepted; anything else is
+/// returned as it is (and `check` reports it in an allowedSourceIPs list).
 pub fn source_cidr(address: &str) -> String {
     address
         .parse::<IpAddr>()
