@@ -349,6 +349,50 @@ pub fn init_files(spec: &InitSpec) -> Result<Vec<Generated>> {
     Ok(files)
 }
 
+/// Where `dir` lies in a git work tree: `Some(top level)`, else `None`.
+pub fn git_work_tree(dir: &std::path::Path) -> Option<PathBuf> {
+    let out = duct::cmd("git", ["rev-parse", "--show-toplevel"])
+        .dir(dir)
+        .stdout_capture()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .ok()?;
+    let top = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !top.is_empty()).then(|| PathBuf::from(top))
+}
+
+/// `git add --intent-to-add -- FILES` (paths relative to `dir`): a flake in
+/// a git work tree is read through git (`nixos-rebuild --flake .`), which
+/// leaves out files git does not know; an intent-to-add entry is known
+/// without being staged, so the user still decides what to commit.
+/// `Ok(false)` when `dir` is not in a git work tree (nothing to do).
+pub fn git_intent_to_add(dir: &std::path::Path, files: &[PathBuf]) -> Result<bool> {
+    if files.is_empty() || git_work_tree(dir).is_none() {
+        return Ok(false);
+    }
+    let mut args: Vec<std::ffi::OsString> =
+        vec!["add".into(), "--intent-to-add".into(), "--".into()];
+    args.extend(files.iter().map(|f| f.as_os_str().to_owned()));
+    let out = duct::cmd("git", args)
+        .dir(dir)
+        .stdout_null()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| Error::external(format!("cannot run git: {e}"), "install git"))?;
+    if !out.status.success() {
+        return Err(Error::external(
+            format!(
+                "git add --intent-to-add failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            "run `git add` on the new files yourself (is the path in .gitignore?): a git flake does not see untracked files",
+        ));
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
