@@ -157,3 +157,31 @@ fn two_files_giving_one_host_name_are_refused_with_the_key_that_settles_it() {
     assert_eq!(error.exit_code(), 2);
     insta::assert_snapshot!("duplicate_host_name", common::render(&error));
 }
+
+/// File lists from a git revision (the pull-request review) follow the same
+/// rule as the directory walk: only a root `target` and hidden entries are
+/// left out; git holds no `result` symlinks to follow.
+#[test]
+fn revision_file_lists_skip_only_what_is_never_configuration() {
+    use nixflip::cluster::discover::is_scanned;
+    for scanned in [
+        "machines/resultsdb/gamma.nix",
+        "result/host.nix",
+        "hosts/target/alpha.nix",
+        "hosts/result-2.nix",
+    ] {
+        assert!(is_scanned(Path::new(scanned), &[]), "{scanned}");
+    }
+    for skipped in [
+        "target/stray.nix",
+        ".git/x.nix",
+        "node_modules/a.nix",
+        "vendor/a.nix",
+        "README.md",
+    ] {
+        assert!(
+            !is_scanned(Path::new(skipped), &["vendor/".to_string()]),
+            "{skipped}"
+        );
+    }
+}

@@ -147,6 +147,9 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
             cluster.option,
             root.display()
         );
+        if let Some(line) = shared_modules_line(&cluster) {
+            println!("{line}");
+        }
         return Ok(EXIT_OK);
     }
     let rows: Vec<Vec<String>> = cluster.members.iter().map(member_row).collect();

@@ -410,7 +410,14 @@ mod tests {
         assert!("alpha".parse::<HostSpec>().is_err());
         assert!("al/pha=192.0.2.1".parse::<HostSpec>().is_err());
         assert!("alpha=300.0.0.1".parse::<HostSpec>().is_err());
-        assert!("alpha=db1.example.org".parse::<HostSpec>().is_ok());
+        assert!("alpha=2001:db8::1".parse::<HostSpec>().is_ok());
+        // A DNS name cannot go into allowedSourceIPs (pg_hba, iptables).
+        let dns = "alpha=db1.example.org".parse::<HostSpec>();
+        assert!(
+            dns.as_ref()
+                .is_err_and(|e| e.contains("allowedSourceIPs needs an IP address")),
+            "{dns:?}"
+        );
     }
 
     #[test]
