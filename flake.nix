@@ -6,7 +6,10 @@
 {
   description = "nixflip: flip primary/standby roles in a NixOS cluster flake, losslessly, checked and proven with nix eval";
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-24.11";
+  # nixflip needs rustc >= 1.89 (Cargo.toml's rust-version; std's File::try_lock):
+  # nixos-25.11 or later. No flake.lock is committed (this repository is built
+  # offline, where one cannot be made): `nix flake lock` pins it on first use.
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
 
   outputs = { self, nixpkgs }:
     let

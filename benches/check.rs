@@ -281,33 +281,59 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
 
-    let mut samples = Vec::new();
-    samples.push(common::measure(
-        "phase: Sources::load (find, read, parse + walk all files)",
-        runs,
-        || {
-            let s = discover::Sources::load(&root, &[], "matrix-cluster").expect("sources");
-            assert_eq!(s.files.len(), files.len());
-        },
-    ));
+    // The baseline and every operation are timed in interleaved rounds
+    // (common::measure_rounds), so a change of machine load during the run
+    // hits all of them alike.
     const IN_PROCESS: &str = "nixflip check (in-process: config+Cluster::load+rules)";
     const BINARY: &str = "nixflip --flake DIR check -q (release binary)";
-    samples.push(common::measure(IN_PROCESS, runs, || {
-        let (m, e, _) = in_process(&root);
-        assert_eq!((m, e), (HOSTS, 0));
-    }));
+    let baseline_name = format!("nix-instantiate --parse (1 process, {} files)", files.len());
+    let bin = common::release_binary();
+    let (root, files) = (&root, &files);
+    let mut ops: Vec<common::Op> = Vec::new();
+    // One process parsing every file (nix-instantiate --parse takes several).
+    let parse = move || {
+        let mut c = Command::new("nix-instantiate");
+        c.arg("--parse").args(files);
+        c
+    };
+    let have_nix = common::have_nix_instantiate();
+    if have_nix {
+        let out = common::run_checked(&mut parse());
+        assert!(
+            out.lines().count() >= files.len(),
+            "nix-instantiate --parse printed fewer expressions than files"
+        );
+        ops.push((
+            &baseline_name,
+            Box::new(move || common::run_quiet(&mut parse())),
+        ));
+    } else {
+        println!("note: nix-instantiate is not on PATH; no baseline, no ratios");
+    }
+    ops.push((
+        "phase: Sources::load (find, read, parse all files)",
+        Box::new(move || {
+            let s = discover::Sources::load(root, &[], "matrix-cluster").expect("sources");
+            assert_eq!(s.files.len(), files.len());
+        }),
+    ));
+    ops.push((
+        IN_PROCESS,
+        Box::new(move || {
+            let (m, e, _) = in_process(root);
+            assert_eq!((m, e), (HOSTS, 0));
+        }),
+    ));
     let mut targets = vec![IN_PROCESS];
-    match common::release_binary() {
+    match &bin {
         Some(bin) => {
-            let cmd = || {
-                let mut c = Command::new(&bin);
-                c.arg("--flake").arg(&root).args(["check", "-q"]);
+            let cmd = move || {
+                let mut c = Command::new(bin);
+                c.arg("--flake").arg(root).args(["check", "-q"]);
                 c
             };
             common::run_checked(&mut cmd());
-            samples.push(common::measure(BINARY, runs, || {
-                common::run_quiet(&mut cmd())
-            }));
+            ops.push((BINARY, Box::new(move || common::run_quiet(&mut cmd()))));
             targets.push(BINARY);
         }
         None => println!(
@@ -315,27 +341,8 @@ fn main() {
         ),
     }
 
-    // One process parsing every file (nix-instantiate --parse takes several).
-    let parse = || {
-        let mut c = Command::new("nix-instantiate");
-        c.arg("--parse").args(&files);
-        c
-    };
-    let baseline = if common::have_nix_instantiate() {
-        let out = common::run_checked(&mut parse());
-        assert!(
-            out.lines().count() >= files.len(),
-            "nix-instantiate --parse printed fewer expressions than files"
-        );
-        Some(common::measure(
-            &format!("nix-instantiate --parse (1 process, {} files)", files.len()),
-            runs,
-            || common::run_quiet(&mut parse()),
-        ))
-    } else {
-        println!("note: nix-instantiate is not on PATH; no baseline, no ratios");
-        None
-    };
+    let mut samples = common::measure_rounds(runs, ops);
+    let baseline = have_nix.then(|| samples.remove(0));
     common::report(
         "check: 200-host flake",
         baseline.as_ref(),

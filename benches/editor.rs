@@ -143,64 +143,76 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
 
-    let mut samples = Vec::new();
+    // Every operation and the baseline are timed in interleaved rounds
+    // (common::measure_rounds), so a change of machine load during the run
+    // hits all of them alike.
+    const BASELINE: &str = "nix-instantiate --parse FILE";
+    const IN_SET: &str = "nixflip set (in-process: parse + set + verify)";
+    const BIN_SET: &str = "nixflip set FILE PATH VALUE --diff (release binary)";
+    const BIN_GET: &str = "nixflip get FILE PATH (release binary)";
+    let pre = NixFile::parse("big.nix", text.clone()).expect("parse");
+    let bin = common::release_binary();
+    let value = format!("\"{NEW_PEER}\"");
+    let (file, value) = (&file, &value);
+    let mut ops: Vec<common::Op> = Vec::new();
+    let have_nix = common::have_nix_instantiate();
+    if have_nix {
+        common::run_checked(Command::new("nix-instantiate").arg("--parse").arg(file));
+        ops.push((
+            BASELINE,
+            Box::new(move || {
+                common::run_quiet(Command::new("nix-instantiate").arg("--parse").arg(file))
+            }),
+        ));
+    } else {
+        println!("note: nix-instantiate is not on PATH; no baseline, no ratios");
+    }
     // Phases, in process: what the operations below are made of.
-    samples.push(common::measure(
+    ops.push((
         "phase: rnix::Root::parse only",
-        runs,
-        || {
+        Box::new(|| {
             let root = rnix::Root::parse(&text);
             assert!(root.errors().is_empty());
-        },
+        }),
     ));
-    samples.push(common::measure(
-        "phase: NixFile::parse (parse + walk)",
-        runs,
-        || {
+    ops.push((
+        "phase: NixFile::parse (parse; bindings walked lazily)",
+        Box::new(|| {
             NixFile::parse("big.nix", text.clone()).expect("parse");
-        },
+        }),
     ));
-    let pre = NixFile::parse("big.nix", text.clone()).expect("parse");
-    samples.push(common::measure(
+    ops.push((
         "phase: nixedit::set on a parsed file",
-        runs,
-        || {
+        Box::new(|| {
             let e = nixedit::set(&pre, &path, &new).expect("set");
             assert!(e.changed);
-        },
+        }),
     ));
-    drop(pre);
-
     // The operations.
-    samples.push(common::measure(
+    ops.push((
         "nixflip get (in-process: parse + lookup)",
-        runs,
-        || {
+        Box::new(|| {
             let f = NixFile::parse("big.nix", text.clone()).expect("parse");
             let found = f.get(&path).expect("get");
             assert!(found.value.is_some());
-        },
+        }),
     ));
-    samples.push(common::measure(
-        "nixflip set (in-process: parse + set + re-parse)",
-        runs,
-        || {
+    ops.push((
+        IN_SET,
+        Box::new(|| {
             let f = NixFile::parse("big.nix", text.clone()).expect("parse");
             let e = nixedit::set(&f, &path, &new).expect("set");
             assert!(e.changed);
-        },
+        }),
     ));
-    let mut targets = vec!["nixflip set (in-process: parse + set + re-parse)"];
-    const BIN_SET: &str = "nixflip set FILE PATH VALUE --diff (release binary)";
-    const BIN_GET: &str = "nixflip get FILE PATH (release binary)";
-    match common::release_binary() {
+    let mut targets = vec![IN_SET];
+    match &bin {
         Some(bin) => {
-            let value = format!("\"{NEW_PEER}\"");
-            let set_cmd = || {
-                let mut c = Command::new(&bin);
+            let set_cmd = move || {
+                let mut c = Command::new(bin);
                 c.args(["--color", "never", "set"])
-                    .arg(&file)
-                    .args([DEEP_PATH, &value, "--diff"]);
+                    .arg(file)
+                    .args([DEEP_PATH, value, "--diff"]);
                 c
             };
             let diff = common::run_checked(&mut set_cmd());
@@ -208,12 +220,13 @@ fn main() {
                 diff.contains(NEW_PEER),
                 "the binary's diff does not show the new value:\n{diff}"
             );
-            samples.push(common::measure(BIN_SET, runs, || {
-                common::run_quiet(&mut set_cmd())
-            }));
-            samples.push(common::measure(BIN_GET, runs, || {
-                common::run_quiet(Command::new(&bin).arg("get").arg(&file).arg(DEEP_PATH))
-            }));
+            ops.push((BIN_SET, Box::new(move || common::run_quiet(&mut set_cmd()))));
+            ops.push((
+                BIN_GET,
+                Box::new(move || {
+                    common::run_quiet(Command::new(bin).arg("get").arg(file).arg(DEEP_PATH))
+                }),
+            ));
             targets.push(BIN_SET);
         }
         None => println!(
@@ -221,17 +234,8 @@ fn main() {
         ),
     }
 
-    let baseline = if common::have_nix_instantiate() {
-        common::run_checked(Command::new("nix-instantiate").arg("--parse").arg(&file));
-        Some(common::measure(
-            "nix-instantiate --parse FILE",
-            runs,
-            || common::run_quiet(Command::new("nix-instantiate").arg("--parse").arg(&file)),
-        ))
-    } else {
-        println!("note: nix-instantiate is not on PATH; no baseline, no ratios");
-        None
-    };
+    let mut samples = common::measure_rounds(runs, ops);
+    let baseline = have_nix.then(|| samples.remove(0));
     common::report(
         "editor: ~1 MB module, deep path get/set",
         baseline.as_ref(),

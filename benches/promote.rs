@@ -21,9 +21,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use std::time::{Duration, Instant};
-
-use common::{release_binary, run_checked, run_quiet, runs, Sample};
+use common::{measure_rounds, release_binary, run_checked, run_quiet, runs, Sample};
 use nixflip::eval;
 use nixflip::nixedit::AttrPath;
 
@@ -150,36 +148,6 @@ fn counting_nix(dir: &Path, log: &Path) -> PathBuf {
     bin
 }
 
-/// Time several operations with their runs interleaved (A B C, A B C, …):
-/// the machine's load drifts, and interleaving lets every operation see the
-/// same drift, so the ratios stay honest on a busy machine. One untimed
-/// warm-up call each first.
-fn measure_interleaved(runs: usize, ops: &mut [(&str, &mut dyn FnMut())]) -> Vec<Sample> {
-    for (_, op) in ops.iter_mut() {
-        op();
-    }
-    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); ops.len()];
-    for _ in 0..runs {
-        for (i, (_, op)) in ops.iter_mut().enumerate() {
-            let start = Instant::now();
-            op();
-            times[i].push(start.elapsed());
-        }
-    }
-    ops.iter()
-        .zip(times)
-        .map(|((name, _), mut t)| {
-            t.sort();
-            Sample {
-                name: name.to_string(),
-                median: t[t.len() / 2],
-                min: t[0],
-                max: t[t.len() - 1],
-            }
-        })
-        .collect()
-}
-
 fn print_table(title: &str, baseline: &Sample, rows: &[(&Sample, Option<f64>)]) {
     println!("\n{title}");
     println!(
@@ -230,15 +198,17 @@ fn main() {
         plan.contains("primary"),
         "unexpected promote output:\n{plan}"
     );
-    let samples = measure_interleaved(
+    let samples = measure_rounds(
         runs,
-        &mut [
-            ("nix eval --json (managed fields, 2 hosts)", &mut || {
-                run_quiet(&mut bare_eval(&two, &hosts))
-            }),
-            ("nixflip promote bfs.poland.xray --dry-run", &mut || {
-                run_quiet(&mut promote_dry_run(&bin, &two, "bfs.poland.xray"))
-            }),
+        vec![
+            (
+                "nix eval --json (managed fields, 2 hosts)",
+                Box::new(|| run_quiet(&mut bare_eval(&two, &hosts))),
+            ),
+            (
+                "nixflip promote bfs.poland.xray --dry-run",
+                Box::new(|| run_quiet(&mut promote_dry_run(&bin, &two, "bfs.poland.xray"))),
+            ),
         ],
     );
     print_table(
@@ -277,21 +247,25 @@ fn main() {
 
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     run_checked(&mut bare_eval(&ten, &refs));
-    let samples = measure_interleaved(
+    let samples = measure_rounds(
         runs,
-        &mut [
+        vec![
             (
                 "nix eval --json (managed fields, 10 hosts, 1 process)",
-                &mut || run_quiet(&mut bare_eval(&ten, &refs)),
+                Box::new(|| run_quiet(&mut bare_eval(&ten, &refs))),
             ),
-            ("nixflip promote node-03 --dry-run (10 hosts)", &mut || {
-                run_quiet(&mut promote_dry_run(&bin, &ten, "node-03"))
-            }),
-            ("nix eval --json once per host (10 processes)", &mut || {
-                for name in &refs {
-                    run_quiet(&mut bare_eval(&ten, &[name]));
-                }
-            }),
+            (
+                "nixflip promote node-03 --dry-run (10 hosts)",
+                Box::new(|| run_quiet(&mut promote_dry_run(&bin, &ten, "node-03"))),
+            ),
+            (
+                "nix eval --json once per host (10 processes)",
+                Box::new(|| {
+                    for name in &refs {
+                        run_quiet(&mut bare_eval(&ten, &[name]));
+                    }
+                }),
+            ),
         ],
     );
     print_table(

@@ -301,7 +301,9 @@ in
 
       # ensureUsers cannot take a password, and a password must not be in the
       # store: set it from the secret file after PostgreSQL is up. psql reads
-      # the statement from stdin so that :'password' quoting applies.
+      # the file itself (\set with a backtick command) so the password never
+      # appears on a command line (/proc/*/cmdline is world-readable), and
+      # :'password' quotes it as a literal.
       systemd.services.matrix-cluster-replication-password = {
         description = "Set the PostgreSQL replication role's password from ${toString cfg.replication.passwordFile}";
         after = [ "postgresql.service" ];
@@ -315,8 +317,8 @@ in
         };
         script = ''
           set -eu
-          psql --no-psqlrc -v ON_ERROR_STOP=1 \
-            -v password="$(cat ${lib.escapeShellArg (toString cfg.replication.passwordFile)})" <<'SQL'
+          psql --no-psqlrc -v ON_ERROR_STOP=1 <<'SQL'
+          \set password `cat ${lib.escapeShellArg (toString cfg.replication.passwordFile)}`
           ALTER ROLE ${replicationUser} WITH PASSWORD :'password';
           SQL
         '';

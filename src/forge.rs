@@ -2,8 +2,9 @@
 //!
 //! `nixflip comment` renders the role diff and hands it to [`ForgeClient::upsert_comment`],
 //! which keeps exactly one bot comment per pull request: it looks for an existing comment whose
-//! body contains a hidden marker (e.g. `<!-- nixflip:diff -->`) and edits it in place, or creates
-//! a new one when there is none.
+//! body starts with a hidden marker line (e.g. `<!-- nixflip:diff -->`) and edits it in place, or
+//! creates a new one when there is none. A plain `http://` API URL is accepted only for a server
+//! on this machine, so the token never crosses the network in cleartext.
 //!
 //! # Configuration
 //!
@@ -256,7 +257,7 @@ pub enum ForgeError {
     #[error("invalid API URL{shown}: {reason}")]
     #[diagnostic(
         code(nixflip::forge::invalid_api_url),
-        help("give the API base as http(s)://HOST[/PATH], e.g. `https://api.github.com` or `https://git.example.org/api/v1`")
+        help("give the API base as https://HOST[/PATH], e.g. `https://api.github.com` or `https://git.example.org/api/v1`; plain http:// only for a server on this machine (127.0.0.1, ::1, localhost)")
     )]
     InvalidApiUrl { shown: String, reason: &'static str },
 
@@ -522,10 +523,12 @@ impl ForgeClient {
 
     /// Creates or updates this bot's comment on pull request `pr`.
     ///
-    /// The first comment (oldest first) whose body contains `marker` is edited to `body`; when
-    /// there is none, a new comment is posted. If `body` does not itself contain `marker`, the
-    /// marker is appended on a line of its own so that the next run finds the comment again.
-    /// When the marked comment already has exactly this body, nothing is sent.
+    /// The first comment (oldest first) whose body starts with the `marker` line is edited to
+    /// `body`; when there is none, a new comment is posted. A comment that merely contains the
+    /// marker further down (a human quoting the bot) is never touched. If `body` does not itself
+    /// start with `marker`, the marker is put on a first line of its own so that the next run
+    /// finds the comment again. When the marked comment already has exactly this body, nothing
+    /// is sent.
     pub fn upsert_comment(
         &self,
         pr: u64,
@@ -538,10 +541,10 @@ impl ForgeClient {
         if marker.trim().is_empty() {
             return Err(ForgeError::EmptyMarker);
         }
-        let body = if body.contains(marker) {
+        let body = if starts_with_marker(body, marker) {
             body.to_owned()
         } else {
-            format!("{}\n\n{marker}\n", body.trim_end())
+            format!("{marker}\n{body}")
         };
         let payload = serde_json::json!({ "body": body }).to_string();
 
@@ -581,7 +584,7 @@ impl ForgeClient {
     }
 
     /// Walks the pull request's comments page by page, oldest first, and returns the first one
-    /// whose body contains `marker`.
+    /// whose body starts with the `marker` line.
     fn find_marked(&self, pr: u64, marker: &str) -> Result<Option<ApiComment>, ForgeError> {
         let operation = format!("listing the comments of pull request #{pr}");
         let base = format!("{}/issues/{pr}/comments", self.repo_path());
@@ -595,10 +598,11 @@ impl ForgeClient {
             let comments: Vec<ApiComment> =
                 self.parse(&response, &path, Method::Get, &operation)?;
             let count = comments.len();
-            if let Some(found) = comments
-                .into_iter()
-                .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
-            {
+            if let Some(found) = comments.into_iter().find(|c| {
+                c.body
+                    .as_deref()
+                    .is_some_and(|b| starts_with_marker(b, marker))
+            }) {
                 return Ok(Some(found));
             }
             // Follow `Link: rel="next"` when the server sends one. Without a Link header, GitHub
@@ -861,15 +865,33 @@ fn missing_token(kind: ForgeKind) -> ForgeError {
     }
 }
 
+/// Whether `body`'s first line is `marker` (leading blank space aside): the bot's own comments
+/// start with it, while a reply quoting it has `> ` or other text first.
+fn starts_with_marker(body: &str, marker: &str) -> bool {
+    body.trim_start()
+        .strip_prefix(marker.trim())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['\n', '\r']))
+}
+
+/// Whether an URL authority (`HOST[:PORT]`) names this machine's loopback interface: the
+/// only place a token may travel over plain http.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "127.0.0.1" || host == "::1" || host.eq_ignore_ascii_case("localhost")
+}
+
 fn normalize_api_url(raw: &str) -> Result<String, ForgeError> {
     let url = raw.trim().trim_end_matches('/');
     let lower = url.to_ascii_lowercase();
-    let rest = if lower.starts_with("https://") {
-        &url["https://".len()..]
+    let (rest, plain) = if lower.starts_with("https://") {
+        (&url["https://".len()..], false)
     } else if lower.starts_with("http://") {
-        &url["http://".len()..]
+        (&url["http://".len()..], true)
     } else {
-        return Err(invalid_url(url, "it must start with https:// or http://"));
+        return Err(invalid_url(url, "it must start with https://"));
     };
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.contains('@') {
@@ -888,6 +910,12 @@ fn normalize_api_url(raw: &str) -> Result<String, ForgeError> {
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid_url(url, "it contains whitespace"));
+    }
+    if plain && !is_loopback_authority(authority) {
+        return Err(invalid_url(
+            url,
+            "plain http:// would send the token in cleartext to another machine",
+        ));
     }
     Ok(url.to_owned())
 }
@@ -1032,6 +1060,28 @@ mod tests {
         assert!(normalize_api_url("ftp://x").is_err());
         assert!(normalize_api_url("https://").is_err());
         assert!(normalize_api_url("https://h/api?x").is_err());
+        // The token must not cross the network in cleartext.
+        for remote in [
+            "http://api.github.com",
+            "http://10.0.0.2:3000/api/v1",
+            "http://127.0.0.1.evil.example",
+            "http://localhost.evil.example/api",
+            "http://[::2]:8080",
+        ] {
+            let error = normalize_api_url(remote).err().map(|e| e.to_string());
+            assert!(
+                error.as_deref().is_some_and(|e| e.contains("cleartext")),
+                "{remote}: {error:?}"
+            );
+        }
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://[::1]:3000/api/v1",
+            "http://localhost/api/v1",
+            "HTTP://LOCALHOST:1",
+        ] {
+            assert!(normalize_api_url(local).is_ok(), "{local}");
+        }
         match normalize_api_url("https://user:hunter2@h/api") {
             Err(e) => assert!(!e.to_string().contains("hunter2")),
             Ok(_) => panic!("credentials accepted"),

@@ -317,3 +317,115 @@ fn a_shared_module_is_listed_and_not_a_member() {
         serde_json::json!(["modules/common.nix"])
     );
 }
+
+fn git_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args(args)
+        .env("PATH", path_with_nixflip())
+        .output()
+        .expect("git runs")
+}
+
+/// PATH with the built binary first, so the installed hook finds `nixflip`.
+fn path_with_nixflip() -> std::ffi::OsString {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_nixflip"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let mut dirs = vec![bin];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("PATH")
+}
+
+#[test]
+fn hook_install_refuses_a_foreign_hook_that_is_not_utf8() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().display().to_string();
+    std::fs::write(dir.path().join("flake.nix"), "{ outputs = _: { }; }\n").expect("write");
+    assert!(git_in(dir.path(), &["init", "-q"]).status.success());
+    let hooks = dir.path().join(".git/hooks");
+    std::fs::create_dir_all(&hooks).expect("hooks dir");
+    let hook = hooks.join("pre-commit");
+    let foreign: &[u8] = b"#!/bin/sh\n# \xff\xfe latin-1 caf\xe9\nexit 0\n";
+    std::fs::write(&hook, foreign).expect("write");
+    let out = nixflip()
+        .args(["--flake", &root, "hook", "install"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(std::fs::read(&hook).expect("read"), foreign);
+
+    // A hook nixflip cannot read is an error, not "no hook": here a directory.
+    std::fs::remove_file(&hook).expect("rm");
+    std::fs::create_dir(&hook).expect("mkdir");
+    let out = nixflip()
+        .args(["--flake", &root, "hook", "install"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(hook.is_dir());
+}
+
+#[test]
+fn hook_is_executable_and_checks_a_commit_that_deletes_a_member_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("flake");
+    common::copy_tree(&common::repo().join("examples/two-node"), &root);
+    assert!(git_in(&root, &["init", "-q"]).status.success());
+    assert!(git_in(&root, &["add", "-A"]).status.success());
+    assert!(
+        git_in(&root, &["commit", "-q", "--no-verify", "-m", "init"])
+            .status
+            .success()
+    );
+    let out = nixflip()
+        .args(["--flake", &root.display().to_string(), "hook", "install"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let hook = root.join(".git/hooks/pre-commit");
+    let mode = std::fs::metadata(&hook).expect("hook").permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+    let names: Vec<_> = std::fs::read_dir(root.join(".git/hooks"))
+        .expect("hooks")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".nixflip-"))
+        .collect();
+    assert!(names.is_empty(), "temp files left: {names:?}");
+
+    // A harmless edit passes the hook...
+    let member = root.join("nixos/system/hectic-lab/hectic-lab.nix");
+    let mut text = std::fs::read_to_string(&member).expect("read");
+    text.push_str("# note\n");
+    std::fs::write(&member, text).expect("write");
+    let commit = git_in(&root, &["commit", "-q", "-am", "edit"]);
+    assert!(
+        commit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&commit.stderr)
+    );
+    // ...deleting a member file runs the check, which fails, so no commit.
+    assert!(git_in(
+        &root,
+        &["rm", "-q", "nixos/system/hectic-lab/hectic-lab.nix"]
+    )
+    .status
+    .success());
+    let commit = git_in(&root, &["commit", "-q", "-m", "delete"]);
+    assert!(
+        !commit.status.success(),
+        "the hook let a commit deleting a member file through"
+    );
+}

@@ -235,3 +235,39 @@ fn missing_file_is_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
+
+#[test]
+fn set_in_place_through_a_symlink_edits_the_target_and_keeps_the_link() {
+    let (dir, path) = scratch_copy("nested_with_aligned_eq.nix");
+    let before = std::fs::read_to_string(&path).expect("read");
+    let link = dir.path().join("link.nix");
+    std::os::unix::fs::symlink(&path, &link).expect("symlink");
+    let out = nixflip()
+        .args([
+            "set",
+            "-i",
+            &link.display().to_string(),
+            ROLE,
+            "\"standby\"",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = std::fs::symlink_metadata(&link).expect("link");
+    assert!(meta.file_type().is_symlink(), "the link was replaced");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        before.replace("\"primary\"", "\"standby\"")
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "left behind: {names:?}");
+}

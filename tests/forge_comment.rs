@@ -428,11 +428,88 @@ fn github_full_page_without_link_header_asks_for_the_next() {
             "POST /repos/acme/infra/issues/7/comments",
         ]
     );
-    // The marker is appended when the body lacks it, so the next run finds the comment.
+    // The marker is put first when the body lacks it, so the next run finds the comment.
+    assert_eq!(sent_body(&server.requests()[2]), format!("{MARKER}\nbody"));
+}
+
+#[test]
+fn a_comment_quoting_the_marker_is_not_the_bot_comment() {
+    // A human replied quoting the bot (or pasted the marker mid-text) before the bot's own
+    // comment: only the comment whose body starts with the marker line is edited.
+    let server = MockForge::start(|r| match (r.method.as_str(), r.target.as_str()) {
+        ("GET", _) => reply(
+            200,
+            serde_json::json!([
+                comment_json(
+                    10,
+                    &format!("> {MARKER}\n> old diff\n\nwhy is this primary?")
+                ),
+                comment_json(11, &format!("see the bot: {MARKER}")),
+                comment_json(12, &format!("{MARKER}\r\nold diff")),
+            ])
+            .to_string(),
+        ),
+        ("PATCH", "/repos/acme/infra/issues/comments/12") => {
+            reply(200, comment_json(12, &sent_body(r)).to_string())
+        }
+        _ => reply(
+            403,
+            r#"{"message":"Must have admin rights to Repository."}"#,
+        ),
+    });
+    let outcome = github_client(&server)
+        .upsert_comment(7, &format!("{MARKER}\nnew diff\n"), MARKER)
+        .expect("upsert");
+    assert!(matches!(outcome, CommentOutcome::Updated { id: 12, .. }));
     assert_eq!(
-        sent_body(&server.requests()[2]),
-        format!("body\n\n{MARKER}\n")
+        server.lines(),
+        [
+            "GET /repos/acme/infra/issues/7/comments?per_page=100&page=1",
+            "PATCH /repos/acme/infra/issues/comments/12",
+        ]
     );
+}
+
+#[test]
+fn only_quoted_markers_mean_a_new_comment() {
+    let server = MockForge::start(|r| match r.method.as_str() {
+        "GET" => reply(
+            200,
+            serde_json::json!([comment_json(10, &format!("> {MARKER}\n> old diff\n\nhm"))])
+                .to_string(),
+        ),
+        "POST" => echo_created(r, 77),
+        _ => reply(403, r#"{"message":"not yours"}"#),
+    });
+    let outcome = github_client(&server)
+        .upsert_comment(7, &format!("{MARKER}\nnew diff\n"), MARKER)
+        .expect("upsert");
+    assert_eq!(outcome.id(), 77);
+    assert_eq!(
+        server.lines(),
+        [
+            "GET /repos/acme/infra/issues/7/comments?per_page=100&page=1",
+            "POST /repos/acme/infra/issues/7/comments",
+        ]
+    );
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused_before_any_request() {
+    for api in ["http://git.example.org/api/v1", "http://10.1.2.3:3000"] {
+        let error = ForgeClient::from_env_and_args(
+            ForgeKind::Gitea,
+            Some(api.to_owned()),
+            None,
+            env_of(&[("GITEA_TOKEN", TOKEN), ("GITHUB_REPOSITORY", "acme/infra")]),
+        )
+        .expect_err("cleartext token");
+        assert_eq!(error.exit_code(), 2);
+        assert!(!all_renderings(&error).contains(TOKEN));
+        if api.contains("example") {
+            insta::assert_snapshot!("plain_http_remote_api", render(&error));
+        }
+    }
 }
 
 #[test]

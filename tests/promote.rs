@@ -531,3 +531,189 @@ fn a_shared_module_does_not_block_promote() {
         common
     );
 }
+
+#[test]
+fn a_failed_commit_says_the_files_were_written_and_how_to_commit() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, root) = scratch("examples/two-node");
+    let hook = root.join(".git/hooks/pre-commit");
+    std::fs::create_dir_all(hook.parent().expect("hooks")).expect("mkdir");
+    std::fs::write(&hook, "#!/bin/sh\necho 'hook says no' >&2\nexit 1\n").expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let before = snapshot_tree(&root);
+    let out = nixflip(&root)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .args(["promote", "bfs.poland.xray", "--yes", "--commit"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&root.display().to_string(), "ROOT");
+    insta::assert_snapshot!("promote_commit_failed", stderr);
+    // The files were written (and stay written), just not committed.
+    assert_ne!(snapshot_tree(&root), before);
+    let log = Std::new("git")
+        .args(["log", "--format=%s"])
+        .current_dir(&root)
+        .output()
+        .expect("git");
+    assert_eq!(String::from_utf8_lossy(&log.stdout).trim(), "init");
+}
+
+#[test]
+fn commit_with_allow_dirty_is_refused_before_anything_is_written() {
+    let (_dir, root) = scratch("examples/two-node");
+    let host = root.join("nixos/system/hectic-lab/hectic-lab.nix");
+    let mut text = std::fs::read_to_string(&host).expect("read");
+    text.push_str("# my own edit\n");
+    std::fs::write(&host, &text).expect("write");
+    let before = snapshot_tree(&root);
+    let out = nixflip(&root)
+        .args([
+            "promote",
+            "bfs.poland.xray",
+            "--yes",
+            "--commit",
+            "--allow-dirty",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!(
+        "promote_commit_allow_dirty",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(snapshot_tree(&root), before);
+}
+
+#[test]
+fn json_plan_uses_camel_case_keys_like_status() {
+    let (_dir, root) = scratch("examples/two-node");
+    let out = nixflip(&root)
+        .args([
+            "promote",
+            "bfs.poland.xray",
+            "--dry-run",
+            "--no-eval",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    insta::assert_json_snapshot!("promote_plan_json", json["plan"]);
+}
+
+#[test]
+fn markdown_plan_fences_survive_backticks_in_the_diff() {
+    let (_dir, root) = scratch("examples/two-node");
+    let host = root.join("nixos/system/hectic-lab/hectic-lab.nix");
+    let text = std::fs::read_to_string(&host).expect("read");
+    let text = text.replacen(
+        "      role           = \"primary\";\n",
+        "      role           = \"primary\";\n      # ```\n",
+        1,
+    );
+    std::fs::write(&host, text).expect("write");
+    let out = nixflip(&root)
+        .args([
+            "promote",
+            "bfs.poland.xray",
+            "--dry-run",
+            "--no-eval",
+            "--format",
+            "markdown",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("````diff\n"), "{md}");
+    insta::assert_snapshot!("promote_plan_markdown", md);
+}
+
+/// Clears the immutable flag again however the test ends, so the temp dir can be removed.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    /// `chattr +i`: renaming over the file then fails (EPERM, even for root) while reading it
+    /// and creating a temp file beside it still work. `None` where chattr is unavailable or
+    /// not permitted (not root, a filesystem without the flag).
+    fn set(path: &Path) -> Option<Immutable> {
+        let ok = Std::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| Immutable(path.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Std::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_rename_failing_on_the_second_file_restores_the_first() {
+    let (_dir, root) = scratch("examples/two-node");
+    // The plan writes the files in path order: bfs.poland.xray's first, then hectic-lab's.
+    let second = root.join("nixos/system/hectic-lab/hectic-lab.nix");
+    let before = snapshot_tree(&root);
+    let Some(_guard) = Immutable::set(&second) else {
+        eprintln!("skipped: `chattr +i` is not available here (needs root and ext4/xfs/btrfs)");
+        return;
+    };
+    let out = nixflip(&root)
+        .args(["promote", "bfs.poland.xray", "--yes", "--no-eval"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("files already replaced were restored"),
+        "{stderr}"
+    );
+    // The first file was renamed into place, then got its bytes back; no temp file remains.
+    assert_eq!(
+        snapshot_tree(&root),
+        before,
+        "a file changed or a temp file was left behind"
+    );
+}
+
+#[test]
+fn a_held_lock_is_refused_outside_git_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("flake");
+    copy_dir(&common::repo().join("examples/two-node"), &root);
+    let home = tempfile::tempdir().expect("home");
+    let home_path = home.path().as_os_str().to_owned();
+    let env = move |name: &str| (name == "HOME").then(|| home_path.clone());
+    let held = nixflip::fsx::lock_with(&root, &env).expect("lock");
+    // Not in the shared temp dir: in the user's cache dir (here the fake HOME's).
+    assert!(held
+        .path
+        .starts_with(home.path().join(".cache/nixflip/locks")));
+    let before = snapshot_tree(&root);
+    let out = nixflip(&root)
+        .env("HOME", home.path())
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_CACHE_HOME")
+        .args(["promote", "bfs.poland.xray", "--yes", "--no-eval"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lock"));
+    assert_eq!(snapshot_tree(&root), before);
+    drop(held);
+}

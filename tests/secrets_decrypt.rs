@@ -236,7 +236,9 @@ fn removed_key_fails_the_mac() {
     });
     assert!(report.keys.iter().all(|k| k.decrypted));
     assert_eq!(report.mac, MacStatus::Mismatch);
-    assert!(matches!(report.check(), Err(SopsError::MacMismatch)));
+    let err = report.check().unwrap_err();
+    assert!(matches!(err, SopsError::MacMismatch));
+    insta::assert_snapshot!(err.to_string());
 }
 
 #[test]
@@ -247,7 +249,13 @@ fn removed_key_fails_the_mac_json() {
             .collect::<Vec<_>>()
             .join("\n")
     });
+    // Every remaining value still decrypts: only the MAC notices the missing key, and the
+    // operator is told so in words.
+    assert!(report.keys.iter().all(|k| k.decrypted));
     assert_eq!(report.mac, MacStatus::Mismatch);
+    let err = report.check().unwrap_err();
+    assert!(matches!(err, SopsError::MacMismatch));
+    insta::assert_snapshot!(err.to_string());
 }
 
 #[test]

@@ -44,6 +44,40 @@ pub fn measure(name: &str, runs: usize, mut f: impl FnMut()) -> Sample {
     }
 }
 
+/// An operation to time: a name and a closure that panics on failure.
+pub type Op<'a> = (&'a str, Box<dyn FnMut() + 'a>);
+
+/// Time several operations in rounds: one warm-up call of each, then `runs`
+/// rounds that each call every operation once, in order. On a shared machine
+/// whose load changes during the run, every operation (the baseline too) sees
+/// the same conditions, so the ratios stay meaningful. Samples come back in
+/// the order of `ops`.
+pub fn measure_rounds(runs: usize, mut ops: Vec<Op<'_>>) -> Vec<Sample> {
+    for (_, f) in ops.iter_mut() {
+        f();
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); ops.len()];
+    for _ in 0..runs {
+        for (i, (_, f)) in ops.iter_mut().enumerate() {
+            let start = Instant::now();
+            f();
+            times[i].push(start.elapsed());
+        }
+    }
+    ops.iter()
+        .zip(times)
+        .map(|((name, _), mut t)| {
+            t.sort();
+            Sample {
+                name: name.to_string(),
+                median: t[t.len() / 2],
+                min: t[0],
+                max: t[t.len() - 1],
+            }
+        })
+        .collect()
+}
+
 /// Run a command to completion with stdout discarded; panic unless it succeeds.
 pub fn run_quiet(cmd: &mut Command) {
     let status = cmd

@@ -125,12 +125,21 @@ impl Sources {
     /// an error when it mentions the cluster option (it may be a host file);
     /// others are skipped, since nixflip has nothing to say about them.
     pub fn load(root: &Path, exclude: &[String], option_hint: &str) -> Result<Sources> {
-        let mut texts = Vec::new();
-        for rel in nix_files(root, exclude) {
-            let text = crate::error::read_text(&root.join(&rel))?;
-            texts.push((rel, text));
+        let paths = nix_files(root, exclude);
+        // Reading and parsing are independent per file: spread them over the
+        // cores. Results come back in `paths` order, so errors and the
+        // outcome do not depend on thread timing.
+        let parsed = parallel_map(&paths, |rel| -> Result<_> {
+            let text = crate::error::read_text(&root.join(rel))?;
+            let parse = rnix::Root::parse(&text);
+            Ok((text, parse))
+        });
+        let mut entries = Vec::with_capacity(paths.len());
+        for (rel, result) in paths.into_iter().zip(parsed) {
+            let (text, parse) = result?;
+            entries.push((rel, text, parse));
         }
-        Sources::from_texts(root, texts, option_hint)
+        Sources::from_parsed(root, entries, option_hint)
     }
 
     /// Parse files given as (path relative to `root`, text), e.g. read from a
@@ -140,10 +149,25 @@ impl Sources {
         texts: impl IntoIterator<Item = (PathBuf, String)>,
         option_hint: &str,
     ) -> Result<Sources> {
+        let texts: Vec<(PathBuf, String)> = texts.into_iter().collect();
+        let parses = parallel_map(&texts, |(_, text)| rnix::Root::parse(text));
+        let entries = texts
+            .into_iter()
+            .zip(parses)
+            .map(|((rel, text), parse)| (rel, text, parse))
+            .collect();
+        Sources::from_parsed(root, entries, option_hint)
+    }
+
+    fn from_parsed(
+        root: &Path,
+        entries: Vec<(PathBuf, String, rnix::Parse<rnix::Root>)>,
+        option_hint: &str,
+    ) -> Result<Sources> {
         let mut files = BTreeMap::new();
-        for (rel, text) in texts {
+        for (rel, text, parse) in entries {
             let mentions = text.contains(option_hint);
-            match NixFile::parse(rel.display().to_string(), text) {
+            match NixFile::from_parse(rel.display().to_string(), text, parse) {
                 Ok(file) => {
                     files.insert(rel, file);
                 }
@@ -169,7 +193,9 @@ impl Sources {
         };
         let dir = rel.parent().unwrap_or(Path::new(""));
         let mut out = Vec::new();
-        for binding in file.bindings().iter().filter(|b| b.path == ["imports"]) {
+        let imports = ["imports".to_string()];
+        let walk = file.walk_under(&imports);
+        for binding in walk.bindings.iter().filter(|b| b.path == imports) {
             for node in binding
                 .inner
                 .descendants()
@@ -201,6 +227,34 @@ impl Sources {
         }
         seen
     }
+}
+
+/// `f` over `items` on up to one thread per core (in contiguous chunks, the
+/// first on this thread), results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    let (first, rest) = items.split_at(chunk);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = rest
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut results: Vec<R> = first.iter().map(f).collect();
+        for worker in workers {
+            match worker.join() {
+                Ok(more) => results.extend(more),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        results
+    })
 }
 
 /// `a/./b/../c` → `a/c`, without touching the filesystem.

@@ -2,9 +2,11 @@
 //! options, whose host is a standby's address. Synapse is off on a standby, so a
 //! proxy or backend still pointing at the demoted host serves nothing.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::path::Path;
 
-use rnix::{SyntaxKind, SyntaxNode};
+use rnix::{SyntaxKind, SyntaxNode, SyntaxToken};
 
 use super::rules::{Finding, Severity};
 use super::{Cluster, Role};
@@ -20,14 +22,18 @@ pub fn nf102_endpoints_at_standbys(cluster: &Cluster, out: &mut Vec<Finding>) {
         return;
     }
     let option = cluster.option.keys();
+    // Each file's owner: the first member whose files include it.
+    let mut owners: HashMap<&Path, &str> = HashMap::new();
+    for m in &cluster.members {
+        for f in &m.files {
+            owners.entry(f.as_path()).or_insert(m.name.as_str());
+        }
+    }
     for (rel, file) in &cluster.sources.files {
-        let owner = cluster
-            .members
-            .iter()
-            .find(|m| m.files.contains(rel))
-            .map(|m| m.name.as_str());
+        let owner = owners.get(rel.as_path()).copied();
         let cluster_values: Vec<Range<usize>> = file
-            .bindings()
+            .walk_under(option)
+            .bindings
             .iter()
             .filter(|b| b.path.starts_with(option))
             .map(|b| {
@@ -43,18 +49,20 @@ pub fn nf102_endpoints_at_standbys(cluster: &Cluster, out: &mut Vec<Finding>) {
             if cluster_values.iter().any(|r| r.contains(&start)) {
                 continue;
             }
-            for (content, offset) in string_parts(&string) {
+            for part in string_parts(&string) {
                 // Both endpoint forms need a ':' (`scheme://`, `:PORT`, or an
                 // IPv6 address): without one, no standby can match. Skipping
                 // here keeps the scan from being strings x standbys.
+                let content = part.text();
                 if !content.contains(':') {
                     continue;
                 }
+                let offset = usize::from(part.text_range().start());
                 for &(standby, address) in &standbys {
                     if owner == Some(standby) {
                         continue; // a host's own address in its own config
                     }
-                    if let Some(at) = find_endpoint(&content, address) {
+                    if let Some(at) = find_endpoint(content, address) {
                         let (line, column) = file.position(offset + at);
                         out.push(Finding {
                             id: "NF102",
@@ -74,14 +82,12 @@ pub fn nf102_endpoints_at_standbys(cluster: &Cluster, out: &mut Vec<Finding>) {
     }
 }
 
-/// The literal text pieces of a string with their byte offsets in the file.
-fn string_parts(string: &SyntaxNode) -> Vec<(String, usize)> {
+/// The literal text pieces of a string (tokens: text and position).
+fn string_parts(string: &SyntaxNode) -> impl Iterator<Item = SyntaxToken> {
     string
         .children_with_tokens()
         .filter(|e| e.kind() == SyntaxKind::TOKEN_STRING_CONTENT)
         .filter_map(|e| e.into_token())
-        .map(|t| (t.text().to_string(), usize::from(t.text_range().start())))
-        .collect()
 }
 
 /// Where `address` occurs as the host of a URL (`scheme://ADDR`,

@@ -227,7 +227,7 @@ impl Cluster {
             .files
             .iter()
             .filter(|(_, f)| {
-                f.bindings().iter().any(|b| {
+                f.walk_under(keys).bindings.iter().any(|b| {
                     !b.declaration && b.path.len() > keys.len() && b.path.starts_with(keys)
                 })
             })
@@ -315,10 +315,10 @@ impl Cluster {
             let Some(file) = self.sources.files.get(rel) else {
                 continue;
             };
-            for b in file
-                .bindings()
-                .iter()
-                .filter(|b| !b.declaration && b.path.len() > keys.len() && b.path.starts_with(keys))
+            for b in
+                file.walk_under(keys).bindings.iter().filter(|b| {
+                    !b.declaration && b.path.len() > keys.len() && b.path.starts_with(keys)
+                })
             {
                 let key = AttrPath::new(b.path[keys.len()..].to_vec()).to_string();
                 let found = file.found(b);

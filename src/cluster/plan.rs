@@ -15,6 +15,7 @@ use crate::nixedit::{AttrPath, NewValue, Value};
 
 /// One field's change on one host.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Change {
     pub host: String,
     /// Option path relative to the cluster option.
@@ -34,15 +35,20 @@ pub struct Change {
 }
 
 /// The intended values after the flip, per host, for validation (§7).
+/// JSON keys are camelCase like `status` and `diff`; the allowed-IPs list is
+/// spelt as the Nix option (`allowedSourceIPs`), as `status` does.
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct Intended {
     pub role: String,
     pub synapse: bool,
     pub peer_host: Option<String>,
+    #[serde(rename = "allowedSourceIPs")]
     pub allowed_source_ips: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub new_primary: String,
     pub old_primary: Option<String>,
@@ -264,8 +270,12 @@ pub fn covers(allowed: &[String], addresses: &[String]) -> bool {
 }
 
 fn toml_literal(key: &str, value: &toml::Value) -> Result<Value> {
-    let json = serde_json::to_value(value)
-        .map_err(|e| Error::usage(format!("profile value `{key}`: {e}"), ""))?;
+    let json = serde_json::to_value(value).map_err(|e| {
+        Error::usage(
+            format!("[profile] `{key}`: {e}"),
+            "profile values are literals: strings, booleans, numbers, lists",
+        )
+    })?;
     Value::from_json(&json).map_err(|e| {
         Error::usage(
             format!("[profile] `{key}`: {e}"),
@@ -277,9 +287,16 @@ fn toml_literal(key: &str, value: &toml::Value) -> Result<Value> {
 /// Copy the old primary's `secretsFile` expression to the new primary, with
 /// relative paths rebased so they name the same file from the new location.
 fn copy_secrets_file(from: &Member, to: &Member) -> Result<Change> {
-    let def = from
-        .def(SECRETS_FILE)
-        .ok_or_else(|| Error::usage("no secretsFile to copy", ""))?;
+    let def = from.def(SECRETS_FILE).ok_or_else(|| {
+        Error::usage(
+            format!("{} has no secretsFile to copy to {}", from.name, to.name),
+            format!(
+                "set secretsFile for {} in {} by hand, then promote again",
+                to.name,
+                to.file.display()
+            ),
+        )
+    })?;
     let from_dir = def.file.parent().unwrap_or(Path::new(""));
     let to_dir = to.file.parent().unwrap_or(Path::new(""));
     let expr = rebase_paths(&def.expr, from_dir, to_dir);

@@ -337,6 +337,22 @@ fn github_prefix(root: &Path) -> String {
 
 const HOOK_MARKER: &str = "# nixflip pre-commit hook";
 
+/// Whether a hook file exists that nixflip did not write. Read as bytes: a
+/// hook that is not UTF-8 (a binary, another encoding) is foreign too. A read
+/// error other than "not found" is reported, never taken as "no hook".
+fn existing_hook_is_foreign(hook: &Path) -> Result<bool> {
+    match std::fs::read(hook) {
+        Ok(bytes) => Ok(!bytes
+            .windows(HOOK_MARKER.len())
+            .any(|w| w == HOOK_MARKER.as_bytes())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(Error::Read {
+            path: hook.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
     let HookCommand::Install(args) = command;
     let root = flake_root(cli, None)?;
@@ -352,22 +368,20 @@ pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
         root.join(git_dir.trim())
     };
     let hook = hooks.join("pre-commit");
-    if let Ok(existing) = std::fs::read_to_string(&hook) {
-        if !existing.contains(HOOK_MARKER) && !args.force {
-            return Err(Error::refused(
-                format!(
-                    "{} already exists and was not written by nixflip",
-                    hook.display()
-                ),
-                "pass --force to replace it, or call `nixflip check` from your own hook",
-            ));
-        }
+    if !args.force && existing_hook_is_foreign(&hook)? {
+        return Err(Error::refused(
+            format!(
+                "{} already exists and was not written by nixflip",
+                hook.display()
+            ),
+            "pass --force to replace it, or call `nixflip check` from your own hook",
+        ));
     }
     let flake_arg = root.display().to_string().replace('\'', "'\\''");
     let script = format!(
         "#!/bin/sh\n{HOOK_MARKER} (nixflip hook install; safe to edit or delete)\n\
          # Checks the cluster when a staged .nix file changes; exits non-zero on errors.\n\
-         files=$(git diff --cached --name-only --diff-filter=ACMR -- '*.nix')\n\
+         files=$(git diff --cached --name-only --diff-filter=ACMRD -- '*.nix')\n\
          [ -z \"$files\" ] && exit 0\n\
          exec nixflip --flake '{flake_arg}' check\n"
     );
@@ -376,19 +390,9 @@ pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
         help: "check permissions".into(),
         source,
     })?;
-    std::fs::write(&hook, script).map_err(|source| Error::Write {
-        path: hook.clone(),
-        help: "check permissions".into(),
-        source,
-    })?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).map_err(|source| {
-        Error::Write {
-            path: hook.clone(),
-            help: "check permissions".into(),
-            source,
-        }
-    })?;
+    // Atomic and executable from the start: a commit racing the install
+    // sees the old hook or the new one, never half a script.
+    nixflip::fsx::replace_file(&hook, script.as_bytes(), 0o755)?;
     if !cli.quiet {
         println!("wrote {}", hook.display());
     }

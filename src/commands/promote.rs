@@ -65,6 +65,14 @@ struct Rewrite {
 }
 
 pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
+    if args.commit && args.allow_dirty {
+        // The commit would sweep the user's own uncommitted edits to these
+        // files in under nixflip's subject.
+        return Err(Error::usage(
+            "--commit cannot be combined with --allow-dirty",
+            "commit or stash your own changes first and use --commit, or use --allow-dirty without --commit and commit yourself",
+        ));
+    }
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
     let plan = plan_promote(&cluster, &args.host)?;
@@ -165,7 +173,7 @@ fn rewrite(cluster: &Cluster, plan: &Plan) -> Result<Vec<Rewrite>> {
         let file = cluster.sources.files.get(&path).ok_or_else(|| {
             Error::usage(
                 format!("{} is not a parsed file of the flake", path.display()),
-                "",
+                "the plan names a file nixflip did not read, which is a bug: please report it with `nixflip status --json`",
             )
         })?;
         let edited = nixedit::set_many(&path.display().to_string(), file.text(), &changes)?;
@@ -382,9 +390,36 @@ fn apply(
         }
     }
     if args.commit {
-        commit(root, &files, &commit_message(plan))?;
+        let message = commit_message(plan);
+        commit(root, &files, &message).map_err(|e| not_committed(e, &files, &message))?;
     }
     Ok(())
+}
+
+/// The files are on disk already when `git commit` fails: say so, and give
+/// the command that finishes the job (exit 3, an external command failed).
+fn not_committed(error: Error, files: &[PathBuf], message: &str) -> Error {
+    let subject = message.lines().next().unwrap_or_default().to_string();
+    let mut argv = vec![
+        "git".to_string(),
+        "commit".into(),
+        "-m".into(),
+        subject,
+        "--".into(),
+    ];
+    argv.extend(files.iter().map(|f| f.display().to_string()));
+    let cause = match error {
+        Error::External { message, .. } => message,
+        other => other.to_string(),
+    };
+    Error::external(
+        format!("the files were written but not committed: {cause}"),
+        format!(
+            "fix what stopped git, then run in the flake directory: `git add -- {names} && {command}`",
+            names = nixflip::deploy::display_command(&argv[5..]),
+            command = nixflip::deploy::display_command(&argv)
+        ),
+    )
 }
 
 pub fn commit_message(plan: &Plan) -> String {
@@ -427,11 +462,26 @@ fn commit(root: &Path, files: &[PathBuf], message: &str) -> Result<()> {
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     let mut add = vec!["add", "--"];
     add.extend(names.iter().map(String::as_str));
-    git(root, &add)?;
+    git(root, &add).map_err(|e| short_git_error(e, "add", &add))?;
     let mut args = vec!["commit", "-q", "-m", message, "--"];
     args.extend(names.iter().map(String::as_str));
-    git(root, &args)?;
+    git(root, &args).map_err(|e| short_git_error(e, "commit", &args))?;
     Ok(())
+}
+
+/// `git NAME failed: STDERR` instead of the whole argv (which holds the
+/// multi-line commit message).
+fn short_git_error(error: Error, name: &str, args: &[&str]) -> Error {
+    match error {
+        Error::External { message, help } => {
+            let prefix = format!("git {} failed: ", args.join(" "));
+            match message.strip_prefix(&prefix) {
+                Some(stderr) => Error::external(format!("git {name} failed: {stderr}"), help),
+                None => Error::External { message, help },
+            }
+        }
+        other => other,
+    }
 }
 
 pub fn render_plan_text(plan: &Plan) -> String {
@@ -466,20 +516,67 @@ pub fn render_plan_text(plan: &Plan) -> String {
     out
 }
 
+/// Markdown for a pull request or chat: values and paths are escaped with
+/// the helpers of the review renderer (code spans and fences that survive
+/// backticks, HTML-escaped `<summary>`).
 fn render_plan_markdown(plan: &Plan, rewrites: &[Rewrite]) -> String {
-    let mut out = format!("### nixflip: promote `{}`\n\n| host | field | before | after |\n| --- | --- | --- | --- |\n", plan.new_primary);
+    use nixflip::render::review::{cell, code, fence_for, html};
+    let mut out = format!(
+        "### nixflip: promote {}\n\n| host | field | before | after |\n| --- | --- | --- | --- |\n",
+        code(&plan.new_primary)
+    );
     for c in &plan.changes {
         out.push_str(&format!(
-            "| {} | `{}` | `{}` | `{}` |\n",
-            c.host, c.field, c.old, c.new
+            "| {} | {} | {} | {} |\n",
+            cell(&c.host),
+            cell(&code(&c.field)),
+            cell(&code(&c.old)),
+            cell(&code(&c.new))
         ));
     }
     for r in rewrites {
+        let path = r.path.display().to_string();
+        let diff = unified_diff(&path, &r.old, &r.new, false);
+        let fence = fence_for(&diff);
         out.push_str(&format!(
-            "\n<details><summary>{}</summary>\n\n```diff\n{}```\n</details>\n",
-            r.path.display(),
-            unified_diff(&r.path.display().to_string(), &r.old, &r.new, false)
+            "\n<details><summary><code>{}</code></summary>\n\n{fence}diff\n{diff}{fence}\n</details>\n",
+            html(&path)
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nixflip::cluster::plan::Change;
+    use nixflip::nixedit::{NewValue, Value};
+
+    #[test]
+    fn markdown_escapes_paths_and_values() {
+        let path = PathBuf::from("hosts/<b>&x.nix");
+        let plan = Plan {
+            new_primary: "b".into(),
+            old_primary: None,
+            standbys: Vec::new(),
+            changes: vec![Change {
+                host: "b".into(),
+                field: "role".into(),
+                file: path.clone(),
+                old: "\"a|`b\"".into(),
+                new: "\"primary\"".into(),
+                value: NewValue::Literal(Value::String("primary".into())),
+                note: None,
+            }],
+            intended: BTreeMap::new(),
+        };
+        let rewrite = Rewrite {
+            path,
+            old: "x\n".into(),
+            new: "y\n".into(),
+        };
+        let md = render_plan_markdown(&plan, &[rewrite]);
+        assert!(md.contains("<summary><code>hosts/&lt;b&gt;&amp;x.nix</code></summary>"));
+        assert!(md.contains("| ``\"a\\|`b\"`` |"), "{md}");
+    }
 }

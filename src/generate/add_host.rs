@@ -232,7 +232,12 @@ fn member_edits(
     let field = |key: &str| -> Result<AttrPath> {
         let rel: AttrPath = key
             .parse()
-            .map_err(|e| Error::usage(format!("{key}: {e}"), ""))?;
+            .map_err(|e| {
+                Error::usage(
+                    format!("{key}: {e}"),
+                    "this field name is built into nixflip, so this is a bug: please report it with the command you ran",
+                )
+            })?;
         Ok(cluster.option.join(&rel))
     };
     let cidr = source_cidr(&req.address);
@@ -569,7 +574,12 @@ fn find_entry(flake: &NixFile, primary: &Member) -> Result<Entry> {
     }
     all.into_iter()
         .find(|e| matches(&e))
-        .ok_or_else(|| Error::usage("internal: entry vanished", ""))
+        .ok_or_else(|| {
+            Error::usage(
+                "internal: the primary's nixosConfigurations entry was found, then not found again",
+                "this is a bug in nixflip: please report it with your flake.nix; meanwhile add the host's entry by hand",
+            )
+        })
 }
 
 /// Insert a copy of `entry` for the new host after the last entry of its
@@ -723,7 +733,7 @@ mod tests {
         let entry = all
             .iter()
             .find(|e| e.name.starts_with("alpha"))
-            .ok_or_else(|| Error::usage("no entry", ""))?;
+            .ok_or_else(|| Error::usage("no entry", "the test flake needs an `alpha…` entry"))?;
         insert_entry(
             &file,
             entry,

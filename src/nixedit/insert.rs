@@ -11,21 +11,21 @@ use super::path::render_key;
 use super::syntax;
 use super::TextEdit;
 
-/// How the file writes things, detected once per file.
+/// How the file writes things: line ending and indentation unit. Whether it
+/// prefers multi-line lists is [`prefers_multiline_lists`], asked only when a
+/// list is written (it looks at every list in the file).
 #[derive(Clone, Debug)]
 pub struct Style {
     pub eol: &'static str,
     pub unit: String,
-    pub multiline_lists: bool,
 }
 
 impl Style {
-    pub fn detect(text: &str, root: &SyntaxNode) -> Style {
+    pub fn detect(text: &str) -> Style {
         let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
         Style {
             eol,
             unit: indent_unit(text),
-            multiline_lists: prefers_multiline_lists(root),
         }
     }
 }
@@ -47,7 +47,7 @@ fn indent_unit(text: &str) -> String {
 }
 
 /// Whether lists of two or more items are mostly written one item per line.
-fn prefers_multiline_lists(root: &SyntaxNode) -> bool {
+pub fn prefers_multiline_lists(root: &SyntaxNode) -> bool {
     let (mut multi, mut single) = (0, 0);
     for list in root
         .descendants()

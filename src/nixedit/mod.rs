@@ -2,19 +2,26 @@
 //!
 //! Parse with `rnix`, find the binding that defines a path (through every
 //! syntactic form a NixOS module uses), compute a text edit (byte range → new
-//! text), apply it, re-parse the result and refuse anything that does not parse
-//! cleanly or adds a duplicate attribute. Bytes outside the edited range are
-//! never touched.
+//! text), apply it, prove the result parses cleanly and adds no duplicate
+//! attribute (see [`verify`]: locally when it can, else by re-parsing all of
+//! it), and refuse anything else. Bytes outside the edited range are never
+//! touched.
+//!
+//! A lookup walks only the bindings on the way to its path; the walk of every
+//! binding is made on first use of [`NixFile::bindings`].
 
 pub mod error;
 mod insert;
 pub mod path;
 pub mod syntax;
 pub mod value;
+pub mod verify;
 pub mod walk;
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::cell::{OnceCell, RefCell};
 use std::ops::Range;
+use std::rc::Rc;
 
 use miette::{LabeledSpan, NamedSource, SourceSpan};
 use rnix::{SyntaxKind, SyntaxNode};
@@ -22,7 +29,7 @@ use rnix::{SyntaxKind, SyntaxNode};
 pub use error::EditError;
 pub use path::AttrPath;
 pub use value::Value;
-use walk::{Binding, Walk};
+use walk::{Binding, Focus, Walk};
 
 /// A replacement of a byte range of the original text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,7 +66,10 @@ pub struct NixFile {
     name: String,
     text: String,
     root: SyntaxNode,
-    walk: Walk,
+    /// Every binding, walked on first use.
+    walk: OnceCell<Walk>,
+    /// Walks focused on a path, kept for [`NixFile::walk_under`].
+    focused: RefCell<Vec<(Vec<String>, Rc<Walk>)>>,
 }
 
 /// The definition found at a path.
@@ -92,8 +102,19 @@ pub struct Edited {
 impl NixFile {
     /// Parse `text`; a file with any syntax error is refused.
     pub fn parse(name: impl Into<String>, text: impl Into<String>) -> Result<NixFile, EditError> {
-        let (name, text) = (name.into(), text.into());
+        let text = text.into();
         let parsed = rnix::Root::parse(&text);
+        NixFile::from_parse(name, text, parsed)
+    }
+
+    /// A file from `rnix`'s parse of `text` (which can be made on another
+    /// thread: the parse is `Send`, the tree built from it is not).
+    pub fn from_parse(
+        name: impl Into<String>,
+        text: String,
+        parsed: rnix::Parse<rnix::Root>,
+    ) -> Result<NixFile, EditError> {
+        let name = name.into();
         if !parsed.errors().is_empty() {
             return Err(EditError::Parse {
                 labels: parse_error_labels(&text, parsed.errors()),
@@ -101,13 +122,12 @@ impl NixFile {
                 file: name,
             });
         }
-        let root = parsed.syntax();
-        let walk = walk::walk(&root);
         Ok(NixFile {
             name,
             text,
-            root,
-            walk,
+            root: parsed.syntax(),
+            walk: OnceCell::new(),
+            focused: RefCell::new(Vec::new()),
         })
     }
 
@@ -125,7 +145,34 @@ impl NixFile {
 
     /// Every binding of the module body, with full paths.
     pub fn bindings(&self) -> &[Binding] {
-        &self.walk.bindings
+        &self.full_walk().bindings
+    }
+
+    fn full_walk(&self) -> &Walk {
+        self.walk.get_or_init(|| walk::walk(&self.root))
+    }
+
+    /// The bindings (and containers) whose path leads to `prefix` or lies
+    /// under it: exactly those of [`NixFile::bindings`], in the same order,
+    /// without walking the rest of the file. Kept per prefix, for callers that
+    /// only ever look under one or two paths of many files.
+    pub fn walk_under(&self, prefix: &[String]) -> Rc<Walk> {
+        let mut kept = self.focused.borrow_mut();
+        if let Some((_, walk)) = kept.iter().find(|(p, _)| p == prefix) {
+            return Rc::clone(walk);
+        }
+        let walk = Rc::new(walk::walk_focused(&self.root, Focus::Path(prefix.to_vec())));
+        kept.push((prefix.to_vec(), Rc::clone(&walk)));
+        walk
+    }
+
+    /// The bindings and containers on the way to `keys` (and under it): the
+    /// full walk when it is already made, else a walk focused on `keys`.
+    fn walk_toward(&self, keys: &[String]) -> Cow<'_, Walk> {
+        match self.walk.get() {
+            Some(all) => Cow::Borrowed(all),
+            None => Cow::Owned(walk::walk_focused(&self.root, Focus::Path(keys.to_vec()))),
+        }
     }
 
     pub fn source(&self) -> NamedSource<String> {
@@ -139,11 +186,20 @@ impl NixFile {
 
     /// The binding that defines `path`, if any. Several definitions resolve to
     /// the one with the strongest priority; a tie is a conflict.
-    pub fn lookup(&self, path: &AttrPath) -> Result<Option<&Binding>, EditError> {
+    pub fn lookup(&self, path: &AttrPath) -> Result<Option<Binding>, EditError> {
+        let walk = self.walk_toward(path.keys());
+        Ok(self.lookup_in(&walk, path)?.cloned())
+    }
+
+    fn lookup_in<'w>(
+        &self,
+        walk: &'w Walk,
+        path: &AttrPath,
+    ) -> Result<Option<&'w Binding>, EditError> {
         let keys = path.keys();
-        let exact: Vec<&Binding> = self.bindings().iter().filter(|b| b.path == keys).collect();
+        let exact: Vec<&Binding> = walk.bindings.iter().filter(|b| b.path == keys).collect();
         if exact.is_empty() {
-            return self.check_reachable(path).map(|()| None);
+            return self.check_reachable(walk, path).map(|()| None);
         }
         self.check_duplicates(path, &exact)?;
         let strongest = exact
@@ -175,10 +231,10 @@ impl NixFile {
 
     /// A path can only be missing if nothing on the way hides it: a prefix
     /// bound to a variable or a function call might define it.
-    fn check_reachable(&self, path: &AttrPath) -> Result<(), EditError> {
+    fn check_reachable(&self, walk: &Walk, path: &AttrPath) -> Result<(), EditError> {
         let keys = path.keys();
-        let blocker = self
-            .bindings()
+        let blocker = walk
+            .bindings
             .iter()
             .find(|b| b.path.len() < keys.len() && keys.starts_with(&b.path) && !b.descended);
         match blocker {
@@ -224,7 +280,10 @@ impl NixFile {
 
     /// The value defined at `path`.
     pub fn get(&self, path: &AttrPath) -> Result<Found, EditError> {
-        let binding = self.lookup(path)?.ok_or_else(|| self.not_found(path))?;
+        let walk = self.walk_toward(path.keys());
+        let binding = self
+            .lookup_in(&walk, path)?
+            .ok_or_else(|| self.not_found(path))?;
         Ok(self.found(binding))
     }
 
@@ -257,9 +316,10 @@ impl NixFile {
 
     /// The edit that makes `path` hold `new`, or `None` when it already does.
     pub fn plan_set(&self, path: &AttrPath, new: &NewValue) -> Result<Option<TextEdit>, EditError> {
-        match self.lookup(path)? {
+        let walk = self.walk_toward(path.keys());
+        match self.lookup_in(&walk, path)? {
             Some(binding) => self.plan_replace(path, binding, new),
-            None => self.plan_insert(path, new).map(Some),
+            None => self.plan_insert(&walk, path, new).map(Some),
         }
     }
 
@@ -299,10 +359,10 @@ impl NixFile {
 
     /// Render `value` to replace `old`: a list keeps the old list's layout.
     fn render_like(&self, value: &Value, old: &SyntaxNode) -> String {
-        let style = insert::Style::detect(&self.text, &self.root);
         let was_multiline =
             old.kind() == SyntaxKind::NODE_LIST && old.text().to_string().contains('\n');
         if was_multiline {
+            let style = insert::Style::detect(&self.text);
             let indent = line_indent(&self.text, usize::from(old.text_range().start()));
             value.render_multiline(&indent, &style.unit, style.eol)
         } else {
@@ -310,24 +370,28 @@ impl NixFile {
         }
     }
 
-    fn plan_insert(&self, path: &AttrPath, new: &NewValue) -> Result<TextEdit, EditError> {
+    fn plan_insert(
+        &self,
+        walk: &Walk,
+        path: &AttrPath,
+        new: &NewValue,
+    ) -> Result<TextEdit, EditError> {
         let keys = path.keys();
-        let container = self
-            .walk
+        let container = walk
             .containers
             .iter()
-            .filter(|c| c.path.len() < keys.len() && keys.starts_with(&c.path))
+            .filter(|c| !c.explicit && c.path.len() < keys.len() && keys.starts_with(&c.path))
             .min_by_key(|c| (std::cmp::Reverse(c.path.len()), c.conditional))
             .ok_or_else(|| EditError::NoPlaceToInsert {
                 path: path.to_string(),
                 file: self.name.clone(),
             })?;
-        let style = insert::Style::detect(&self.text, &self.root);
+        let style = insert::Style::detect(&self.text);
         let render = |indent: &str| -> String {
             match new {
                 NewValue::Expr(expr) => expr.clone(),
                 NewValue::Literal(value @ Value::List(items))
-                    if style.multiline_lists && items.len() > 1 =>
+                    if items.len() > 1 && insert::prefers_multiline_lists(&self.root) =>
                 {
                     value.render_multiline(indent, &style.unit, style.eol)
                 }
@@ -347,7 +411,8 @@ impl NixFile {
     /// The edit that removes the binding of `path` (with its own line when it
     /// had one), or `None` when the path is not defined.
     pub fn plan_unset(&self, path: &AttrPath) -> Result<Option<TextEdit>, EditError> {
-        let Some(binding) = self.lookup(path)? else {
+        let walk = self.walk_toward(path.keys());
+        let Some(binding) = self.lookup_in(&walk, path)? else {
             return Ok(None);
         };
         if binding.path.len() - binding.prefix_len == 0 {
@@ -420,27 +485,43 @@ pub fn set_many(
     })
 }
 
-/// Apply edits, then prove the result parses and has no new duplicate attribute.
+/// Apply edits, then prove the result parses and has no new duplicate
+/// attribute: around the edit when that suffices, else on the whole text.
 fn finish(file: &NixFile, path: &AttrPath, edits: &[TextEdit]) -> Result<Edited, EditError> {
     let text = apply_edits(&file.text, edits);
-    let parsed = rnix::Root::parse(&text);
+    let local = match edits {
+        [edit] => verify::local(file, edit),
+        _ => None,
+    };
+    let verdict = match local {
+        Some(verdict) => {
+            debug_assert_eq!(
+                verdict,
+                verify::full(file, &text),
+                "the local and the full check disagree on {path} in {}",
+                file.name
+            );
+            verdict
+        }
+        None => verify::full(file, &text),
+    };
     let refuse = |labels: Vec<LabeledSpan>| EditError::WouldNotReparse {
         path: path.to_string(),
         file: file.name.clone(),
         src: NamedSource::new(&file.name, text.clone()),
         labels,
     };
-    if !parsed.errors().is_empty() {
-        return Err(refuse(parse_error_labels(&text, parsed.errors())));
+    match verdict {
+        verify::Verdict::Valid => Ok(Edited {
+            text,
+            changed: true,
+        }),
+        verify::Verdict::Duplicate => Err(refuse(Vec::new())),
+        verify::Verdict::Unparsable => {
+            let parsed = rnix::Root::parse(&text);
+            Err(refuse(parse_error_labels(&text, parsed.errors())))
+        }
     }
-    let after = walk::walk(&parsed.syntax());
-    if duplicate_count(&after) > duplicate_count(&file.walk) {
-        return Err(refuse(Vec::new()));
-    }
-    Ok(Edited {
-        text,
-        changed: true,
-    })
 }
 
 /// Apply non-overlapping edits back to front so earlier offsets stay valid.
@@ -452,25 +533,6 @@ pub fn apply_edits(text: &str, edits: &[TextEdit]) -> String {
         out.replace_range(edit.range.clone(), &edit.replacement);
     }
     out
-}
-
-/// Pairs of bindings with the same path in the same scope, except pairs where
-/// both sides were descended into (Nix merges those). Grouped by (scope, path)
-/// so it stays linear on files with tens of thousands of bindings.
-fn duplicate_count(walk: &Walk) -> usize {
-    let mut groups: HashMap<(usize, &[String]), (usize, usize)> = HashMap::new();
-    for b in &walk.bindings {
-        let (all, descended) = groups.entry((b.scope, b.path.as_slice())).or_default();
-        *all += 1;
-        if b.descended {
-            *descended += 1;
-        }
-    }
-    let pairs = |n: usize| n * n.saturating_sub(1) / 2;
-    groups
-        .values()
-        .map(|&(all, descended)| pairs(all) - pairs(descended))
-        .sum()
 }
 
 /// A binding on its own line goes with its whole line (and trailing comment);
@@ -485,10 +547,25 @@ fn removal_range(text: &str, range: Range<usize>) -> Range<usize> {
     let line_rest = rest[..line_rest_len].trim();
     if own_line && (line_rest.is_empty() || line_rest.starts_with('#')) {
         let end = (range.end + line_rest_len + 1).min(text.len());
-        return line_start..end;
+        return leading_comment_start(text, line_start)..end;
     }
     let start = text[..range.start].trim_end_matches([' ', '\t']).len();
     start..range.end
+}
+
+/// The start of the `#` comment lines directly above the line at
+/// `line_start` (no blank line between): a binding's own comment goes with
+/// it when the binding is removed (DESIGN §5a, comments stay attached).
+fn leading_comment_start(text: &str, line_start: usize) -> usize {
+    let mut start = line_start;
+    while start > 0 {
+        let prev_start = text[..start - 1].rfind('\n').map_or(0, |i| i + 1);
+        if !text[prev_start..start].trim_start().starts_with('#') {
+            break;
+        }
+        start = prev_start;
+    }
+    start
 }
 
 fn node_range(node: &SyntaxNode) -> Range<usize> {

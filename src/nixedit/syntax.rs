@@ -60,7 +60,11 @@ fn decode_escapes(raw: &str, out: &mut String) {
 /// `${"role"}` are all `role`. `None` for a key computed at evaluation time.
 pub fn attr_key(attr: &SyntaxNode) -> Option<String> {
     match attr.kind() {
-        SyntaxKind::NODE_IDENT => Some(attr.text().to_string()),
+        // The identifier's one token, without assembling the node's text.
+        SyntaxKind::NODE_IDENT => Some(match attr.first_token() {
+            Some(token) if token.text_range() == attr.text_range() => token.text().to_string(),
+            _ => attr.text().to_string(),
+        }),
         SyntaxKind::NODE_STRING => static_string(attr),
         SyntaxKind::NODE_DYNAMIC => attr
             .children()

@@ -31,6 +31,13 @@ impl Value {
     /// a bare word that is not valid JSON is taken as a string.
     pub fn from_cli(text: &str) -> Result<Value, ValueError> {
         match serde_json::from_str::<Json>(text) {
+            // JSON reads an integer beyond i64 as a float: refuse, never round.
+            Ok(Json::Number(n)) if n.is_f64() && is_integer_text(text) => Err(ValueError(format!(
+                "the integer {} is outside the range of Nix integers ({} to {})",
+                text.trim(),
+                i64::MIN,
+                i64::MAX
+            ))),
             Ok(json) => Value::from_json(&json),
             Err(_) => Err(ValueError(format!(
                 "`{text}` is not valid JSON; write a string with quotes (for example '\"{text}\"'), \
@@ -45,6 +52,13 @@ impl Value {
             Json::Bool(b) => Value::Bool(*b),
             Json::Number(n) => match (n.as_i64(), n.as_f64()) {
                 (Some(i), _) => Value::Int(i),
+                // An integer beyond i64 would silently become a rounded float.
+                (None, _) if n.is_u64() => {
+                    return Err(ValueError(format!(
+                        "the integer {n} is larger than Nix integers allow (at most {})",
+                        i64::MAX
+                    )))
+                }
                 (None, Some(f)) => Value::Float(f),
                 _ => {
                     return Err(ValueError(format!(
@@ -251,6 +265,12 @@ fn resolve_depth(node: &SyntaxNode, depth: usize) -> Option<Value> {
     None
 }
 
+/// `-?digits`: how an integer is written (no fraction, no exponent).
+fn is_integer_text(text: &str) -> bool {
+    let digits = text.trim().strip_prefix('-').unwrap_or(text.trim());
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +279,18 @@ mod tests {
     fn strings_escape_what_nix_interprets() {
         assert_eq!(render_string(r#"a"b\c${d}$e"#), r#""a\"b\\c\${d}$e""#);
         assert_eq!(render_string("x\ny"), r#""x\ny""#);
+    }
+
+    #[test]
+    fn integers_beyond_nix_range_are_refused_not_rounded() {
+        for text in [
+            "12345678901234567890",
+            "-99999999999999999999",
+            "9223372036854775808",
+        ] {
+            let err = Value::from_cli(text).expect_err(text);
+            assert!(err.0.contains("Nix integers"), "{text}: {}", err.0);
+        }
     }
 
     #[test]
@@ -271,6 +303,12 @@ mod tests {
         assert_eq!(Value::from_cli("-3"), Ok(Value::Int(-3)));
         assert!(Value::from_cli("primary").is_err());
         assert!(Value::from_cli(r#"{"a":1}"#).is_err());
+        assert_eq!(Value::from_cli("2.5"), Ok(Value::Float(2.5)));
+        assert_eq!(Value::from_cli("1e3"), Ok(Value::Float(1000.0)));
+        assert_eq!(
+            Value::from_cli("9223372036854775807"),
+            Ok(Value::Int(i64::MAX))
+        );
     }
 
     #[test]

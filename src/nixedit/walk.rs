@@ -8,6 +8,12 @@
 //!
 //! It also records every attribute set it entered, with the path it sits at:
 //! those are the places a missing attribute can be inserted.
+//!
+//! A walk can be focused (see [`Focus`]): looking one path up in a large file
+//! only needs the bindings on the way to it, not all of them.
+
+use std::collections::HashMap;
+use std::ops::Range;
 
 use rnix::{SyntaxKind, SyntaxNode};
 
@@ -41,20 +47,45 @@ pub struct Binding {
     pub declaration: bool,
 }
 
-/// An attribute set the walker entered, with the path it defines.
+/// An attribute set the walker entered, with the path it defines and the
+/// context it was walked in (enough to walk a replacement of it the same way).
 #[derive(Clone, Debug)]
 pub struct Container {
     pub path: Vec<String>,
     pub node: SyntaxNode,
     pub conditional: bool,
     pub priority: u32,
+    pub scope: usize,
+    /// Still at the module's top (the body itself, or `config = { … }`).
+    pub top: bool,
+    pub declaration: bool,
+    /// The top set of an explicit module (`{ config = …; options = …; }`):
+    /// config values do not go directly into it.
+    pub explicit: bool,
 }
 
-#[derive(Default, Debug)]
+/// Which part of the module a walk looks at.
+#[derive(Clone, Debug, Default)]
+pub enum Focus {
+    /// Every binding.
+    #[default]
+    All,
+    /// Bindings whose path is a prefix of this path or has it as a prefix:
+    /// everything on the way to it and everything under it. Enough to look
+    /// the path up, and to see every binding that could collide with one
+    /// under it.
+    Path(Vec<String>),
+    /// Only what encloses this byte range: enough to learn the context of
+    /// the attribute set around an edit.
+    Around(Range<usize>),
+}
+
+#[derive(Clone, Default, Debug)]
 pub struct Walk {
     pub bindings: Vec<Binding>,
     pub containers: Vec<Container>,
     next_scope: usize,
+    focus: Focus,
 }
 
 #[derive(Clone)]
@@ -70,7 +101,17 @@ struct Ctx {
 
 /// Walk the module rooted at `root` (a `NODE_ROOT`).
 pub fn walk(root: &SyntaxNode) -> Walk {
-    let mut walk = Walk::default();
+    walk_focused(root, Focus::All)
+}
+
+/// Walk only the part of the module `focus` names. The bindings and
+/// containers found are exactly those of a full walk that the focus admits,
+/// in the same order; scope numbers differ but group bindings the same way.
+pub fn walk_focused(root: &SyntaxNode, focus: Focus) -> Walk {
+    let mut walk = Walk {
+        focus,
+        ..Walk::default()
+    };
     if let Some(body) = root.children().next() {
         let ctx = Ctx {
             prefix: Vec::new(),
@@ -86,14 +127,97 @@ pub fn walk(root: &SyntaxNode) -> Walk {
     walk
 }
 
+/// Walk `set`, a standalone replacement of the set `at` describes, in `at`'s
+/// context. New scopes are numbered above `after` (the walk `at` came from
+/// says how many it used), so that they cannot collide with that walk's.
+pub fn walk_set_as(set: &SyntaxNode, at: &Container, after: usize) -> Walk {
+    let mut walk = Walk {
+        next_scope: after,
+        ..Walk::default()
+    };
+    let ctx = Ctx {
+        prefix: at.path.clone(),
+        priority: at.priority,
+        conditional: at.conditional,
+        scope: at.scope,
+        top: at.top,
+        declaration: at.declaration,
+    };
+    walk.visit(set, ctx);
+    walk
+}
+
+/// Pairs of bindings with the same path in the same scope, except pairs where
+/// both sides were descended into (Nix merges those). Grouped by (scope, path)
+/// so it stays linear on files with tens of thousands of bindings.
+pub fn duplicate_pairs<'a>(bindings: impl IntoIterator<Item = &'a Binding>) -> usize {
+    let mut groups: HashMap<(usize, &[String]), (usize, usize)> = HashMap::new();
+    for b in bindings {
+        let (all, descended) = groups.entry((b.scope, b.path.as_slice())).or_default();
+        *all += 1;
+        if b.descended {
+            *descended += 1;
+        }
+    }
+    let pairs = |n: usize| n * n.saturating_sub(1) / 2;
+    groups
+        .values()
+        .map(|&(all, descended)| pairs(all) - pairs(descended))
+        .sum()
+}
+
 impl Walk {
+    /// The largest scope number this walk handed out.
+    pub fn scopes_used(&self) -> usize {
+        self.next_scope
+    }
+
     fn new_scope(&mut self) -> usize {
         self.next_scope += 1;
         self.next_scope
     }
 
+    /// Whether a binding at `path` is in focus (recorded, and descended into).
+    fn wants(&self, path: &[String]) -> bool {
+        match &self.focus {
+            Focus::Path(target) => path.starts_with(target) || target.starts_with(path),
+            Focus::All | Focus::Around(_) => true,
+        }
+    }
+
+    /// For a path focus: whether a binding's first key already shows that its
+    /// path is neither on the way to the focus nor under it, so that its other
+    /// keys need not be read. (`prefix` is always on the way or under: the
+    /// walk only descends into bindings it wants.)
+    fn ruled_out_by_first_key(&self, entry: &SyntaxNode, prefix: &[String]) -> bool {
+        let Focus::Path(target) = &self.focus else {
+            return false;
+        };
+        let Some(wanted) = target.get(prefix.len()) else {
+            return false; // at or under the focus: everything is wanted
+        };
+        let first = syntax::binding_attrpath(entry).and_then(|p| p.children().next());
+        first
+            .and_then(|attr| syntax::attr_key(&attr))
+            .is_some_and(|key| key != *wanted)
+    }
+
+    /// Whether `node` is in focus (for `Around`: it encloses the range).
+    fn encloses(&self, node: &SyntaxNode) -> bool {
+        match &self.focus {
+            Focus::Around(range) => {
+                let r = node.text_range();
+                usize::from(r.start()) <= range.start && range.end <= usize::from(r.end())
+            }
+            Focus::All | Focus::Path(_) => true,
+        }
+    }
+
     fn visit(&mut self, node: &SyntaxNode, ctx: Ctx) {
         let node = syntax::unparen(node);
+        if !self.encloses(&node) {
+            return;
+        }
         match node.kind() {
             SyntaxKind::NODE_LAMBDA if ctx.top => {
                 if let Some(body) = node.children().last() {
@@ -157,15 +281,20 @@ impl Walk {
         // in the explicit form, and its config values live under `config`
         // (so new config bindings go there, not into the top-level set).
         let explicit = ctx.top && ctx.prefix.is_empty() && has_top_key(set, &["config", "options"]);
-        if !explicit {
-            self.containers.push(Container {
-                path: ctx.prefix.clone(),
-                node: set.clone(),
-                conditional: ctx.conditional,
-                priority: ctx.priority,
-            });
-        }
+        self.containers.push(Container {
+            path: ctx.prefix.clone(),
+            node: set.clone(),
+            conditional: ctx.conditional,
+            priority: ctx.priority,
+            scope: ctx.scope,
+            top: ctx.top,
+            declaration: ctx.declaration,
+            explicit,
+        });
         for entry in set.children() {
+            if !self.encloses(&entry) {
+                continue;
+            }
             match entry.kind() {
                 SyntaxKind::NODE_ATTRPATH_VALUE => self.visit_binding(&entry, &ctx, explicit),
                 SyntaxKind::NODE_INHERIT => self.visit_inherit(&entry, &ctx),
@@ -175,6 +304,9 @@ impl Walk {
     }
 
     fn visit_binding(&mut self, entry: &SyntaxNode, ctx: &Ctx, explicit: bool) {
+        if !explicit && self.ruled_out_by_first_key(entry, &ctx.prefix) {
+            return;
+        }
         let (Some(keys), Some(value)) = (syntax::binding_keys(entry), syntax::binding_value(entry))
         else {
             return; // a key computed at evaluation time: nothing static to say
@@ -190,6 +322,9 @@ impl Walk {
             declaration = true;
         }
         path.extend(own_keys.iter().cloned());
+        if !self.wants(&path) {
+            return;
+        }
         let (inner, priority, conditional) = peel(&value, ctx.priority, ctx.conditional);
         let descend = matches!(syntax::unparen(&inner).kind(), SyntaxKind::NODE_ATTR_SET)
             || matches!(syntax::as_wrapper(&inner), Some(Wrapped::Merge { .. }));
@@ -236,8 +371,12 @@ impl Walk {
             let Some(key) = syntax::attr_key(&name) else {
                 continue;
             };
+            let path: Vec<String> = ctx.prefix.iter().cloned().chain([key]).collect();
+            if !self.wants(&path) {
+                continue;
+            }
             self.bindings.push(Binding {
-                path: ctx.prefix.iter().cloned().chain([key]).collect(),
+                path,
                 prefix_len: ctx.prefix.len(),
                 node: entry.clone(),
                 value: name.clone(),

@@ -218,12 +218,12 @@ pub fn json(review: &Review) -> serde_json::Value {
 // Markdown
 
 /// Text in a table cell: `|` would end the cell, a newline the row.
-fn cell(text: &str) -> String {
+pub fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// An inline code span that survives backticks in `text`.
-fn code(text: &str) -> String {
+pub fn code(text: &str) -> String {
     let longest = longest_run(text, '`');
     let ticks = "`".repeat(longest + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
@@ -232,6 +232,12 @@ fn code(text: &str) -> String {
         ""
     };
     format!("{ticks}{pad}{text}{pad}{ticks}")
+}
+
+/// A code fence longer than any run of backticks in `body` (at least
+/// three), so a diff that holds a fence cannot close the block early.
+pub fn fence_for(body: &str) -> String {
+    "`".repeat(longest_run(body, '`').max(2) + 1)
 }
 
 fn longest_run(text: &str, c: char) -> usize {
@@ -243,7 +249,8 @@ fn longest_run(text: &str, c: char) -> usize {
     best
 }
 
-fn html(text: &str) -> String {
+/// Text safe inside HTML elements such as `<summary>`.
+pub fn html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -381,7 +388,7 @@ fn md_file(review: &Review, f: &FileDiff, room: usize) -> Option<(String, bool)>
         }
         (None, None) => String::new(),
     };
-    let fence = "`".repeat(longest_run(&body, '`').max(2) + 1);
+    let fence = fence_for(&body);
     let frame = open.len() + 2 * fence.len() + "diff\n".len() + 2 + close.len();
     if frame + body.len() <= room {
         return Some((
