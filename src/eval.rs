@@ -30,8 +30,10 @@ impl Evaluated {
     }
 }
 
-/// Copy the flake into a temporary directory (skipping `.git`, `result*`,
-/// `target`): the user's tree is never where validation writes.
+/// Copy the flake into a temporary directory (skipping `.git`, the
+/// `result*` symlinks of `nix build`, a `target` build directory at the root
+/// and nixflip's lock): the user's tree is never where validation writes.
+/// Everything else is copied, since the flake may import any of it.
 pub fn scratch_copy(root: &Path) -> Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new()
         .prefix("nixflip-scratch-")
@@ -42,11 +44,11 @@ pub fn scratch_copy(root: &Path) -> Result<tempfile::TempDir> {
                 "check TMPDIR",
             )
         })?;
-    copy_tree(root, dir.path())?;
+    copy_tree(root, dir.path(), true)?;
     Ok(dir)
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+fn copy_tree(from: &Path, to: &Path, at_root: bool) -> Result<()> {
     let io = |path: &Path, e: std::io::Error| {
         Error::external(
             format!("cannot copy {} into the scratch flake: {e}", path.display()),
@@ -56,19 +58,18 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     for entry in std::fs::read_dir(from).map_err(|e| io(from, e))?.flatten() {
         let name = entry.file_name();
         let name_str = name.to_string_lossy();
-        if name_str == ".git"
-            || name_str.starts_with("result")
-            || name_str == "target"
-            || name_str == ".nixflip.lock"
-        {
-            continue;
-        }
         let src = entry.path();
         let dst = to.join(&name);
         let kind = entry.file_type().map_err(|e| io(&src, e))?;
+        if name_str == ".git"
+            || (kind.is_symlink() && crate::cluster::discover::is_result_link_name(&name_str))
+            || (at_root && (name_str == "target" || name_str == ".nixflip.lock"))
+        {
+            continue;
+        }
         if kind.is_dir() {
             std::fs::create_dir(&dst).map_err(|e| io(&dst, e))?;
-            copy_tree(&src, &dst)?;
+            copy_tree(&src, &dst, false)?;
         } else if kind.is_symlink() {
             let target = std::fs::read_link(&src).map_err(|e| io(&src, e))?;
             std::os::unix::fs::symlink(target, &dst).map_err(|e| io(&dst, e))?;

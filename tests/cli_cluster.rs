@@ -272,6 +272,52 @@ fn check_eval_without_nix_says_how_to_install_it() {
     assert!(stderr.contains("`nix` is not installed"), "{stderr}");
 }
 
+/// A module that flake.nix adds to every host and that sets a cluster option
+/// (but no role) is a shared module: listed, never a member with role (unset).
+#[test]
+fn a_shared_module_is_listed_and_not_a_member() {
+    let dir = flake("fixtures/clusters/shared_module_sets_domain");
+    let status = nixflip()
+        .args(["--flake", &dir, "status"])
+        .output()
+        .expect("runs");
+    assert_eq!(status.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&status.stderr), "");
+    insta::assert_snapshot!(
+        "status_shared_module_table",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    for extra in [&[][..], &["--eval"]] {
+        let check = nixflip()
+            .args(["--flake", &dir, "check"])
+            .args(extra)
+            .output()
+            .expect("runs");
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&check.stderr), "");
+        assert_eq!(
+            String::from_utf8_lossy(&check.stdout),
+            "shared modules (not members): modules/common.nix\n\
+             nixflip check: 0 errors, 0 warnings in 2 members\n"
+        );
+    }
+    let json = nixflip()
+        .args(["--flake", &dir, "check", "--format", "json"])
+        .output()
+        .expect("runs");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(json["members"], 2);
+    assert_eq!(
+        json["sharedModules"],
+        serde_json::json!(["modules/common.nix"])
+    );
+}
+
 fn git_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new("git")
         .current_dir(dir)

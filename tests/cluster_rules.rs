@@ -51,6 +51,8 @@ fn each_rule_fires_on_its_fixture_and_nothing_else() {
         ("nf005_synapse_without_secrets", "NF005"),
         ("nf006_shared_domain_differs", "NF006"),
         ("nf007_role_not_allowed", "NF007"),
+        ("nf008_address_unknown", "NF008"),
+        ("nf009_allowed_ips_not_an_ip", "NF009"),
         ("nf101_allowed_lists_own_address", "NF101"),
         ("nf102_proxy_points_at_standby", "NF102"),
     ] {
@@ -130,9 +132,56 @@ fn ipv6_standby_is_covered_by_a_128() {
         .iter()
         .find(|m| !m.is_primary())
         .expect("a standby");
-    assert!(
-        beta.ip().is_some_and(|ip| ip.is_ipv6()),
-        "standby address {:?}",
-        beta.address
-    );
+    let ip = beta.ip().expect("the standby's address is known");
+    assert!(ip.is_ipv6(), "standby address {ip}");
+    // The primary's list holds the host network that covers it, and NF003
+    // (which judges that containment) stays quiet.
+    let primary = cluster.primary().expect("one primary");
+    let allowed = primary.allowed_ips().expect("a literal list");
+    let cidr = rules::host_cidr(ip);
+    assert_eq!(cidr, "2001:db8::20/128");
+    assert!(allowed.contains(&cidr), "{allowed:?}");
+    assert!(rules::parse_networks(&allowed)
+        .iter()
+        .any(|n| n.prefix_len() == 128 && n.contains(&ip)));
+    assert!(!ids(&cluster).contains(&"NF003"));
+}
+
+#[test]
+fn two_files_giving_one_host_name_are_refused_with_the_key_that_settles_it() {
+    let dir = fixture("duplicate_host_name");
+    let loaded = nixflip::config::load(&dir, None).expect("config");
+    let Err(error) = Cluster::load(&dir, loaded) else {
+        panic!("two files named alpha must be an error");
+    };
+    assert_eq!(error.exit_code(), 2);
+    insta::assert_snapshot!("duplicate_host_name", common::render(&error));
+}
+
+/// File lists from a git revision (the pull-request review) follow the same
+/// rule as the directory walk: only a root `target` and hidden entries are
+/// left out; git holds no `result` symlinks to follow.
+#[test]
+fn revision_file_lists_skip_only_what_is_never_configuration() {
+    use nixflip::cluster::discover::is_scanned;
+    for scanned in [
+        "machines/resultsdb/gamma.nix",
+        "result/host.nix",
+        "hosts/target/alpha.nix",
+        "hosts/result-2.nix",
+    ] {
+        assert!(is_scanned(Path::new(scanned), &[]), "{scanned}");
+    }
+    for skipped in [
+        "target/stray.nix",
+        ".git/x.nix",
+        "node_modules/a.nix",
+        "vendor/a.nix",
+        "README.md",
+    ] {
+        assert!(
+            !is_scanned(Path::new(skipped), &["vendor/".to_string()]),
+            "{skipped}"
+        );
+    }
 }

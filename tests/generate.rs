@@ -67,6 +67,56 @@ fn nix_eval(dir: &Path, attr: &str, apply: &str) -> Result<serde_json::Value, St
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
 }
 
+/// The host attributes of the flake at `root` read the way `nixos-rebuild
+/// --flake .` reads it: through git (`git+file://`), which leaves out files
+/// git does not know.
+fn git_flake_hosts(root: &Path) -> Vec<String> {
+    let out = Std::new("nix")
+        .args([
+            "--extra-experimental-features",
+            NIX_FEATURES,
+            "eval",
+            "--json",
+        ])
+        .arg(format!("git+file://{}#nixosConfigurations", root.display()))
+        .args(["--apply", "builtins.attrNames"])
+        .output()
+        .expect("nix runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// `check` exits 0 with no finding at all: findings go to stderr, so that
+/// must be empty, and the summary must be the clean one.
+fn assert_check_is_clean(root: &Path, members: usize) {
+    let out = nixflip()
+        .arg("--flake")
+        .arg(root)
+        .arg("check")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "", "no findings");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("nixflip check: 0 errors, 0 warnings in {members} members\n")
+    );
+}
+
+fn git_ls_files(root: &Path) -> String {
+    let out = Std::new("git")
+        .args(["ls-files"])
+        .current_dir(root)
+        .output()
+        .expect("git runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A configuration's value through `f` (a Nix function of the configuration).
 fn eval_host(dir: &Path, attr: &str, f: &str) -> Result<serde_json::Value, String> {
     nix_eval(
@@ -185,20 +235,66 @@ fn init_writes_a_complete_flake_and_says_what_next() {
     }
 }
 
+/// `init` into a directory of an existing repository: the files are added
+/// with --intent-to-add (so the git flake sees them), and the next steps say
+/// to commit instead of nesting a second repository with `git init`.
 #[test]
-fn init_result_passes_check_and_evaluates() {
-    let (_tmp, root) = init_cluster();
+fn init_inside_a_git_repository_makes_the_files_known_to_git() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    git(tmp.path(), &["init", "-q"]);
     let out = nixflip()
-        .arg("--flake")
-        .arg(&root)
-        .arg("check")
+        .current_dir(tmp.path())
+        .args(["init", "cluster", "--domain", "chat.example.org"])
+        .args([
+            "--primary",
+            "alpha=192.0.2.1",
+            "--standby",
+            "beta=192.0.2.2",
+        ])
         .assert()
         .success()
         .get_output()
-        .stdout
         .clone();
-    let out = String::from_utf8_lossy(&out);
-    assert!(!out.contains("NF"), "no findings, got:\n{out}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("git add . && git commit"), "{stdout}");
+    assert!(!stdout.contains("git init"), "{stdout}");
+    let tracked = git_ls_files(tmp.path());
+    for file in [
+        "cluster/flake.nix",
+        "cluster/hosts/alpha.nix",
+        "cluster/hosts/beta.nix",
+    ] {
+        assert!(tracked.lines().any(|l| l == file), "{file} in:\n{tracked}");
+    }
+    // The git flake (as nixos-rebuild reads it) has both hosts.
+    let out = Std::new("nix")
+        .args([
+            "--extra-experimental-features",
+            NIX_FEATURES,
+            "eval",
+            "--json",
+        ])
+        .args(["--override-input", "nixpkgs", &nixpkgs_lite()])
+        .arg(format!(
+            "git+file://{}?dir=cluster#nixosConfigurations",
+            tmp.path().display()
+        ))
+        .args(["--apply", "builtins.attrNames"])
+        .output()
+        .expect("nix runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hosts: Vec<String> = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(hosts, ["alpha|x86_64-linux", "beta|x86_64-linux"]);
+}
+
+#[test]
+fn init_result_passes_check_and_evaluates() {
+    let (_tmp, root) = init_cluster();
+    assert_check_is_clean(&root, 3);
 
     // Every host's managed fields, and its whole (lite) system, evaluate.
     let fields = nix_eval(
@@ -391,6 +487,17 @@ fn init_rejects_bad_input_and_writes_nothing() {
             "no_standby",
             &["--domain", "x.org", "--primary", "alpha=192.0.2.1"],
         ),
+        (
+            "dns_name",
+            &[
+                "--domain",
+                "x.org",
+                "--primary",
+                "alpha=192.0.2.1",
+                "--standby",
+                "b=db.example.org",
+            ],
+        ),
     ];
     let mut report = String::new();
     for (name, args) in cases {
@@ -540,6 +647,16 @@ fn add_host_on_the_example() {
         "add_host_example_stdout",
         redact(&String::from_utf8_lossy(&out.stdout), tmp.path())
     );
+    // The new file is known to git (intent to add), so the git flake that
+    // `nixos-rebuild --flake .` reads has the new host before any commit.
+    assert!(
+        git_ls_files(&root).contains("nixos/system/gamma/gamma.nix"),
+        "{}",
+        git_ls_files(&root)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("git add --intent-to-add nixos/system/gamma/gamma.nix"));
+    assert!(git_flake_hosts(&root).contains(&"gamma|x86_64-linux".to_string()));
     // The new standby points at the primary; the primary allows it.
     let fields = nix_eval(
         &root,
@@ -558,12 +675,7 @@ fn add_host_on_the_example() {
         "{allowed}"
     );
     insta::assert_json_snapshot!("add_host_example_fields", fields);
-    nixflip()
-        .arg("--flake")
-        .arg(&root)
-        .arg("check")
-        .assert()
-        .success();
+    assert_check_is_clean(&root, 3);
     // The example itself was not touched.
     assert!(!common::repo()
         .join("examples/two-node/nixos/system/gamma")
@@ -624,6 +736,7 @@ fn add_host_rejects_bad_input_and_writes_nothing() {
     let cases: &[(&str, &[&str], i32)] = &[
         ("address", &["gamma", "--address", "999.1.2.3"], 2),
         ("address_word", &["gamma", "--address", "not an address"], 2),
+        ("address_dns", &["gamma", "--address", "db.example.org"], 2),
         ("name_slash", &["ga/mma", "--address", "192.0.2.30"], 2),
         ("name_quote", &["gam\"ma", "--address", "192.0.2.30"], 2),
         (

@@ -16,9 +16,15 @@ fn nixflip(flake: &Path) -> Command {
 
 /// A copy of `rel` in a temp dir, committed to a fresh git repository.
 fn scratch(rel: &str) -> (tempfile::TempDir, PathBuf) {
+    scratch_with(rel, |_| {})
+}
+
+/// Like [`scratch`], with `change` applied to the copy before the commit.
+fn scratch_with(rel: &str, change: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("flake");
     copy_dir(&common::repo().join(rel), &root);
+    change(&root);
     for args in [
         &["init", "-q"][..],
         &["add", "-A"],
@@ -448,6 +454,82 @@ fn missing_nix_is_named_with_the_install_command() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-eval: the rewrite was not proven"));
+}
+
+/// A host under a directory whose name starts with `result` (and a `target`
+/// directory below the root) is found, and the scratch flake `nix eval` reads
+/// holds it; only a `result` symlink and a root `target` are left out.
+#[test]
+fn hosts_under_result_like_names_are_members_and_copied_for_validation() {
+    let (_dir, root) = scratch_with("fixtures/clusters/three_node", |root| {
+        std::fs::rename(root.join("machines/gamma"), root.join("machines/resultsdb"))
+            .expect("rename");
+        std::fs::create_dir_all(root.join("hosts/target")).expect("mkdir");
+        std::fs::rename(
+            root.join("hosts/alpha.nix"),
+            root.join("hosts/target/alpha.nix"),
+        )
+        .expect("rename");
+        let flake = std::fs::read_to_string(root.join("flake.nix")).expect("flake");
+        let flake = flake
+            .replace("./machines/gamma/", "./machines/resultsdb/")
+            .replace("./hosts/alpha.nix", "./hosts/target/alpha.nix");
+        std::fs::write(root.join("flake.nix"), flake).expect("write");
+        // What `nix build` and cargo leave behind: never scanned or copied.
+        std::os::unix::fs::symlink("/nonexistent", root.join("result")).expect("symlink");
+        std::fs::create_dir_all(root.join("target")).expect("mkdir");
+        std::fs::write(
+            root.join("target/stray.nix"),
+            "{ hectic.generic.matrix-cluster.role = \"primary\"; }\n",
+        )
+        .expect("write");
+    });
+    let check = nixflip(&root).arg("check").output().expect("runs");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("0 errors, 0 warnings in 3 members"),
+        "{stdout}"
+    );
+
+    let out = nixflip(&root)
+        .args(["promote", "gamma", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let roles = eval_roles(&root);
+    assert_eq!(roles["gamma|x86_64-linux"], "primary");
+    assert_eq!(roles["alpha|x86_64-linux"], "standby");
+}
+
+/// A shared module (modules/common.nix, set for every host by flake.nix) is
+/// no member: promote flips the two hosts and leaves it alone.
+#[test]
+fn a_shared_module_does_not_block_promote() {
+    let (_dir, root) = scratch("fixtures/clusters/shared_module_sets_domain");
+    let common = std::fs::read(root.join("modules/common.nix")).expect("read");
+    let out = nixflip(&root)
+        .args(["promote", "beta", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let roles = eval_roles(&root);
+    assert_eq!(roles["beta|x86_64-linux"], "primary");
+    assert_eq!(roles["alpha|x86_64-linux"], "standby");
+    assert_eq!(
+        std::fs::read(root.join("modules/common.nix")).expect("read"),
+        common
+    );
 }
 
 #[test]

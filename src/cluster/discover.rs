@@ -39,8 +39,8 @@ pub fn find_flake_root(start: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Every `.nix` file under `root`, relative, sorted; skipping `.git`,
-/// `result*` links, `node_modules` and the configured exclusions.
+/// Every `.nix` file under `root`, relative, sorted; skipping what
+/// [`is_skipped`] names and the configured exclusions.
 pub fn nix_files(root: &Path, exclude: &[String]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -55,11 +55,7 @@ pub fn nix_files(root: &Path, exclude: &[String]) -> Vec<PathBuf> {
                 continue;
             };
             let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-            if name.starts_with('.') && name != "."
-                || name.starts_with("result")
-                || name == "node_modules"
-                || name == "target"
-            {
+            if is_skipped(&rel, kind.is_symlink()) {
                 continue;
             }
             if exclude
@@ -81,20 +77,41 @@ pub fn nix_files(root: &Path, exclude: &[String]) -> Vec<PathBuf> {
 
 /// Whether discovery scans `rel` (a path relative to the flake root): the
 /// same skips as [`nix_files`], for file lists that do not come from a walk.
+/// Git does not follow symlinks, so no component of such a path is a
+/// `result` link of `nix build`.
 pub fn is_scanned(rel: &Path, exclude: &[String]) -> bool {
-    let skipped = |name: &str| {
-        name.starts_with('.')
-            || name.starts_with("result")
-            || name == "node_modules"
-            || name == "target"
-    };
+    let mut prefix = PathBuf::new();
+    let skipped = rel.components().any(|c| {
+        prefix.push(c);
+        is_skipped(&prefix, false)
+    });
     rel.extension().is_some_and(|e| e == "nix")
-        && !rel
-            .components()
-            .any(|c| skipped(&c.as_os_str().to_string_lossy()))
+        && !skipped
         && !exclude
             .iter()
             .any(|e| rel.starts_with(e.trim_end_matches('/')))
+}
+
+/// Whether the entry at `rel` (relative to the flake root) is left out of
+/// discovery. Only what is never configuration: hidden entries (`.git`,
+/// `.direnv`), `node_modules`, the `result`/`result-*` symlinks `nix build`
+/// leaves, and a Rust build directory `target` at the flake root. A real
+/// directory named `resultsdb` or `hosts/target` is scanned like any other.
+pub fn is_skipped(rel: &Path, is_symlink: bool) -> bool {
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let at_root = rel.components().count() == 1;
+    name.starts_with('.')
+        || name == "node_modules"
+        || (is_symlink && is_result_link_name(&name))
+        || (at_root && name == "target")
+}
+
+/// `result`, `result-man`, `result-2`: the names `nix build` gives its links.
+pub fn is_result_link_name(name: &str) -> bool {
+    name == "result" || name.starts_with("result-")
 }
 
 /// The parsed files of a flake, by path relative to the root.

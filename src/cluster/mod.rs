@@ -145,6 +145,11 @@ pub struct Cluster {
     pub config: Loaded,
     /// What discovery noticed (unknown addresses, options defined twice).
     pub notes: Vec<Finding>,
+    /// Files that set cluster options but are no host: imported by no member,
+    /// no `role` in their import closure, not pinned in nixflip.toml (e.g. a
+    /// `modules/common.nix` that flake.nix adds to every host). They are not
+    /// part of the per-member model; commands mention them.
+    pub shared_modules: Vec<PathBuf>,
 }
 
 impl Cluster {
@@ -191,8 +196,9 @@ impl Cluster {
             sources,
             config,
             notes: Vec::new(),
+            shared_modules: Vec::new(),
         };
-        cluster.members = cluster.find_members()?;
+        (cluster.members, cluster.shared_modules) = cluster.find_members()?;
         cluster.resolve_addresses();
         cluster.note_multiple_definitions();
         Ok(cluster)
@@ -229,7 +235,8 @@ impl Cluster {
             .collect()
     }
 
-    fn find_members(&self) -> Result<Vec<Member>> {
+    /// The members, and the shared modules (see [`Cluster::shared_modules`]).
+    fn find_members(&self) -> Result<(Vec<Member>, Vec<PathBuf>)> {
         let defining = self.defining_files();
         let mut pinned: BTreeMap<PathBuf, String> = BTreeMap::new();
         for (name, host) in &self.config.config.hosts {
@@ -250,7 +257,9 @@ impl Cluster {
                 .cloned(),
         );
         let mut members = Vec::new();
+        let mut shared = Vec::new();
         for root in roots {
+            let is_pinned = pinned.contains_key(&root);
             let name = pinned
                 .get(&root)
                 .cloned()
@@ -262,6 +271,12 @@ impl Cluster {
                 .filter(|f| defining.contains(f) || *f == root)
                 .collect();
             let member = self.build_member(name, root, files);
+            if !is_pinned && member.def(ROLE).is_none() {
+                // Options without a role, imported by no host file: a module
+                // shared by hosts (through flake.nix), never a host itself.
+                shared.push(member.file);
+                continue;
+            }
             if member.literal(ENABLE) == Some(&Value::Bool(false)) {
                 continue; // declared but not a member
             }
@@ -269,7 +284,7 @@ impl Cluster {
         }
         self.check_unique_names(&members)?;
         members.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(members)
+        Ok((members, shared))
     }
 
     fn check_unique_names(&self, members: &[Member]) -> Result<()> {

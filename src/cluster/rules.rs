@@ -64,6 +64,7 @@ pub fn check(cluster: &Cluster) -> Vec<Finding> {
     nf001_one_primary(cluster, &mut out);
     nf002_peer_host(cluster, &mut out);
     nf003_allowed_cover_standbys(cluster, &mut out);
+    nf009_allowed_entries_parse(cluster, &mut out);
     nf004_nf005_synapse(cluster, &mut out);
     nf006_shared(cluster, &mut out);
     nf007_role_readable(cluster, &mut out);
@@ -185,6 +186,30 @@ fn nf003_allowed_cover_standbys(cluster: &Cluster, out: &mut Vec<Finding>) {
             format!("the primary {}'s allowedSourceIPs do not cover standby {} ({ip}): pg_hba has no replication line for it, so replication stops", primary.name, m.name),
             format!("add \"{}\" to replication.allowedSourceIPs on {}", host_cidr(ip), primary.name),
         ));
+    }
+}
+
+/// An `allowedSourceIPs` entry that is no CIDR or IP (a DNS name, a typo):
+/// pg_hba and the firewall rules need CIDRs, and [`parse_networks`] cannot
+/// count it, so it must not pass silently.
+fn nf009_allowed_entries_parse(cluster: &Cluster, out: &mut Vec<Finding>) {
+    for m in &cluster.members {
+        let Some(allowed) = m.allowed_ips() else {
+            continue;
+        };
+        for entry in allowed
+            .iter()
+            .filter(|e| parse_networks(std::slice::from_ref(e)).is_empty())
+        {
+            out.push(finding_at(
+                "NF009",
+                Severity::Error,
+                m,
+                m.def(ALLOWED_IPS),
+                format!("{}'s allowedSourceIPs entry \"{entry}\" is not an IP address or CIDR: pg_hba and the firewall need CIDRs", m.name),
+                "list the members' IP addresses as CIDRs, e.g. \"198.51.100.20/32\" or \"2001:db8::20/128\" (allowedSourceIPs needs an IP address, not a host name)".into(),
+            ));
+        }
     }
 }
 

@@ -27,7 +27,7 @@ pub enum NewRole {
 pub struct AddHostArgs {
     /// The new host's name (its file and flake attribute are named after it)
     pub name: String,
-    /// The new host's address (IP or DNS name)
+    /// The new host's IP address (it goes into allowedSourceIPs, which need an IP)
     #[arg(long)]
     pub address: String,
     /// The new host's role: only standby (add it, then `nixflip promote` it)
@@ -93,9 +93,24 @@ pub fn add_host(cli: &Cli, args: &AddHostArgs) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     apply(cli, &root, &plan, args)?;
+    let in_git = track_new_files(cli, &root, &plan);
     if !cli.quiet {
+        let commit = if in_git {
+            let paths: Vec<String> = plan
+                .changes
+                .iter()
+                .map(|c| c.path.display().to_string())
+                .collect();
+            format!(
+                "commit the change, since nixos-rebuild --flake . reads the flake through git:\n  git add {} && git commit -m 'add {}'\nthen ",
+                paths.join(" "),
+                plan.name
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "\nNext: restore a base backup of {p} on {n} (pg_basebackup -h {pa} -U replicator -D <data dir> -X stream),\nrebuild {p} first (its pg_hba now admits {n}), then {n}:\n  nixos-rebuild switch --flake .#'{attr}' --target-host root@{a}",
+            "\nNext: {commit}restore a base backup of {p} on {n} (pg_basebackup -h {pa} -U replicator -D <data dir> -X stream),\nrebuild {p} first (its pg_hba now admits {n}), then {n}:\n  nixos-rebuild switch --flake .#'{attr}' --target-host root@{a}",
             p = plan.primary,
             n = plan.name,
             pa = plan.primary_address,
@@ -104,6 +119,37 @@ pub fn add_host(cli: &Cli, args: &AddHostArgs) -> Result<i32> {
         );
     }
     Ok(EXIT_OK)
+}
+
+/// `git add --intent-to-add` the new files when the flake is in a git work
+/// tree (a git flake does not see untracked files); whether it is. A failure
+/// is a warning: the files are written, the user can add them.
+fn track_new_files(cli: &Cli, root: &std::path::Path, plan: &AddHostPlan) -> bool {
+    let new: Vec<PathBuf> = plan
+        .changes
+        .iter()
+        .filter(|c| c.old.is_none())
+        .map(|c| c.path.clone())
+        .collect();
+    match nixflip::generate::git_intent_to_add(root, &new) {
+        Ok(true) => {
+            if !cli.quiet {
+                for f in &new {
+                    eprintln!(
+                        "git add --intent-to-add {} (so the git flake sees it)",
+                        f.display()
+                    );
+                }
+            }
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            eprintln!("warning: the files are written, but git does not know the new ones:");
+            eprintln!("{:?}", miette::Report::new(e));
+            true
+        }
+    }
 }
 
 fn render_plan(plan: &AddHostPlan) -> String {

@@ -134,6 +134,7 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
             "members": cluster.members.iter().map(member_json).collect::<Vec<_>>(),
             "findings": findings,
         });
+        let json = with_shared_modules(json, &cluster);
         println!(
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
@@ -146,6 +147,9 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
             cluster.option,
             root.display()
         );
+        if let Some(line) = shared_modules_line(&cluster) {
+            println!("{line}");
+        }
         return Ok(EXIT_OK);
     }
     let rows: Vec<Vec<String>> = cluster.members.iter().map(member_row).collect();
@@ -164,6 +168,9 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
             &rows
         )
     );
+    if let Some(line) = shared_modules_line(&cluster) {
+        println!("\n{line}");
+    }
     if findings.is_empty() {
         println!("\nno findings");
     } else {
@@ -171,6 +178,32 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
         print_findings(cli, &cluster, &findings);
     }
     Ok(EXIT_OK)
+}
+
+/// "shared modules (not members): …", when discovery found any: they set
+/// cluster options for the hosts that use them, outside the per-member model.
+fn shared_modules_line(cluster: &Cluster) -> Option<String> {
+    if cluster.shared_modules.is_empty() {
+        return None;
+    }
+    let files: Vec<String> = cluster
+        .shared_modules
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    Some(format!(
+        "shared modules (not members): {}",
+        files.join(", ")
+    ))
+}
+
+/// Adds `sharedModules` to a JSON object when there are any (absent otherwise,
+/// so the output of a cluster without them is unchanged).
+fn with_shared_modules(mut json: serde_json::Value, cluster: &Cluster) -> serde_json::Value {
+    if !cluster.shared_modules.is_empty() {
+        json["sharedModules"] = serde_json::json!(cluster.shared_modules);
+    }
+    json
 }
 
 /// Findings as miette diagnostics on stderr.
@@ -231,7 +264,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
             worst = EXIT_FINDINGS;
         }
         match args.format {
-            CheckFormat::Json => all_json.push(serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings })),
+            CheckFormat::Json => all_json.push(with_shared_modules(serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings }), &cluster)),
             CheckFormat::Github => {
                 let prefix = github_prefix(root);
                 for f in &findings {
@@ -242,6 +275,9 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
             CheckFormat::Text => {
                 print_findings(cli, &cluster, &findings);
                 if !cli.quiet {
+                    if let Some(line) = shared_modules_line(&cluster) {
+                        println!("{line}");
+                    }
                     println!("nixflip check: {}", summary(&findings, cluster.members.len()));
                 }
             }

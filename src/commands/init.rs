@@ -69,10 +69,32 @@ pub fn init(cli: &Cli, args: &InitArgs) -> Result<i32> {
         })
         .collect();
     fsx::create_all(&writes)?;
+    let in_git = track_files(cli, &dir, &files);
     if !cli.quiet {
-        print!("{}", summary(&dir, &spec, &files, &existing));
+        print!("{}", summary(&dir, &spec, &files, &existing, in_git));
     }
     Ok(EXIT_OK)
+}
+
+/// In a git work tree, `git add --intent-to-add` what was written (a git
+/// flake sees no untracked file); whether DIR is in one. A failure is a
+/// warning: the files are written.
+fn track_files(cli: &Cli, dir: &std::path::Path, files: &[generate::Generated]) -> bool {
+    let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    match generate::git_intent_to_add(dir, &paths) {
+        Ok(true) => {
+            if !cli.quiet {
+                eprintln!("git add --intent-to-add: the new files (so the git flake sees them)");
+            }
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            eprintln!("warning: the files are written, but git does not know them:");
+            eprintln!("{:?}", miette::Report::new(e));
+            true
+        }
+    }
 }
 
 fn is_system(system: &str) -> bool {
@@ -89,6 +111,7 @@ fn summary(
     spec: &InitSpec,
     files: &[generate::Generated],
     replaced: &[String],
+    in_git: bool,
 ) -> String {
     let mut out = format!(
         "Created the {} cluster flake in {}:\n",
@@ -109,8 +132,14 @@ fn summary(
     if dir != std::path::Path::new(".") {
         out.push_str(&format!("  cd {}\n", dir.display()));
     }
+    // Inside a repository `git init` would nest a second one.
+    out.push_str(if in_git {
+        "  git add . && git commit -m 'matrix cluster'    # flakes only see files git tracks\n"
+    } else {
+        "  git init && git add -A      # flakes only see files git tracks\n"
+    });
     out.push_str(&format!(
-        "  git init && git add -A      # flakes only see files git tracks\n  nix flake lock              # pin nixpkgs (needs the network)\n  nixflip check               # the cluster is consistent\n  nixflip hook install        # or: pre-commit install\n  # put the secrets in place (see the comments in hosts/*.nix), then rebuild the primary first:\n  nixos-rebuild switch --flake .#'{}|{}' --target-host root@{}\n",
+        "  nix flake lock              # pin nixpkgs (needs the network)\n  nixflip check               # the cluster is consistent\n  nixflip hook install        # or: pre-commit install\n  # put the secrets in place (see the comments in hosts/*.nix), then rebuild the primary first:\n  nixos-rebuild switch --flake .#'{}|{}' --target-host root@{}\n",
         p.name,
         spec.system,
         p.address

@@ -65,6 +65,7 @@ pub struct AddHostPlan {
 pub fn plan_add_host(cluster: &Cluster, req: &AddHostRequest) -> Result<AddHostPlan> {
     check_host_name(&req.name)?;
     check_address(&req.address)?;
+    check_member_addresses(cluster)?;
     if cluster.member(&req.name).is_some() {
         return Err(Error::usage(
             format!("`{}` is already a member of the cluster", req.name),
@@ -191,6 +192,22 @@ pub fn plan_add_host(cluster: &Cluster, req: &AddHostRequest) -> Result<AddHostP
         notes,
         intended,
     })
+}
+
+/// The new host's allowedSourceIPs list every member's address, so each must
+/// be an IP (a DNS name pinned in nixflip.toml is no CIDR).
+fn check_member_addresses(cluster: &Cluster) -> Result<()> {
+    for m in &cluster.members {
+        if let Some(address) = &m.address {
+            if address.parse::<std::net::IpAddr>().is_err() {
+                return Err(Error::usage(
+                    format!("the address of {} is `{address}` (from {}), not an IP address", m.name, m.address_source.as_deref().unwrap_or("discovery")),
+                    format!("allowedSourceIPs needs an IP address; pin {}'s IP in nixflip.toml: [hosts.\"{}\"] address = \"…\"", m.name, m.name),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every existing member's address as a replication source.

@@ -98,14 +98,21 @@ pub fn check_host_name(name: &str) -> Result<()> {
     ))
 }
 
-/// An IP address or a DNS name.
+/// An IP address: the generator writes every member's address into the
+/// others' `allowedSourceIPs`, which must be CIDRs (pg_hba and iptables
+/// rules), so a DNS name is refused rather than written there.
 pub fn check_address(address: &str) -> Result<()> {
-    if is_valid_address(address) {
+    if address.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
+    let what = if is_valid_address(address) {
+        "a DNS name, not an IP address"
+    } else {
+        "not an IP address"
+    };
     Err(Error::usage(
-        format!("`{address}` is not an IP address or host name"),
-        "write an IPv4/IPv6 address (128.140.75.58, 2001:db8::1) or a DNS name (db1.example.org)",
+        format!("`{address}` is {what}"),
+        "allowedSourceIPs needs an IP address; give the host's IP (128.140.75.58, 2001:db8::1)",
     ))
 }
 
@@ -122,7 +129,8 @@ pub fn check_domain(domain: &str) -> Result<()> {
 }
 
 /// The address as a replication source: a host network (/32, /128) for an
-/// IP, the name itself for a DNS name (pg_hba accepts host names).
+/// IP. Callers pass addresses [`check_address`] accepted; anything else is
+/// returned as it is (and `check` reports it in an allowedSourceIPs list).
 pub fn source_cidr(address: &str) -> String {
     address
         .parse::<IpAddr>()
@@ -341,6 +349,50 @@ pub fn init_files(spec: &InitSpec) -> Result<Vec<Generated>> {
     Ok(files)
 }
 
+/// Where `dir` lies in a git work tree: `Some(top level)`, else `None`.
+pub fn git_work_tree(dir: &std::path::Path) -> Option<PathBuf> {
+    let out = duct::cmd("git", ["rev-parse", "--show-toplevel"])
+        .dir(dir)
+        .stdout_capture()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .ok()?;
+    let top = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !top.is_empty()).then(|| PathBuf::from(top))
+}
+
+/// `git add --intent-to-add -- FILES` (paths relative to `dir`): a flake in
+/// a git work tree is read through git (`nixos-rebuild --flake .`), which
+/// leaves out files git does not know; an intent-to-add entry is known
+/// without being staged, so the user still decides what to commit.
+/// `Ok(false)` when `dir` is not in a git work tree (nothing to do).
+pub fn git_intent_to_add(dir: &std::path::Path, files: &[PathBuf]) -> Result<bool> {
+    if files.is_empty() || git_work_tree(dir).is_none() {
+        return Ok(false);
+    }
+    let mut args: Vec<std::ffi::OsString> =
+        vec!["add".into(), "--intent-to-add".into(), "--".into()];
+    args.extend(files.iter().map(|f| f.as_os_str().to_owned()));
+    let out = duct::cmd("git", args)
+        .dir(dir)
+        .stdout_null()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| Error::external(format!("cannot run git: {e}"), "install git"))?;
+    if !out.status.success() {
+        return Err(Error::external(
+            format!(
+                "git add --intent-to-add failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            "run `git add` on the new files yourself (is the path in .gitignore?): a git flake does not see untracked files",
+        ));
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,7 +410,14 @@ mod tests {
         assert!("alpha".parse::<HostSpec>().is_err());
         assert!("al/pha=192.0.2.1".parse::<HostSpec>().is_err());
         assert!("alpha=300.0.0.1".parse::<HostSpec>().is_err());
-        assert!("alpha=db1.example.org".parse::<HostSpec>().is_ok());
+        assert!("alpha=2001:db8::1".parse::<HostSpec>().is_ok());
+        // A DNS name cannot go into allowedSourceIPs (pg_hba, iptables).
+        let dns = "alpha=db1.example.org".parse::<HostSpec>();
+        assert!(
+            dns.as_ref()
+                .is_err_and(|e| e.contains("allowedSourceIPs needs an IP address")),
+            "{dns:?}"
+        );
     }
 
     #[test]
