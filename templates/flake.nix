@@ -8,7 +8,7 @@
 {
   description = {{ ("Matrix Synapse cluster for " ~ domain ~ " (PostgreSQL streaming replication)") | nix }};
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-24.11";
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
 
   outputs = { self, nixpkgs }:
     let

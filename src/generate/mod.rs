@@ -278,7 +278,9 @@ fn init_host(spec: &InitSpec, host: &HostSpec, role: &str) -> HostFile {
         header: "{ config, lib, pkgs, self, ... }:".into(),
         imports: vec!["self.nixosModules.matrix-cluster".into()],
         hostname: system_host_name(&host.name),
-        state_version: "24.11".into(),
+        // The release the generated flake pins (templates/flake.nix): a
+        // freshly installed host starts at that state version.
+        state_version: "25.11".into(),
         domain_expr: nix_filter(spec.domain.clone()),
         secrets_file: nix_filter("/run/secrets/matrix/secrets".into()),
         signing_key_file: nix_filter("/run/secrets/matrix/signing-key".into()),
