@@ -352,7 +352,7 @@ fn host_file(
         .flatten()
         .and_then(|b| Value::from_node(&b.inner))
         .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "24.11".into());
+        .unwrap_or_else(|| "25.11".into());
     Ok(HostFile {
         name: req.name.clone(),
         role: "standby".into(),
