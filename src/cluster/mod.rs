@@ -187,6 +187,27 @@ impl Cluster {
         })
     }
 
+    /// The cluster after some files' texts change (a planned rewrite), rooted
+    /// at `root` (the scratch copy holding it): unchanged files keep their
+    /// parse, only the rewritten ones are parsed again.
+    pub fn with_rewrites(
+        &self,
+        root: &Path,
+        rewrites: impl IntoIterator<Item = (PathBuf, String)>,
+        config: Loaded,
+    ) -> Result<Cluster> {
+        let mut files = self.sources.files.clone();
+        for (rel, text) in rewrites {
+            let file = crate::nixedit::NixFile::parse(rel.display().to_string(), text)?;
+            files.insert(rel, file);
+        }
+        let sources = Sources {
+            root: root.to_path_buf(),
+            files,
+        };
+        Cluster::from_sources(sources, self.option.clone(), config)
+    }
+
     /// Build the model from already-parsed sources (also used for git revisions).
     pub fn from_sources(sources: Sources, option: AttrPath, config: Loaded) -> Result<Cluster> {
         let mut cluster = Cluster {

@@ -214,8 +214,9 @@ fn validate(
         Some(start_eval(cli, cluster, scratch.path(), args)?)
     };
     let config_path = cli.config.clone();
-    let mut after = Cluster::load(
+    let mut after = cluster.with_rewrites(
         scratch.path(),
+        rewrites.iter().map(|r| (r.path.clone(), r.new.clone())),
         config::load(scratch.path(), config_path.as_deref())?,
     )?;
     let findings: Vec<_> = rules::check(&after)

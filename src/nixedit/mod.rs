@@ -99,6 +99,20 @@ pub struct Edited {
     pub changed: bool,
 }
 
+/// A copy shares the immutable syntax tree (a reference count, not a new
+/// parse); its walk caches start empty.
+impl Clone for NixFile {
+    fn clone(&self) -> NixFile {
+        NixFile {
+            name: self.name.clone(),
+            text: self.text.clone(),
+            root: self.root.clone(),
+            walk: OnceCell::new(),
+            focused: RefCell::new(Vec::new()),
+        }
+    }
+}
+
 impl NixFile {
     /// Parse `text`; a file with any syntax error is refused.
     pub fn parse(name: impl Into<String>, text: impl Into<String>) -> Result<NixFile, EditError> {
