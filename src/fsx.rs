@@ -76,6 +76,19 @@ pub fn create_all(writes: &[FileWrite]) -> Result<()> {
     Ok(())
 }
 
+/// A temp file in `target`'s directory (so the final rename stays on one
+/// file system and is atomic), named so that a leftover is recognisable.
+fn temp_beside(target: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    tempfile::Builder::new()
+        .prefix(".nixflip-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+}
+
 /// Write one file atomically with the given mode, creating or replacing it
 /// (a symlink at `path` is replaced, not followed: for files nixflip owns,
 /// such as the git hook). Readers never see a half-written file.
@@ -85,15 +98,7 @@ pub fn replace_file(path: &Path, content: &[u8], mode: u32) -> Result<()> {
         help: "the directory must be writable; the file was not changed".into(),
         source,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".nixflip-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_err)?;
+    let mut temp = temp_beside(path).map_err(io_err)?;
     temp.write_all(content)
         .and_then(|()| temp.as_file().sync_all())
         .map_err(io_err)?;
@@ -199,14 +204,7 @@ fn stage(write: &FileWrite) -> Result<(NamedTempFile, Vec<u8>, PathBuf)> {
         ));
     }
     let original = fs::read(&target).map_err(|e| io_err(e, "check the file's permissions"))?;
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".nixflip-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
+    let mut temp = temp_beside(&target)
         .map_err(|e| io_err(e, "the directory must be writable; nothing was written"))?;
     temp.write_all(write.content.as_bytes())
         .and_then(|()| temp.as_file().sync_all())
