@@ -404,13 +404,20 @@ in
             exit 1
           fi
 
+          # Without the password the standby cannot authenticate: fail here,
+          # loudly, rather than write a passfile with an empty password.
+          if [ ! -s ${passwordFileArg} ] || [ ! -r ${passwordFileArg} ]; then
+            echo "matrix-cluster: "${passwordFileArg}" is missing, empty or unreadable." >&2
+            exit 1
+          fi
+
           # libpq passfile: host:port:database:user:password, with ':' and '\'
           # escaped in each field (an IPv6 peerHost, or the password, may
           # contain them).
           install -m 0600 -o postgres -g postgres /dev/null ${passfile}
           printf '%s:%s:replication:%s:%s\n' \
             ${lib.escapeShellArg (escapePgpass cfg.replication.peerHost)} ${toString cfg.replication.peerPort} \
-            ${replicationUser} "$(sed -e 's/[\\:]/\\&/g' ${lib.escapeShellArg (toString cfg.replication.passwordFile)})" \
+            ${replicationUser} "$(sed -e 's/[\\:]/\\&/g' ${passwordFileArg})" \
             > ${passfile}
 
           install -m 0600 -o postgres -g postgres /dev/null "$data/matrix-cluster-standby.conf"
