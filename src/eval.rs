@@ -130,6 +130,24 @@ struct Answer {
     candidates: Vec<String>,
 }
 
+/// Every member of `cluster` as [`start`] takes them: its name and its
+/// pinned `nixosConfigurations` attribute, if any.
+pub fn member_hosts(cluster: &crate::cluster::Cluster) -> Vec<(String, Option<String>)> {
+    cluster
+        .members
+        .iter()
+        .map(|m| (m.name.clone(), m.attr.clone()))
+        .collect()
+}
+
+/// The `nix eval` arguments to pass: `[eval] nix_args` from nixflip.toml,
+/// then those given on the command line.
+pub fn configured_nix_args(cluster: &crate::cluster::Cluster, extra: &[String]) -> Vec<String> {
+    let mut args = cluster.config.config.eval.nix_args.clone();
+    args.extend(extra.iter().cloned());
+    args
+}
+
 /// The base `nix` command with the experimental features nixflip needs.
 pub fn nix_base_args() -> Vec<String> {
     vec![
@@ -153,16 +171,6 @@ pub fn eval_args(
     args.push("--apply".into());
     args.push(apply_expression(option, hosts));
     args
-}
-
-/// Evaluate the managed fields of `hosts` in the flake at `root` (one process).
-pub fn evaluate(
-    root: &Path,
-    option: &AttrPath,
-    hosts: &[(String, Option<String>)],
-    nix_args: &[String],
-) -> Result<BTreeMap<String, (String, Evaluated)>> {
-    start(root, option, hosts, nix_args)?.finish()
 }
 
 /// A `nix eval` running in the background: nixflip's own checks of the

@@ -8,6 +8,7 @@
 //! - [`deploy`]: `nixos-rebuild` in a safe order;
 //! - [`forge`]: posting the pull-request comment (GitHub, Gitea/Forgejo);
 //! - [`secrets`]: SOPS files (recipients, keys, decryption, MAC);
+//! - [`git`]: running git (argv only, git's message in the error);
 //! - [`fsx`]: all-or-nothing multi-file writes and the run lock;
 //! - [`render`]: diffs, tables and finding diagnostics;
 //! - [`review`]: the role diff between two git revisions (the PR bot);
@@ -25,6 +26,7 @@ pub mod eval;
 pub mod forge;
 pub mod fsx;
 pub mod generate;
+pub mod git;
 pub mod nixedit;
 pub mod render;
 pub mod review;

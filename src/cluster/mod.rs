@@ -189,7 +189,7 @@ impl Cluster {
 
     /// The cluster after some files' texts change (a planned rewrite), rooted
     /// at `root` (the scratch copy holding it): unchanged files keep their
-    /// parse, only the rewritten ones are parsed again.
+    /// parse, only the rewritten (or new) ones are parsed.
     pub fn with_rewrites(
         &self,
         root: &Path,
@@ -197,7 +197,12 @@ impl Cluster {
         config: Loaded,
     ) -> Result<Cluster> {
         let mut files = self.sources.files.clone();
-        for (rel, text) in rewrites {
+        let exclude = &config.config.cluster.exclude;
+        // A new file is seen only where discovery would look for it.
+        for (rel, text) in rewrites
+            .into_iter()
+            .filter(|(rel, _)| discover::is_scanned(rel, exclude))
+        {
             let file = crate::nixedit::NixFile::parse(rel.display().to_string(), text)?;
             files.insert(rel, file);
         }

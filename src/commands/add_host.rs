@@ -189,8 +189,9 @@ fn validate(
         })
         .collect();
     fsx::create_all(&writes)?;
-    let after = Cluster::load(
+    let after = cluster.with_rewrites(
         scratch.path(),
+        plan.changes.iter().map(|c| (c.path.clone(), c.new.clone())),
         config::load(scratch.path(), cli.config.as_deref())?,
     )?;
     if after.member(&plan.name).is_none() {
@@ -215,14 +216,8 @@ fn validate(
         eprintln!("warning: --no-eval: the result was not proven with `nix eval`");
         return Ok(None);
     }
-    let hosts: Vec<(String, Option<String>)> = after
-        .members
-        .iter()
-        .map(|m| (m.name.clone(), m.attr.clone()))
-        .collect();
-    let mut nix_args = cluster.config.config.eval.nix_args.clone();
-    nix_args.extend(args.nix_options.iter().cloned());
-    let evaluated = eval::evaluate(scratch.path(), &after.option, &hosts, &nix_args)?;
+    let evaluated =
+        super::start_member_eval(cli, &after, scratch.path(), &args.nix_options)?.finish()?;
     let mismatches = eval::mismatches(&plan.intended, &evaluated);
     if mismatches.is_empty() {
         if !cli.quiet {
@@ -236,13 +231,7 @@ fn validate(
         }
         return Ok(None);
     }
-    eprintln!("nix eval disagrees with the plan; nothing was written:");
-    for m in &mismatches {
-        eprintln!(
-            "  {}: {} should be {} but evaluates to {}",
-            m.host, m.field, m.intended, m.evaluated
-        );
-    }
+    super::print_mismatches(&mismatches);
     Ok(Some(EXIT_FINDINGS))
 }
 

@@ -305,18 +305,8 @@ fn with_evaluated(
     mut findings: Vec<Finding>,
     nix_options: &[String],
 ) -> Result<Vec<Finding>> {
-    let hosts: Vec<(String, Option<String>)> = cluster
-        .members
-        .iter()
-        .map(|m| (m.name.clone(), m.attr.clone()))
-        .collect();
-    let mut nix_args = cluster.config.config.eval.nix_args.clone();
-    nix_args.extend(nix_options.iter().cloned());
-    if cli.verbose > 0 {
-        let argv = nixflip::eval::eval_args(&cluster.root, &cluster.option, &hosts, &nix_args);
-        eprintln!("running: nix {}", nixflip::deploy::display_command(&argv));
-    }
-    let evaluated = nixflip::eval::evaluate(&cluster.root, &cluster.option, &hosts, &nix_args)?;
+    let root = cluster.root.clone();
+    let evaluated = super::start_member_eval(cli, cluster, &root, nix_options)?.finish()?;
     findings.extend(nixflip::cluster::evaluated::overlay(cluster, &evaluated));
     findings.extend(rules::check(cluster));
     findings.sort_by(|a, b| {

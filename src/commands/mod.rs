@@ -13,7 +13,9 @@ pub mod secrets;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
+use nixflip::cluster::Cluster;
 use nixflip::error::{Error, Result};
+use nixflip::eval;
 
 /// Ask `question` on the terminal; refuse (exit 4) when stdin is not one, so
 /// nixflip never waits on a pipe. `what` names what was not done.
@@ -44,22 +46,34 @@ pub fn confirm(question: &str, what: &str) -> Result<()> {
 /// Run git in `root` with an argv (no shell); its stdout, or an exit-3 error
 /// carrying git's own message.
 pub fn git(root: &Path, args: &[&str]) -> Result<String> {
-    let output = duct::cmd("git", args)
-        .dir(root)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| Error::external(format!("cannot run git: {e}"), "install git"))?;
-    if !output.status.success() {
-        return Err(Error::external(
-            format!(
-                "git {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-            "see git's message",
-        ));
+    nixflip::git::text(root, args)
+}
+
+/// Start the one `nix eval` of every member's managed fields, in the flake at
+/// `root` (the cluster's own, or a scratch copy holding a rewrite); `-v`
+/// shows the command. `extra`: the command line's `--nix-option`s.
+pub fn start_member_eval(
+    cli: &crate::Cli,
+    cluster: &Cluster,
+    root: &Path,
+    extra: &[String],
+) -> Result<eval::Pending> {
+    let hosts = eval::member_hosts(cluster);
+    let nix_args = eval::configured_nix_args(cluster, extra);
+    if cli.verbose > 0 {
+        let argv = eval::eval_args(root, &cluster.option, &hosts, &nix_args);
+        eprintln!("running: nix {}", nixflip::deploy::display_command(&argv));
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    eval::start(root, &cluster.option, &hosts, &nix_args)
+}
+
+/// Every field where `nix eval` disagrees with the plan, on stderr.
+pub fn print_mismatches(mismatches: &[eval::Mismatch]) {
+    eprintln!("nix eval disagrees with the plan; nothing was written:");
+    for m in mismatches {
+        eprintln!(
+            "  {}: {} should be {} but evaluates to {}",
+            m.host, m.field, m.intended, m.evaluated
+        );
+    }
 }

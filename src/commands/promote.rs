@@ -211,7 +211,12 @@ fn validate(
     let pending = if args.no_eval {
         None
     } else {
-        Some(start_eval(cli, cluster, scratch.path(), args)?)
+        Some(super::start_member_eval(
+            cli,
+            cluster,
+            scratch.path(),
+            &args.nix_options,
+        )?)
     };
     let config_path = cli.config.clone();
     let mut after = cluster.with_rewrites(
@@ -253,36 +258,9 @@ fn validate(
         }
         return Ok(None);
     }
-    eprintln!("nix eval disagrees with the plan; nothing was written:");
-    for m in &mismatches {
-        eprintln!(
-            "  {}: {} should be {} but evaluates to {}",
-            m.host, m.field, m.intended, m.evaluated
-        );
-    }
+    super::print_mismatches(&mismatches);
     eprintln!("help: another definition wins over the one nixflip edited (a lib.mkForce or mkOverride elsewhere?); find it with `nixflip status` or `nix eval`, then fix or remove it");
     Ok(Some(EXIT_FINDINGS))
-}
-
-/// Start the one `nix eval` of every member's managed fields on the scratch flake.
-fn start_eval(
-    cli: &Cli,
-    cluster: &Cluster,
-    scratch: &Path,
-    args: &PromoteArgs,
-) -> Result<eval::Pending> {
-    let hosts: Vec<(String, Option<String>)> = cluster
-        .members
-        .iter()
-        .map(|m| (m.name.clone(), m.attr.clone()))
-        .collect();
-    let mut nix_args = cluster.config.config.eval.nix_args.clone();
-    nix_args.extend(args.nix_options.iter().cloned());
-    if cli.verbose > 0 {
-        let argv = eval::eval_args(scratch, &cluster.option, &hosts, &nix_args);
-        eprintln!("running: nix {}", nixflip::deploy::display_command(&argv));
-    }
-    eval::start(scratch, &cluster.option, &hosts, &nix_args)
 }
 
 /// The new primary must have every secret its role needs (DESIGN §11):

@@ -353,15 +353,9 @@ pub fn init_files(spec: &InitSpec) -> Result<Vec<Generated>> {
 
 /// Where `dir` lies in a git work tree: `Some(top level)`, else `None`.
 pub fn git_work_tree(dir: &std::path::Path) -> Option<PathBuf> {
-    let out = duct::cmd("git", ["rev-parse", "--show-toplevel"])
-        .dir(dir)
-        .stdout_capture()
-        .stderr_null()
-        .unchecked()
-        .run()
-        .ok()?;
-    let top = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !top.is_empty()).then(|| PathBuf::from(top))
+    let top = crate::git::text(dir, &["rev-parse", "--show-toplevel"]).ok()?;
+    let top = top.trim();
+    (!top.is_empty()).then(|| PathBuf::from(top))
 }
 
 /// `git add --intent-to-add -- FILES` (paths relative to `dir`): a flake in
@@ -376,22 +370,12 @@ pub fn git_intent_to_add(dir: &std::path::Path, files: &[PathBuf]) -> Result<boo
     let mut args: Vec<std::ffi::OsString> =
         vec!["add".into(), "--intent-to-add".into(), "--".into()];
     args.extend(files.iter().map(|f| f.as_os_str().to_owned()));
-    let out = duct::cmd("git", args)
-        .dir(dir)
-        .stdout_null()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| Error::external(format!("cannot run git: {e}"), "install git"))?;
-    if !out.status.success() {
-        return Err(Error::external(
-            format!(
-                "git add --intent-to-add failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+    crate::git::bytes(dir, &args, None).map_err(|e| {
+        Error::external(
+            format!("{e}"),
             "run `git add` on the new files yourself (is the path in .gitignore?): a git flake does not see untracked files",
-        ));
-    }
+        )
+    })?;
     Ok(true)
 }
 

@@ -25,31 +25,9 @@ pub struct Tree {
     pub entries: BTreeMap<PathBuf, Entry>,
 }
 
-/// Run git in `dir` with an argv (no shell); stdout as bytes, or an exit-3
-/// error carrying git's own message.
+/// Run git in `dir` (see [`crate::git::bytes`]).
 pub fn git_bytes(dir: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> Result<Vec<u8>> {
-    let mut cmd = duct::cmd("git", args)
-        .dir(dir)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked();
-    if let Some(input) = stdin {
-        cmd = cmd.stdin_bytes(input);
-    }
-    let output = cmd
-        .run()
-        .map_err(|e| Error::external(format!("cannot run git: {e}"), "install git"))?;
-    if !output.status.success() {
-        return Err(Error::external(
-            format!(
-                "git {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-            "see git's message",
-        ));
-    }
-    Ok(output.stdout)
+    crate::git::bytes(dir, args, stdin)
 }
 
 fn git_text(dir: &Path, args: &[&str]) -> Result<String> {
