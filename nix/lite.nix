@@ -10,7 +10,7 @@
 #   * definitions are merged per option path, deep through attribute sets;
 #   * `mkIf` conditions are pushed down into attribute values, so listing the
 #     names of `config` never evaluates a condition (this keeps evaluation lazy:
-#     reading `config.hectic.generic.matrix-cluster.role` does not touch nginx);
+#     reading one option of a module does not touch nginx);
 #   * priorities: the lowest number wins (mkForce 50 < plain 100 < mkDefault 1000
 #     < option default 1500); definitions of equal winning priority are merged
 #     by the option's type (lists concatenate, scalars must agree);
@@ -18,7 +18,7 @@
 #     ("freeform") and merged deeply, because these flakes set plenty of nixpkgs
 #     options (services.nginx, networking.firewall, ...) that lite.nix does not
 #     declare. A namespace in which a (non-base) module declares options directly,
-#     such as `hectic.generic.matrix-cluster`, is closed: an unknown name there is
+#     such as the cluster module's, is closed: an unknown name there is
 #     an error, as in NixOS, so a typo in a cluster option cannot pass silently.
 #
 # Usage:
