@@ -30,10 +30,9 @@ fn rendered(cluster: &Cluster) -> String {
         .map(|finding| {
             let text = cluster
                 .sources
-                .files
-                .get(&finding.file)
-                .map(|f| f.text().to_string())
-                .unwrap_or_default();
+                .text(&finding.file)
+                .unwrap_or_default()
+                .to_string();
             let src = miette::NamedSource::new(finding.file.display().to_string(), text);
             common::render(&FindingDiagnostic { finding, src })
         })
@@ -184,4 +183,76 @@ fn revision_file_lists_skip_only_what_is_never_configuration() {
             "{skipped}"
         );
     }
+}
+
+/// Discovery parses only the files that name the option at once; the others
+/// are parsed when asked for. Both must still count: a role pinned in a file
+/// reached only through an import chain whose middle file never names the
+/// option, and an endpoint at a standby in a file that never names it.
+#[test]
+fn files_that_never_name_the_option_still_take_part() {
+    let host = |role: &str, addr: &str, peer: &str, extra: &str| {
+        format!(
+            r#"{{ ... }}: {{
+  imports = [ {extra} ];
+  hectic.generic.matrix-cluster = {{
+    enable = true;
+    role = "{role}";
+    publicIp = "{addr}";
+    secretsFile = "/run/secrets/s";
+    replication.peerHost = "{peer}";
+    replication.allowedSourceIPs = [ "{peer}/32" ];
+  }};
+}}
+"#
+        )
+    };
+    let texts = vec![
+        (
+            "hosts/alpha.nix".into(),
+            host("primary", "10.0.0.1", "10.0.0.2", "./common.nix"),
+        ),
+        (
+            "hosts/beta.nix".into(),
+            host("standby", "10.0.0.2", "10.0.0.1", ""),
+        ),
+        // Names no cluster option: parsed only because alpha imports it.
+        (
+            "hosts/common.nix".into(),
+            "{ ... }: { imports = [ ./pin.nix ]; networking.firewall.enable = true; }\n".into(),
+        ),
+        (
+            "hosts/pin.nix".into(),
+            "{ lib, ... }: { hectic.generic.matrix-cluster.role = lib.mkForce \"standby\"; }\n"
+                .into(),
+        ),
+        // Names no cluster option either, but proxies to the standby.
+        (
+            "proxy.nix".into(),
+            "{ ... }: { services.nginx.virtualHosts.m.locations.\"/\".proxyPass = \"http://10.0.0.2:8008\"; }\n"
+                .into(),
+        ),
+        // Does not parse and names nothing: ignored, as before.
+        ("broken.nix".into(), "{ this is = not nix".into()),
+    ];
+    let loaded = nixflip::config::load(Path::new("/nonexistent"), None).expect("default config");
+    let cluster = Cluster::from_texts(Path::new("/flake"), texts, loaded).expect("cluster");
+    let alpha = cluster.member("alpha").expect("alpha is a member");
+    let alpha_files: Vec<String> = alpha
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        alpha_files.contains(&"hosts/pin.nix".to_string()),
+        "the pin behind common.nix belongs to alpha: {alpha_files:?}"
+    );
+    let findings = rules::check(&cluster);
+    let nf102: Vec<_> = findings.iter().filter(|f| f.id == "NF102").collect();
+    assert_eq!(nf102.len(), 1, "{findings:#?}");
+    assert_eq!(nf102[0].file, Path::new("proxy.nix"));
+    assert!(
+        findings.iter().any(|f| f.id == "NF001"),
+        "alpha's mkForce standby leaves no primary: {findings:#?}"
+    );
 }

@@ -4,13 +4,14 @@
 //! is not itself imported (by a relative path) from another such file: an
 //! imported file (say `pin-role.nix`) belongs to the host that imports it.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rnix::SyntaxKind;
 
 use crate::error::{Error, Result};
-use crate::nixedit::{EditError, NixFile};
+use crate::nixedit::NixFile;
 
 /// Walk up from `start` to the nearest directory holding `flake.nix`.
 pub fn find_flake_root(start: &Path) -> Result<PathBuf> {
@@ -114,43 +115,102 @@ pub fn is_result_link_name(name: &str) -> bool {
     name == "result" || name.starts_with("result-")
 }
 
-/// The parsed files of a flake, by path relative to the root.
+/// The `.nix` files of a flake, by path relative to the root.
+///
+/// Only files whose text mentions the cluster option (its last key) can
+/// define it; they are parsed at once. Every other file (an evaluator, a
+/// package set, a big module that never names the option) is parsed only
+/// when something asks for it: an import chain through it, or a rule that
+/// found something to look at in its text.
 pub struct Sources {
     pub root: PathBuf,
-    pub files: BTreeMap<PathBuf, NixFile>,
+    /// The option's last key: what a file must contain to define the option.
+    hint: String,
+    files: BTreeMap<PathBuf, Source>,
+}
+
+/// One file: its text, and its parse once made (`None`: it does not parse,
+/// and it does not mention the option, so nixflip has nothing to say).
+#[derive(Clone)]
+struct Source {
+    mentions: bool,
+    /// The text while no parse holds it.
+    text: Option<String>,
+    parsed: OnceCell<Option<NixFile>>,
+}
+
+impl Source {
+    fn parsed(file: NixFile, mentions: bool) -> Source {
+        Source {
+            mentions,
+            text: None,
+            parsed: OnceCell::from(Some(file)),
+        }
+    }
+
+    fn unparsed(text: String) -> Source {
+        Source {
+            mentions: false,
+            text: Some(text),
+            parsed: OnceCell::new(),
+        }
+    }
+
+    fn file(&self, rel: &Path) -> Option<&NixFile> {
+        self.parsed
+            .get_or_init(|| {
+                let text = self.text.clone().unwrap_or_default();
+                NixFile::parse(rel.display().to_string(), text).ok()
+            })
+            .as_ref()
+    }
+
+    fn text(&self) -> &str {
+        match (self.parsed.get(), &self.text) {
+            (Some(Some(file)), _) => file.text(),
+            (_, Some(text)) => text,
+            (_, None) => "",
+        }
+    }
 }
 
 impl Sources {
-    /// Read and parse the flake's `.nix` files. A file that does not parse is
-    /// an error when it mentions the cluster option (it may be a host file);
-    /// others are skipped, since nixflip has nothing to say about them.
+    /// Read the flake's `.nix` files and parse those that mention the option
+    /// (its last key, `option_hint`). A file that mentions it and does not
+    /// parse is an error (it may be a host file).
     pub fn load(root: &Path, exclude: &[String], option_hint: &str) -> Result<Sources> {
         let paths = nix_files(root, exclude);
-        // Reading and parsing are independent per file: spread them over the
-        // cores. Results come back in `paths` order, so errors and the
-        // outcome do not depend on thread timing.
-        let parsed = parallel_map(&paths, |rel| -> Result<_> {
-            let text = crate::error::read_text(&root.join(rel))?;
-            let parse = rnix::Root::parse(&text);
-            Ok((text, parse))
-        });
-        let mut entries = Vec::with_capacity(paths.len());
-        for (rel, result) in paths.into_iter().zip(parsed) {
-            let (text, parse) = result?;
-            entries.push((rel, text, parse));
+        // Reading a file is cheap: only a big flake spreads it over threads.
+        let read = parallel_map(
+            &paths,
+            |_| 1,
+            8,
+            |rel| crate::error::read_text(&root.join(rel)),
+        );
+        let mut texts = Vec::with_capacity(paths.len());
+        for (rel, text) in paths.into_iter().zip(read) {
+            texts.push((rel, text?));
         }
-        Sources::from_parsed(root, entries, option_hint)
+        Sources::from_texts(root, texts, option_hint)
     }
 
-    /// Parse files given as (path relative to `root`, text), e.g. read from a
-    /// git revision; the same parse-error rule as [`Sources::load`].
+    /// The same from files given as (path relative to `root`, text), e.g.
+    /// read from a git revision.
     pub fn from_texts(
         root: &Path,
         texts: impl IntoIterator<Item = (PathBuf, String)>,
         option_hint: &str,
     ) -> Result<Sources> {
         let texts: Vec<(PathBuf, String)> = texts.into_iter().collect();
-        let parses = parallel_map(&texts, |(_, text)| rnix::Root::parse(text));
+        let mentions = |text: &str| text.contains(option_hint);
+        // A thread pays for itself from about this much text to parse.
+        const MIN_BYTES_PER_THREAD: usize = 8 * 1024;
+        let parses = parallel_map(
+            &texts,
+            |(_, text)| if mentions(text) { text.len() } else { 0 },
+            MIN_BYTES_PER_THREAD,
+            |(_, text)| mentions(text).then(|| rnix::Root::parse(text)),
+        );
         let entries = texts
             .into_iter()
             .zip(parses)
@@ -161,34 +221,78 @@ impl Sources {
 
     fn from_parsed(
         root: &Path,
-        entries: Vec<(PathBuf, String, rnix::Parse<rnix::Root>)>,
+        entries: Vec<(PathBuf, String, Option<rnix::Parse<rnix::Root>>)>,
         option_hint: &str,
     ) -> Result<Sources> {
         let mut files = BTreeMap::new();
         for (rel, text, parse) in entries {
-            let mentions = text.contains(option_hint);
-            match NixFile::from_parse(rel.display().to_string(), text, parse) {
-                Ok(file) => {
-                    files.insert(rel, file);
-                }
-                Err(e @ EditError::Parse { .. }) => {
-                    if mentions {
-                        return Err(e.into());
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
+            let source = match parse {
+                Some(parse) => Source::parsed(
+                    NixFile::from_parse(rel.display().to_string(), text, parse)?,
+                    true,
+                ),
+                None => Source::unparsed(text),
+            };
+            files.insert(rel, source);
         }
         Ok(Sources {
             root: root.to_path_buf(),
+            hint: option_hint.to_string(),
             files,
         })
+    }
+
+    /// These sources with some files' texts replaced (or added), rooted at
+    /// `root`: unchanged files keep their parse. A new text that does not
+    /// parse is an error.
+    pub fn with_texts(
+        &self,
+        root: &Path,
+        texts: impl IntoIterator<Item = (PathBuf, String)>,
+    ) -> Result<Sources> {
+        let mut files = self.files.clone();
+        for (rel, text) in texts {
+            let mentions = text.contains(&self.hint);
+            let file = NixFile::parse(rel.display().to_string(), text)?;
+            files.insert(rel, Source::parsed(file, mentions));
+        }
+        Ok(Sources {
+            root: root.to_path_buf(),
+            hint: self.hint.clone(),
+            files,
+        })
+    }
+
+    /// The parsed file at `rel`; `None` when there is none, or it does not
+    /// parse (and does not mention the option).
+    pub fn get(&self, rel: &Path) -> Option<&NixFile> {
+        let (rel, source) = self.files.get_key_value(rel)?;
+        source.file(rel)
+    }
+
+    /// The text of the file at `rel`, without parsing it.
+    pub fn text(&self, rel: &Path) -> Option<&str> {
+        self.files.get(rel).map(Source::text)
+    }
+
+    /// Every file's path and text, without parsing.
+    pub fn texts(&self) -> impl Iterator<Item = (&PathBuf, &str)> {
+        self.files.iter().map(|(rel, s)| (rel, s.text()))
+    }
+
+    /// The files that mention the option (all parsed): the only ones that
+    /// can define it.
+    pub fn mentioning(&self) -> impl Iterator<Item = (&PathBuf, &NixFile)> {
+        self.files
+            .iter()
+            .filter(|(_, s)| s.mentions)
+            .filter_map(|(rel, s)| s.file(rel).map(|f| (rel, f)))
     }
 
     /// Relative-path imports of a file (`imports = [ ./a.nix ../b ];`),
     /// resolved to files of this flake.
     pub fn imports_of(&self, rel: &Path) -> Vec<PathBuf> {
-        let Some(file) = self.files.get(rel) else {
+        let Some(file) = self.get(rel) else {
             return Vec::new();
         };
         let dir = rel.parent().unwrap_or(Path::new(""));
@@ -203,12 +307,12 @@ impl Sources {
             {
                 let text = node.text().to_string();
                 let joined = normalize(&dir.join(&text));
-                let candidate = if self.files.contains_key(&joined) {
+                let candidate = if self.get(&joined).is_some() {
                     joined
                 } else {
                     joined.join("default.nix")
                 };
-                if self.files.contains_key(&candidate) {
+                if self.get(&candidate).is_some() {
                     out.push(candidate);
                 }
             }
@@ -229,35 +333,61 @@ impl Sources {
     }
 }
 
-/// `f` over `items` on up to one thread per core (in contiguous chunks, the
-/// first on this thread), results in the order of `items`.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    // A thread costs more than parsing a handful of host files: a small
-    // flake (the common two- or three-node cluster) stays on this thread.
-    const MIN_ITEMS_PER_THREAD: usize = 8;
+/// `f` over `items`, spread over up to one thread per core when the work
+/// (the sum of `weight`) pays for them: every thread gets at least
+/// `min_per_thread` of it. Items are dealt heaviest first to the least loaded
+/// thread, so one big file does not leave a core idle while another parses
+/// alone; the first share runs on this thread. Results come back in the
+/// order of `items`, so errors and outcomes never depend on thread timing.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    weight: impl Fn(&T) -> usize,
+    min_per_thread: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let weights: Vec<usize> = items.iter().map(weight).collect();
+    let total: usize = weights.iter().sum();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(items.len() / MIN_ITEMS_PER_THREAD);
+        .min(total / min_per_thread.max(1))
+        .min(items.len());
     if threads <= 1 {
         return items.iter().map(&f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(weights[i]));
+    let mut shares: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); threads];
+    for i in order {
+        if let Some(lightest) = shares.iter_mut().min_by_key(|(load, _)| *load) {
+            lightest.0 += weights[i];
+            lightest.1.push(i);
+        }
+    }
+    let mut results: Vec<Option<R>> = items.iter().map(|_| None).collect();
     let f = &f;
-    let (first, rest) = items.split_at(chunk);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = rest
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+        let workers: Vec<_> = shares[1..]
+            .iter()
+            .map(|(_, share)| {
+                scope.spawn(move || share.iter().map(|&i| (i, f(&items[i]))).collect::<Vec<_>>())
+            })
             .collect();
-        let mut results: Vec<R> = first.iter().map(f).collect();
+        for &i in &shares[0].1 {
+            results[i] = Some(f(&items[i]));
+        }
         for worker in workers {
             match worker.join() {
-                Ok(more) => results.extend(more),
+                Ok(done) => {
+                    for (i, result) in done {
+                        results[i] = Some(result);
+                    }
+                }
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        results
-    })
+    });
+    // Every index was dealt to exactly one share.
+    results.into_iter().flatten().collect()
 }
 
 /// `a/./b/../c` → `a/c`, without touching the filesystem.

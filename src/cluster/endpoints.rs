@@ -29,7 +29,16 @@ pub fn nf102_endpoints_at_standbys(cluster: &Cluster, out: &mut Vec<Finding>) {
             owners.entry(f.as_path()).or_insert(m.name.as_str());
         }
     }
-    for (rel, file) in &cluster.sources.files {
+    for (rel, text) in cluster.sources.texts() {
+        // An endpoint at an address is in the file's text verbatim (string
+        // content is raw source), so a file without any standby's address
+        // has none: it need not be parsed.
+        if !standbys.iter().any(|(_, address)| text.contains(address)) {
+            continue;
+        }
+        let Some(file) = cluster.sources.get(rel) else {
+            continue;
+        };
         let owner = owners.get(rel.as_path()).copied();
         let cluster_values: Vec<Range<usize>> = file
             .walk_under(option)

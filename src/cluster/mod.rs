@@ -196,20 +196,14 @@ impl Cluster {
         rewrites: impl IntoIterator<Item = (PathBuf, String)>,
         config: Loaded,
     ) -> Result<Cluster> {
-        let mut files = self.sources.files.clone();
         let exclude = &config.config.cluster.exclude;
         // A new file is seen only where discovery would look for it.
-        for (rel, text) in rewrites
-            .into_iter()
-            .filter(|(rel, _)| discover::is_scanned(rel, exclude))
-        {
-            let file = crate::nixedit::NixFile::parse(rel.display().to_string(), text)?;
-            files.insert(rel, file);
-        }
-        let sources = Sources {
-            root: root.to_path_buf(),
-            files,
-        };
+        let sources = self.sources.with_texts(
+            root,
+            rewrites
+                .into_iter()
+                .filter(|(rel, _)| discover::is_scanned(rel, exclude)),
+        )?;
         Cluster::from_sources(sources, self.option.clone(), config)
     }
 
@@ -250,8 +244,7 @@ impl Cluster {
     fn defining_files(&self) -> BTreeSet<PathBuf> {
         let keys = self.option.keys();
         self.sources
-            .files
-            .iter()
+            .mentioning()
             .filter(|(_, f)| {
                 f.walk_under(keys).bindings.iter().any(|b| {
                     !b.declaration && b.path.len() > keys.len() && b.path.starts_with(keys)
@@ -338,7 +331,7 @@ impl Cluster {
         let keys = self.option.keys();
         let mut defs: BTreeMap<String, Vec<Def>> = BTreeMap::new();
         for rel in &files {
-            let Some(file) = self.sources.files.get(rel) else {
+            let Some(file) = self.sources.get(rel) else {
                 continue;
             };
             for b in

@@ -212,9 +212,8 @@ pub fn print_findings(cli: &Cli, cluster: &Cluster, findings: &[Finding]) {
         // Findings may point into files that are not Nix (SOPS files, .sops.yaml).
         let text = cluster
             .sources
-            .files
-            .get(&finding.file)
-            .map(|f| f.text().to_string())
+            .text(&finding.file)
+            .map(str::to_string)
             .or_else(|| std::fs::read_to_string(cluster.root.join(&finding.file)).ok())
             .unwrap_or_default();
         let diagnostic = FindingDiagnostic {

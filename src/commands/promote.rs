@@ -170,7 +170,7 @@ fn rebuild_after(cli: &Cli, plan: &Plan, args: &PromoteArgs) -> Result<i32> {
 fn rewrite(cluster: &Cluster, plan: &Plan) -> Result<Vec<Rewrite>> {
     let mut out = Vec::new();
     for (path, changes) in plan.edits_by_file(&cluster.option) {
-        let file = cluster.sources.files.get(&path).ok_or_else(|| {
+        let file = cluster.sources.get(&path).ok_or_else(|| {
             Error::usage(
                 format!("{} is not a parsed file of the flake", path.display()),
                 "the plan names a file nixflip did not read, which is a bug: please report it with `nixflip status --json`",

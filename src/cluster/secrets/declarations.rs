@@ -23,7 +23,7 @@ pub fn declarations(cluster: &Cluster, m: &Member) -> (Vec<Declaration>, Vec<Fin
     let mut notes = Vec::new();
     let mut fields: Vec<(String, String, SyntaxNode, Loc, PathBuf)> = Vec::new();
     for rel in &files {
-        let Some(file) = cluster.sources.files.get(rel) else {
+        let Some(file) = cluster.sources.get(rel) else {
             continue;
         };
         for b in file.bindings().iter().filter(|b| !b.declaration) {
