@@ -52,7 +52,12 @@ fn bare_eval(root: &Path, hosts: &[&str]) -> Command {
     let hosts: Vec<(String, Option<String>)> =
         hosts.iter().map(|h| (h.to_string(), None)).collect();
     let mut cmd = Command::new("nix");
-    cmd.args(eval::eval_args(root, &option, &hosts, &[]));
+    cmd.args(eval::eval_args(
+        eval::Flake::Own(root),
+        &option,
+        &hosts,
+        &[],
+    ));
     cmd
 }
 

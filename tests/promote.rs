@@ -717,3 +717,56 @@ fn a_held_lock_is_refused_outside_git_too() {
     assert_eq!(snapshot_tree(&root), before);
     drop(held);
 }
+
+/// A `nix` that never reads `NIX_USER_CONF_FILES` is not held at the gate, so
+/// it may have read the scratch flake before it was complete: promote
+/// notices (the gate's FIFO was never read) and evaluates once more, after
+/// the copy is written. The wrapper logs each run.
+#[test]
+fn a_nix_that_ignores_the_gate_is_run_again_once_the_flake_is_written() {
+    let (_dir, root) = scratch("examples/two-node");
+    let bin = tempfile::tempdir().expect("tempdir");
+    let log = bin.path().join("calls.log");
+    let real = Std::new("sh")
+        .args(["-c", "command -v nix"])
+        .output()
+        .expect("sh");
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    let wrapper = bin.path().join("nix");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\nunset NIX_USER_CONF_FILES\nexec '{real}' \"$@\"\n",
+            log.display()
+        ),
+    )
+    .expect("wrapper");
+    Std::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = nixflip(&root)
+        .env("PATH", path)
+        .args(["promote", "bfs.poland.xray", "--dry-run"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("every member evaluates to the planned roles"),
+        "{stdout}"
+    );
+    let calls = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(calls.lines().count(), 2, "one gated run, then one more");
+}

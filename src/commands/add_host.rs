@@ -179,20 +179,20 @@ fn validate(
     plan: &AddHostPlan,
     args: &AddHostArgs,
 ) -> Result<Option<i32>> {
-    let scratch = eval::scratch_copy(&cluster.root)?;
+    let scratch = eval::Scratch::copy_of(&cluster.root)?;
     let writes: Vec<FileWrite> = plan
         .changes
         .iter()
         .map(|c| FileWrite {
-            path: scratch.path().join(&c.path),
+            path: scratch.flake().join(&c.path),
             content: c.new.clone(),
         })
         .collect();
     fsx::create_all(&writes)?;
     let after = cluster.with_rewrites(
-        scratch.path(),
+        scratch.flake(),
         plan.changes.iter().map(|c| (c.path.clone(), c.new.clone())),
-        config::load(scratch.path(), cli.config.as_deref())?,
+        config::load(scratch.flake(), cli.config.as_deref())?,
     )?;
     if after.member(&plan.name).is_none() {
         return Err(Error::failed(
@@ -216,8 +216,13 @@ fn validate(
         eprintln!("warning: --no-eval: the result was not proven with `nix eval`");
         return Ok(None);
     }
-    let evaluated =
-        super::start_member_eval(cli, &after, scratch.path(), &args.nix_options)?.finish()?;
+    let evaluated = super::start_member_eval(
+        cli,
+        &after,
+        eval::Flake::Scratch(&scratch),
+        &args.nix_options,
+    )?
+    .finish()?;
     let mismatches = eval::mismatches(&plan.intended, &evaluated);
     if mismatches.is_empty() {
         if !cli.quiet {

@@ -305,7 +305,9 @@ fn with_evaluated(
     nix_options: &[String],
 ) -> Result<Vec<Finding>> {
     let root = cluster.root.clone();
-    let evaluated = super::start_member_eval(cli, cluster, &root, nix_options)?.finish()?;
+    let evaluated =
+        super::start_member_eval(cli, cluster, nixflip::eval::Flake::Own(&root), nix_options)?
+            .finish()?;
     findings.extend(nixflip::cluster::evaluated::overlay(cluster, &evaluated));
     findings.extend(rules::check(cluster));
     findings.sort_by(|a, b| {

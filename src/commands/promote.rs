@@ -93,8 +93,24 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
     if args.format == PlanFormat::Text && !cli.quiet {
         print!("{}", render_plan_text(&plan));
     }
+    // Nix starts loading now, before the scratch flake exists, and waits at
+    // a gate until it is written: its start-up overlaps the rewrite and the
+    // copy instead of following them.
+    let scratch = eval::Scratch::new()?;
+    let pending = if args.no_eval {
+        None
+    } else {
+        Some(super::start_member_eval(
+            cli,
+            &cluster,
+            eval::Flake::ScratchBeingWritten(&scratch),
+            &args.nix_options,
+        )?)
+    };
     let rewrites = rewrite(&cluster, &plan)?;
-    let validation = validate(cli, &cluster, &plan, &rewrites, args)?;
+    // Held to the end: the scratch copy is removed while the diff prints.
+    let (validation, _scratch_removal) =
+        validate(cli, &cluster, &plan, &rewrites, (scratch, pending), args)?;
     if let Some(code) = validation {
         return Ok(code);
     }
@@ -188,41 +204,36 @@ fn rewrite(cluster: &Cluster, plan: &Plan) -> Result<Vec<Rewrite>> {
     Ok(out)
 }
 
-/// Write the rewrite into a scratch copy, re-run the rules there, and prove
-/// the result with one `nix eval`. `Some(exit code)` when it fails.
+/// Write the rewrite into the scratch copy, re-run the rules there, and
+/// prove the result with the `nix eval` waiting on it. `Some(exit code)`
+/// when it fails; and the removal of the scratch copy, once Nix is done.
 fn validate(
     cli: &Cli,
     cluster: &Cluster,
     plan: &Plan,
     rewrites: &[Rewrite],
+    (scratch, pending): (eval::Scratch, Option<eval::Pending>),
     args: &PromoteArgs,
-) -> Result<Option<i32>> {
-    let scratch = eval::scratch_copy(&cluster.root)?;
+) -> Result<(Option<i32>, Option<eval::Removal>)> {
+    scratch.copy_from(&cluster.root)?;
     for r in rewrites {
-        std::fs::write(scratch.path().join(&r.path), &r.new).map_err(|e| {
-            Error::external(
-                format!("cannot write the scratch copy of {}: {e}", r.path.display()),
-                "check TMPDIR",
-            )
-        })?;
+        scratch.write(&r.path, &r.new)?;
     }
-    // Nix starts on the scratch flake at once; the static checks below run
-    // while it evaluates (dropping `pending` on an early return kills it).
-    let pending = if args.no_eval {
-        None
-    } else {
-        Some(super::start_member_eval(
-            cli,
-            cluster,
-            scratch.path(),
-            &args.nix_options,
-        )?)
+    // The scratch flake is complete: Nix may read it. The static checks
+    // below run while it evaluates (an early return drops `pending`, which
+    // kills it).
+    let pending = match pending {
+        Some(mut pending) => {
+            pending.open_gate()?;
+            Some(pending)
+        }
+        None => None,
     };
     let config_path = cli.config.clone();
     let mut after = cluster.with_rewrites(
-        scratch.path(),
+        scratch.flake(),
         rewrites.iter().map(|r| (r.path.clone(), r.new.clone())),
-        config::load(scratch.path(), config_path.as_deref())?,
+        config::load(scratch.flake(), config_path.as_deref())?,
     )?;
     let findings: Vec<_> = rules::check(&after)
         .into_iter()
@@ -231,14 +242,24 @@ fn validate(
     if !findings.is_empty() {
         print_findings(cli, &after, &findings);
         eprintln!("the flipped cluster would not be consistent; nothing was written");
-        return Ok(Some(EXIT_FINDINGS));
+        return Ok((Some(EXIT_FINDINGS), None));
     }
     secrets_gate(cli, &cluster.root, &after, plan, args)?;
     let Some(pending) = pending else {
         eprintln!("warning: --no-eval: the rewrite was not proven with `nix eval`");
-        return Ok(None);
+        return Ok((None, None));
     };
-    let evaluated = pending.finish()?;
+    let mut pending = pending;
+    // Nix prints its answer a few milliseconds before it has exited, and
+    // from then on reads nothing of the scratch copy: remove it meanwhile.
+    let (removal, evaluated) = if pending.answered()? {
+        let removal = scratch.remove_in_background();
+        (removal, pending.finish()?)
+    } else {
+        let evaluated = pending.finish()?;
+        (scratch.remove_in_background(), evaluated)
+    };
+    let removal = Some(removal);
     // The rules judge what Nix computed too (a definition nixflip did not
     // edit may still win somewhere it cannot see).
     nixflip::cluster::evaluated::overlay(&mut after, &evaluated);
@@ -250,17 +271,17 @@ fn validate(
     if mismatches.is_empty() && !evaluated_findings.is_empty() {
         print_findings(cli, &after, &evaluated_findings);
         eprintln!("the flipped cluster, as nix eval computes it, would not be consistent; nothing was written");
-        return Ok(Some(EXIT_FINDINGS));
+        return Ok((Some(EXIT_FINDINGS), removal));
     }
     if mismatches.is_empty() {
         if !cli.quiet && args.format == PlanFormat::Text {
             println!("\nnix eval: every member evaluates to the planned roles ({} members, one nix process)", evaluated.len());
         }
-        return Ok(None);
+        return Ok((None, removal));
     }
     super::print_mismatches(&mismatches);
     eprintln!("help: another definition wins over the one nixflip edited (a lib.mkForce or mkOverride elsewhere?); find it with `nixflip status` or `nix eval`, then fix or remove it");
-    Ok(Some(EXIT_FINDINGS))
+    Ok((Some(EXIT_FINDINGS), removal))
 }
 
 /// The new primary must have every secret its role needs (DESIGN §11):

@@ -2,6 +2,10 @@
 //! copy of the flake, then ONE `nix eval --json` process reads the managed
 //! fields of every member at once through `--apply`.
 
+mod gate;
+mod pending;
+mod scratch;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -10,6 +14,10 @@ use serde::Deserialize;
 use crate::cluster::plan::{covers, Intended};
 use crate::error::{Error, Result};
 use crate::nixedit::AttrPath;
+
+pub use gate::{default_conf_files_from, Gate};
+pub use pending::Pending;
+pub use scratch::{Removal, Scratch};
 
 /// The managed fields of one member as Nix evaluated them.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -28,56 +36,6 @@ impl Evaluated {
         self.override_enable_synapse
             .unwrap_or(self.role == "primary")
     }
-}
-
-/// Copy the flake into a temporary directory (skipping `.git`, the
-/// `result*` symlinks of `nix build`, a `target` build directory at the root
-/// and nixflip's lock): the user's tree is never where validation writes.
-/// Everything else is copied, since the flake may import any of it.
-pub fn scratch_copy(root: &Path) -> Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new()
-        .prefix("nixflip-scratch-")
-        .tempdir()
-        .map_err(|e| {
-            Error::external(
-                format!("cannot create a scratch directory: {e}"),
-                "check TMPDIR",
-            )
-        })?;
-    copy_tree(root, dir.path(), true)?;
-    Ok(dir)
-}
-
-fn copy_tree(from: &Path, to: &Path, at_root: bool) -> Result<()> {
-    let io = |path: &Path, e: std::io::Error| {
-        Error::external(
-            format!("cannot copy {} into the scratch flake: {e}", path.display()),
-            "check permissions",
-        )
-    };
-    for entry in std::fs::read_dir(from).map_err(|e| io(from, e))?.flatten() {
-        let name = entry.file_name();
-        let name_str = name.to_string_lossy();
-        let src = entry.path();
-        let dst = to.join(&name);
-        let kind = entry.file_type().map_err(|e| io(&src, e))?;
-        if name_str == ".git"
-            || (kind.is_symlink() && crate::cluster::discover::is_result_link_name(&name_str))
-            || (at_root && (name_str == "target" || name_str == ".nixflip.lock"))
-        {
-            continue;
-        }
-        if kind.is_dir() {
-            std::fs::create_dir(&dst).map_err(|e| io(&dst, e))?;
-            copy_tree(&src, &dst, false)?;
-        } else if kind.is_symlink() {
-            let target = std::fs::read_link(&src).map_err(|e| io(&src, e))?;
-            std::os::unix::fs::symlink(target, &dst).map_err(|e| io(&dst, e))?;
-        } else {
-            std::fs::copy(&src, &dst).map_err(|e| io(&src, e))?;
-        }
-    }
-    Ok(())
 }
 
 /// A Nix string literal.
@@ -157,87 +115,80 @@ pub fn nix_base_args() -> Vec<String> {
 }
 
 /// The `nix eval` arguments (after `nix`) that read the managed fields of
-/// `hosts` in the flake at `root`.
+/// `hosts` in `flake`.
 pub fn eval_args(
-    root: &Path,
+    flake: Flake,
     option: &AttrPath,
     hosts: &[(String, Option<String>)],
     nix_args: &[String],
 ) -> Vec<String> {
     let mut args = nix_base_args();
     args.extend(["eval".into(), "--json".into()]);
+    args.extend(flake.nix_flags().iter().map(|f| f.to_string()));
     args.extend(nix_args.iter().cloned());
-    args.push(format!("path:{}#nixosConfigurations", root.display()));
+    args.push(format!(
+        "path:{}#nixosConfigurations",
+        flake.root().display()
+    ));
     args.push("--apply".into());
     args.push(apply_expression(option, hosts));
     args
 }
 
-/// A `nix eval` running in the background: nixflip's own checks of the
-/// rewrite run while Nix evaluates, so they add (almost) nothing to the wall
-/// time. Dropping it unfinished kills the process, so a scratch flake is
-/// never deleted under a running Nix.
-pub struct Pending {
-    handle: Option<duct::Handle>,
+/// The flake to evaluate, and whether it is complete when Nix starts.
+#[derive(Clone, Copy)]
+pub enum Flake<'a> {
+    /// The user's own flake.
+    Own(&'a Path),
+    /// A complete scratch copy.
+    Scratch(&'a Scratch),
+    /// A scratch copy still being written: Nix starts loading now and waits,
+    /// before it reads anything of the flake, until [`Pending::open_gate`]
+    /// says the copy is complete. This hides Nix's own start-up (most of a
+    /// small evaluation) behind nixflip's rewrite. Where no gate can be
+    /// made, Nix starts when the gate would open.
+    ScratchBeingWritten(&'a Scratch),
 }
 
-/// Start evaluating the managed fields of `hosts` in the flake at `root`.
-pub fn start(
-    root: &Path,
-    option: &AttrPath,
-    hosts: &[(String, Option<String>)],
-    nix_args: &[String],
-) -> Result<Pending> {
-    let args = eval_args(root, option, hosts, nix_args);
-    let handle = duct::cmd("nix", &args)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .start()
-        .map_err(cannot_run_nix)?;
-    Ok(Pending {
-        handle: Some(handle),
-    })
-}
-
-fn cannot_run_nix(e: std::io::Error) -> Error {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        Error::external(
-            "`nix` is not installed or not on PATH".to_string(),
-            "install Nix (Debian: apt-get install nix-bin), or pass --no-eval to skip validation",
-        )
-    } else {
-        Error::external(
-            format!("cannot run nix: {e}"),
-            "check that `nix --version` works",
-        )
+impl Flake<'_> {
+    pub fn root(&self) -> &Path {
+        match self {
+            Flake::Own(root) => root,
+            Flake::Scratch(scratch) | Flake::ScratchBeingWritten(scratch) => scratch.flake(),
+        }
     }
-}
 
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            // Best effort: the process may have exited already.
-            let _ = handle.kill();
+    /// Nix flags this flake needs: a scratch copy is evaluated once, so
+    /// Nix's evaluation cache for it would only be a file left behind in
+    /// `~/.cache/nix` per rewrite.
+    fn nix_flags(&self) -> &'static [&'static str] {
+        match self {
+            Flake::Own(_) => &[],
+            Flake::Scratch(_) | Flake::ScratchBeingWritten(_) => &["--no-eval-cache"],
         }
     }
 }
 
-impl Pending {
-    /// Wait for Nix and read its answer.
-    pub fn finish(mut self) -> Result<BTreeMap<String, (String, Evaluated)>> {
-        let Some(handle) = self.handle.take() else {
-            return Err(Error::external(
-                "nix eval was already collected",
-                "please report this",
-            ));
-        };
-        let output = handle.into_output().map_err(cannot_run_nix)?;
-        parse_answers(&output)
+/// Start evaluating the managed fields of `hosts` in `flake`.
+pub fn start(
+    flake: Flake,
+    option: &AttrPath,
+    hosts: &[(String, Option<String>)],
+    nix_args: &[String],
+) -> Result<Pending> {
+    let args = eval_args(flake, option, hosts, nix_args);
+    match flake {
+        Flake::Own(_) | Flake::Scratch(_) => Pending::spawn(args, None),
+        Flake::ScratchBeingWritten(_) => match Gate::new() {
+            Some(gate) => Pending::spawn(args, Some(gate)),
+            None => Ok(Pending::not_started(args)),
+        },
     }
 }
 
-fn parse_answers(output: &std::process::Output) -> Result<BTreeMap<String, (String, Evaluated)>> {
+pub(crate) fn parse_answers(
+    output: &std::process::Output,
+) -> Result<BTreeMap<String, (String, Evaluated)>> {
     if !output.status.success() {
         return Err(Error::external(
             format!(

@@ -1,0 +1,217 @@
+//! The scratch flake and the gate that lets Nix start before it is written,
+//! with the real `nix`: the gate holds Nix at its configuration read, keeps
+//! the user's own configuration files, and notices a Nix that never came;
+//! the scratch copy links files without ever writing through a link.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nixflip::eval::{self, default_conf_files_from, Flake, Gate, Scratch};
+use nixflip::nixedit::AttrPath;
+
+fn example() -> std::path::PathBuf {
+    common::repo().join("examples/two-node")
+}
+
+/// The line where `nix --verbose --version` lists the user configuration
+/// files it reads.
+fn user_conf_line(output: &[u8]) -> String {
+    String::from_utf8_lossy(output)
+        .lines()
+        .find_map(|l| l.strip_prefix("User configuration files: "))
+        .unwrap_or_else(|| {
+            panic!(
+                "no user config line in:\n{}",
+                String::from_utf8_lossy(output)
+            )
+        })
+        .to_string()
+}
+
+#[test]
+fn nix_waits_at_the_gate_and_keeps_the_users_config_files() {
+    // The gate reads this process's environment, as nixflip's would.
+    let mut gate = Gate::new().expect("a FIFO can be made in the temp dir");
+    let (name, value) = gate.env();
+    let mut child = Command::new("nix")
+        .args(["--verbose", "--version"])
+        .env(name, value)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nix runs");
+    // Far longer than Nix needs to get to its configuration: it must still
+    // be waiting.
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "nix went past a closed gate"
+    );
+    gate.open();
+    let output = child.wait_with_output().expect("nix finishes");
+    assert!(output.status.success());
+    let gate_fifo = gate.fifo().to_path_buf();
+    assert!(gate.close(), "nix read the FIFO, so it passed the gate");
+
+    // The list Nix reads is the one it reads without the gate, plus the
+    // FIFO, which is empty and so changes no setting.
+    let gated = user_conf_line(&output.stdout);
+    let plain = Command::new("nix")
+        .args(["--verbose", "--version"])
+        .output()
+        .expect("nix runs");
+    assert_eq!(
+        gated,
+        format!("{}:{}", user_conf_line(&plain.stdout), gate_fifo.display())
+    );
+}
+
+#[test]
+fn the_default_config_file_list_is_the_one_nix_computes() {
+    let cases = [
+        (Some("/h"), None, None),
+        (Some("/h"), Some("/x/config"), None),
+        (Some("/h"), None, Some("/a::/b")),
+        (Some("/h"), Some(""), Some("/etc/xdg")),
+    ];
+    for (home, config_home, config_dirs) in cases {
+        let mut cmd = Command::new("nix");
+        cmd.args(["--verbose", "--version"])
+            .env_remove("NIX_USER_CONF_FILES")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_CONFIG_DIRS");
+        for (var, value) in [
+            ("HOME", home),
+            ("XDG_CONFIG_HOME", config_home),
+            ("XDG_CONFIG_DIRS", config_dirs),
+        ] {
+            if let Some(value) = value {
+                cmd.env(var, value);
+            }
+        }
+        let output = cmd.output().expect("nix runs");
+        let ours = default_conf_files_from(
+            home.map(String::from),
+            config_home.map(String::from),
+            config_dirs.map(String::from),
+        );
+        assert_eq!(
+            ours.as_deref(),
+            Some(user_conf_line(&output.stdout).as_str()),
+            "HOME={home:?} XDG_CONFIG_HOME={config_home:?} XDG_CONFIG_DIRS={config_dirs:?}"
+        );
+    }
+    // A config home with ':' cannot be written in the list: no gate.
+    assert_eq!(
+        default_conf_files_from(Some("/h".into()), Some("/a:b".into()), None),
+        None
+    );
+}
+
+#[test]
+fn a_process_that_never_reads_the_fifo_is_noticed() {
+    let mut gate = Gate::new().expect("gate");
+    let (name, value) = gate.env();
+    let status = Command::new("true")
+        .env(name, value)
+        .status()
+        .expect("true runs");
+    assert!(status.success());
+    gate.open();
+    assert!(
+        !gate.close(),
+        "nothing read the FIFO, so nothing was held at the gate"
+    );
+}
+
+#[test]
+fn an_unopened_gate_is_dropped_without_waiting() {
+    let scratch = Scratch::new().expect("scratch");
+    let option: AttrPath = "hectic.generic.matrix-cluster".parse().expect("option");
+    let hosts = [("hectic-lab".to_string(), None)];
+    // Nix starts and waits at the gate; dropping the pending evaluation
+    // kills it and frees the gate's opener (this test would hang otherwise).
+    let pending =
+        eval::start(Flake::ScratchBeingWritten(&scratch), &option, &hosts, &[]).expect("start");
+    drop(pending);
+    // And an opened gate whose Nix is killed before it gets there.
+    let mut pending =
+        eval::start(Flake::ScratchBeingWritten(&scratch), &option, &hosts, &[]).expect("start");
+    pending.open_gate().expect("open");
+    drop(pending);
+}
+
+#[test]
+fn a_gated_evaluation_reads_the_flake_written_after_nix_started() {
+    let scratch = Scratch::new().expect("scratch");
+    let option: AttrPath = "hectic.generic.matrix-cluster".parse().expect("option");
+    let hosts = [
+        ("hectic-lab".to_string(), None),
+        ("bfs.poland.xray".to_string(), None),
+    ];
+    let mut pending =
+        eval::start(Flake::ScratchBeingWritten(&scratch), &option, &hosts, &[]).expect("start");
+    // Nix has had ample time to look for flake.nix, which does not exist yet.
+    std::thread::sleep(Duration::from_millis(300));
+    scratch.copy_from(&example()).expect("copy");
+    pending.open_gate().expect("open");
+    // Nix read the gate's FIFO: it was held there, and its answer is not a
+    // second run's.
+    assert!(pending.answered().expect("nix answers"));
+    let answers = pending.finish().expect("nix eval of the scratch flake");
+    let roles: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|(host, (_, fields))| (host.as_str(), fields.role.as_str()))
+        .collect();
+    assert_eq!(
+        roles,
+        [("bfs.poland.xray", "standby"), ("hectic-lab", "primary")]
+    );
+}
+
+#[test]
+fn the_scratch_copy_links_files_and_never_writes_through_a_link() {
+    let user = tempfile::tempdir().expect("temp dir");
+    common::copy_tree(&example(), user.path());
+    std::fs::write(user.path().join("flake.lock"), "{ \"version\": 7 }\n").expect("lock");
+    let host = Path::new("nixos/system/hectic-lab/hectic-lab.nix");
+    let before = std::fs::read(user.path().join(host)).expect("host file");
+
+    let scratch = Scratch::copy_of(user.path()).expect("scratch copy");
+    let inode = |root: &Path, rel: &str| std::fs::metadata(root.join(rel)).expect("stat").ino();
+    // Same file system (both under the temp dir): unchanged files are links.
+    assert_eq!(
+        inode(user.path(), "nix/lite.nix"),
+        inode(scratch.flake(), "nix/lite.nix")
+    );
+    // Nix may rewrite the lock file, so it is a copy.
+    assert_ne!(
+        inode(user.path(), "flake.lock"),
+        inode(scratch.flake(), "flake.lock")
+    );
+    assert_eq!(
+        std::fs::read(scratch.flake().join("flake.lock")).expect("lock copy"),
+        b"{ \"version\": 7 }\n"
+    );
+
+    scratch.write(host, "# rewritten\n").expect("write");
+    assert_eq!(
+        std::fs::read(user.path().join(host)).expect("host file"),
+        before,
+        "the user's file is untouched"
+    );
+    assert_eq!(
+        std::fs::read_to_string(scratch.flake().join(host)).expect("scratch file"),
+        "# rewritten\n"
+    );
+    drop(scratch);
+    assert_eq!(
+        std::fs::read(user.path().join(host)).expect("host file"),
+        before,
+        "removing the scratch copy leaves the user's file"
+    );
+}
