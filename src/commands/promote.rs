@@ -212,7 +212,7 @@ fn validate(
     cluster: &Cluster,
     plan: &Plan,
     rewrites: &[Rewrite],
-    (scratch, pending): (eval::Scratch, Option<eval::Pending>),
+    (scratch, mut pending): (eval::Scratch, Option<eval::Pending>),
     args: &PromoteArgs,
 ) -> Result<(Option<i32>, Option<eval::Removal>)> {
     scratch.copy_from(&cluster.root)?;
@@ -222,13 +222,9 @@ fn validate(
     // The scratch flake is complete: Nix may read it. The static checks
     // below run while it evaluates (an early return drops `pending`, which
     // kills it).
-    let pending = match pending {
-        Some(mut pending) => {
-            pending.open_gate()?;
-            Some(pending)
-        }
-        None => None,
-    };
+    if let Some(pending) = &mut pending {
+        pending.open_gate()?;
+    }
     let config_path = cli.config.clone();
     let mut after = cluster.with_rewrites(
         scratch.flake(),
@@ -245,21 +241,19 @@ fn validate(
         return Ok((Some(EXIT_FINDINGS), None));
     }
     secrets_gate(cli, &cluster.root, &after, plan, args)?;
-    let Some(pending) = pending else {
+    let Some(mut pending) = pending else {
         eprintln!("warning: --no-eval: the rewrite was not proven with `nix eval`");
         return Ok((None, None));
     };
-    let mut pending = pending;
     // Nix prints its answer a few milliseconds before it has exited, and
     // from then on reads nothing of the scratch copy: remove it meanwhile.
     let (removal, evaluated) = if pending.answered()? {
         let removal = scratch.remove_in_background();
-        (removal, pending.finish()?)
+        (Some(removal), pending.finish()?)
     } else {
         let evaluated = pending.finish()?;
-        (scratch.remove_in_background(), evaluated)
+        (Some(scratch.remove_in_background()), evaluated)
     };
-    let removal = Some(removal);
     // The rules judge what Nix computed too (a definition nixflip did not
     // edit may still win somewhere it cannot see).
     nixflip::cluster::evaluated::overlay(&mut after, &evaluated);
