@@ -80,6 +80,9 @@ pub enum Command {
     /// SOPS secrets: declarations, keys, recipients, .sops.yaml rules, decryption
     #[command(subcommand)]
     Secrets(commands::secrets::SecretsCommand),
+    /// (internal) Remove a scratch copy once stdin closes; started by nixflip itself
+    #[command(hide = true)]
+    Janitor { dir: std::path::PathBuf },
 }
 
 fn print_completions(shell: clap_complete::Shell) -> nixflip::Result<i32> {
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Command::Completions { shell } => print_completions(*shell),
         Command::Man => print_man(),
         Command::Secrets(command) => commands::secrets::secrets(&cli, command),
+        Command::Janitor { dir } => Ok(nixflip::eval::janitor(dir)),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

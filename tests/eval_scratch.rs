@@ -35,7 +35,8 @@ fn user_conf_line(output: &[u8]) -> String {
 #[test]
 fn nix_waits_at_the_gate_and_keeps_the_users_config_files() {
     // The gate reads this process's environment, as nixflip's would.
-    let mut gate = Gate::new().expect("a FIFO can be made in the temp dir");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut gate = Gate::new(dir.path()).expect("a FIFO can be made in a temp dir");
     let (name, value) = gate.env();
     let mut child = Command::new("nix")
         .args(["--verbose", "--version"])
@@ -114,7 +115,8 @@ fn the_default_config_file_list_is_the_one_nix_computes() {
 
 #[test]
 fn a_process_that_never_reads_the_fifo_is_noticed() {
-    let mut gate = Gate::new().expect("gate");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut gate = Gate::new(dir.path()).expect("gate");
     let (name, value) = gate.env();
     let status = Command::new("true")
         .env(name, value)
@@ -147,7 +149,7 @@ fn an_unopened_gate_is_dropped_without_waiting() {
 
 #[test]
 fn a_gated_evaluation_reads_the_flake_written_after_nix_started() {
-    let scratch = Scratch::new().expect("scratch");
+    let mut scratch = Scratch::new().expect("scratch");
     let option: AttrPath = "hectic.generic.matrix-cluster".parse().expect("option");
     let hosts = [
         ("hectic-lab".to_string(), None),
@@ -214,4 +216,40 @@ fn the_scratch_copy_links_files_and_never_writes_through_a_link() {
         before,
         "removing the scratch copy leaves the user's file"
     );
+}
+
+/// nixflip killed before it opened the gate leaves Nix blocked opening the
+/// FIFO; the janitor's sweep releases it before it removes the copy.
+#[test]
+fn the_sweep_releases_a_reader_held_at_the_gate() {
+    let scratch = Scratch::new().expect("scratch");
+    let dir = scratch
+        .flake()
+        .parent()
+        .expect("the flake is in the scratch directory")
+        .to_path_buf();
+    let gate = Gate::new(&dir).expect("gate");
+    // A reader that, like Nix, opens the FIFO and reads it to the end.
+    let mut reader = Command::new("cat")
+        .arg(gate.fifo())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("cat runs");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(reader.try_wait().expect("try_wait").is_none(), "held");
+    // The gate is never opened (nixflip is gone): the janitor sweeps.
+    assert_eq!(eval::sweep(&dir), 0);
+    let released = (0..100).any(|_| {
+        let done = reader.try_wait().expect("try_wait").is_some();
+        if !done {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        done
+    });
+    assert!(released, "the reader is still held at the gate");
+    assert!(!dir.exists(), "the scratch directory is gone");
+    // Only scratch directories are swept.
+    let other = tempfile::tempdir().expect("temp dir");
+    assert_eq!(eval::sweep(other.path()), 2);
+    assert!(other.path().exists());
 }

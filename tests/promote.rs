@@ -770,3 +770,114 @@ fn a_nix_that_ignores_the_gate_is_run_again_once_the_flake_is_written() {
     let calls = std::fs::read_to_string(&log).expect("log");
     assert_eq!(calls.lines().count(), 2, "one gated run, then one more");
 }
+
+/// Wait up to ten seconds for `dir` to hold nothing whose name starts with
+/// `prefix`; the names still there otherwise.
+fn wait_until_gone(dir: &Path, prefix: &str) -> Vec<String> {
+    let left = || -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("read dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(prefix))
+            .collect()
+    };
+    for _ in 0..200 {
+        if left().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    left()
+}
+
+/// The scratch copy (hard links to the operator's files, the gate's FIFO)
+/// is removed by the janitor once promote is done with it, and also when
+/// promote is killed while Nix evaluates.
+#[test]
+fn no_scratch_copy_outlives_promote_even_when_it_is_killed() {
+    let (_dir, root) = scratch("examples/two-node");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = nixflip(&root)
+        .env("TMPDIR", tmp.path())
+        .args(["promote", "bfs.poland.xray", "--dry-run"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        wait_until_gone(tmp.path(), "nixflip-"),
+        Vec::<String>::new()
+    );
+
+    // A `nix` that takes its time: promote is killed while it waits.
+    let bin = tempfile::tempdir().expect("tempdir");
+    let pid_file = bin.path().join("nix.pid");
+    let wrapper = bin.path().join("nix");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho $$ > '{}'\nexec sleep 30\n",
+            pid_file.display()
+        ),
+    )
+    .expect("wrapper");
+    Std::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("nixflip"))
+        .env("TMPDIR", tmp.path())
+        .env("PATH", path)
+        .arg("--flake")
+        .arg(&root)
+        .args(["promote", "bfs.poland.xray", "--dry-run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    // Wait until the copy is written (the janitor starts before it is).
+    let copied = (0..200).any(|_| {
+        let found = std::fs::read_dir(tmp.path())
+            .expect("read dir")
+            .flatten()
+            .any(|e| e.path().join("flake/flake.nix").exists() && pid_file.exists());
+        if !found {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        found
+    });
+    assert!(copied, "the scratch copy never appeared");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    assert_eq!(
+        wait_until_gone(tmp.path(), "nixflip-"),
+        Vec::<String>::new(),
+        "the janitor removes the copy of a killed run"
+    );
+    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+        let _ = Std::new("kill").arg(pid.trim()).status();
+    }
+}
+
+/// The janitor removes scratch copies and nothing else.
+#[test]
+fn the_janitor_refuses_a_directory_that_is_not_a_scratch_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let precious = dir.path().join("hosts");
+    std::fs::create_dir(&precious).expect("dir");
+    let out = Command::cargo_bin("nixflip")
+        .expect("binary")
+        .arg("janitor")
+        .arg(&precious)
+        .write_stdin("")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(precious.is_dir());
+}

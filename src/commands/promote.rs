@@ -96,7 +96,7 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
     // Nix starts loading now, before the scratch flake exists, and waits at
     // a gate until it is written: its start-up overlaps the rewrite and the
     // copy instead of following them.
-    let scratch = eval::Scratch::new()?;
+    let mut scratch = eval::Scratch::new()?;
     let pending = if args.no_eval {
         None
     } else {
@@ -107,8 +107,12 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
             &args.nix_options,
         )?)
     };
+    // From here on the scratch directory (and a Nix held at its gate) is
+    // cleaned up however nixflip ends, Ctrl-C and kill -9 included.
+    scratch.watch();
     let rewrites = rewrite(&cluster, &plan)?;
-    // Held to the end: the scratch copy is removed while the diff prints.
+    // The scratch copy goes while the diff prints (the janitor removes it;
+    // without one, a thread, which `_scratch_removal` waits for).
     let (validation, _scratch_removal) =
         validate(cli, &cluster, &plan, &rewrites, (scratch, pending), args)?;
     if let Some(code) = validation {
@@ -212,7 +216,7 @@ fn validate(
     cluster: &Cluster,
     plan: &Plan,
     rewrites: &[Rewrite],
-    (scratch, mut pending): (eval::Scratch, Option<eval::Pending>),
+    (mut scratch, mut pending): (eval::Scratch, Option<eval::Pending>),
     args: &PromoteArgs,
 ) -> Result<(Option<i32>, Option<eval::Removal>)> {
     scratch.copy_from(&cluster.root)?;
@@ -248,11 +252,11 @@ fn validate(
     // Nix prints its answer a few milliseconds before it has exited, and
     // from then on reads nothing of the scratch copy: remove it meanwhile.
     let (removal, evaluated) = if pending.answered()? {
-        let removal = scratch.remove_in_background();
-        (Some(removal), pending.finish()?)
+        let removal = scratch.remove();
+        (removal, pending.finish()?)
     } else {
         let evaluated = pending.finish()?;
-        (Some(scratch.remove_in_background()), evaluated)
+        (scratch.remove(), evaluated)
     };
     // The rules judge what Nix computed too (a definition nixflip did not
     // edit may still win somewhere it cannot see).

@@ -24,8 +24,9 @@ use std::thread::JoinHandle;
 const CONF_FILES: &str = "NIX_USER_CONF_FILES";
 
 pub struct Gate {
-    /// The FIFO, a temporary file of its own (never inside the flake: Nix
-    /// would copy it into the store); removed on drop.
+    /// The FIFO, a temporary file of its own in the scratch directory
+    /// (beside the flake, never inside it: Nix would copy it into the
+    /// store); removed on drop, or with the directory.
     fifo: tempfile::NamedTempFile<()>,
     /// The value of `NIX_USER_CONF_FILES` for the gated Nix.
     conf_files: OsString,
@@ -39,14 +40,14 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// A closed gate with its FIFO in the temporary directory, or `None`
-    /// when one cannot be made (no FIFO there, or a path Nix's `:`-separated
-    /// list cannot hold): then start Nix only once the flake is ready.
-    pub fn new() -> Option<Gate> {
+    /// A closed gate with its FIFO in `dir`, or `None` when one cannot be
+    /// made there (no FIFO, or a path Nix's `:`-separated list cannot hold):
+    /// then start Nix only once the flake is ready.
+    pub fn new(dir: &Path) -> Option<Gate> {
         let fifo = tempfile::Builder::new()
-            .prefix("nixflip-gate-")
+            .prefix("nix-gate-")
             .suffix(".conf")
-            .make(|path| {
+            .make_in(dir, |path| {
                 let owner_only = rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR;
                 Ok(rustix::fs::mkfifoat(rustix::fs::CWD, path, owner_only)?)
             })

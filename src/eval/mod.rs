@@ -17,7 +17,7 @@ use crate::nixedit::AttrPath;
 
 pub use gate::{default_conf_files_from, Gate};
 pub use pending::Pending;
-pub use scratch::{Removal, Scratch};
+pub use scratch::{janitor, sweep, Removal, Scratch};
 
 /// The managed fields of one member as Nix evaluated them.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -179,7 +179,7 @@ pub fn start(
     let args = eval_args(flake, option, hosts, nix_args);
     match flake {
         Flake::Own(_) | Flake::Scratch(_) => Pending::spawn(args, None),
-        Flake::ScratchBeingWritten(_) => match Gate::new() {
+        Flake::ScratchBeingWritten(scratch) => match Gate::new(scratch.beside()) {
             Some(gate) => Pending::spawn(args, Some(gate)),
             None => Ok(Pending::not_started(args)),
         },

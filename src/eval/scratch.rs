@@ -7,8 +7,20 @@
 //! the user's file, so nothing may write into one: nixflip replaces a file
 //! of the copy only through [`Scratch::write`], which unlinks it first, and
 //! `flake.lock`, the one file Nix itself may rewrite, is always a copy.
+//!
+//! The copy is `flake/` in a temporary directory; beside it (never inside:
+//! Nix would copy it into the store) is the FIFO of a [`super::Gate`].
+//!
+//! Once filled, a scratch copy is watched by a janitor: `nixflip janitor DIR`
+//! (hidden), started in its own process group with a pipe from this process
+//! as its stdin. When the pipe closes (nixflip is done with the copy, exits,
+//! crashes, is killed, or the operator presses Ctrl-C) the janitor removes
+//! the directory. So no scratch copy outlives a run, and removing one (a
+//! millisecond or two of metadata operations on a disk file system) never
+//! holds up the operator's prompt.
 
-use std::path::Path;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -25,9 +37,15 @@ impl Drop for Removal {
     }
 }
 
+/// What a scratch directory is called; the janitor removes nothing else.
+const PREFIX: &str = "nixflip-scratch-";
+
 /// A temporary directory holding a copy of the flake. Removed on drop.
 pub struct Scratch {
     dir: tempfile::TempDir,
+    flake: PathBuf,
+    /// The janitor's stdin, once one watches the copy.
+    janitor: Option<std::io::PipeWriter>,
 }
 
 impl Scratch {
@@ -40,41 +58,78 @@ impl Scratch {
             )
         };
         let dir = tempfile::Builder::new()
-            .prefix("nixflip-scratch-")
+            .prefix(PREFIX)
             .tempdir()
             .map_err(cannot)?;
-        Ok(Scratch { dir })
+        let flake = dir.path().join("flake");
+        Ok(Scratch {
+            dir,
+            flake,
+            janitor: None,
+        })
     }
 
     /// A scratch flake holding a copy of the flake at `root`.
     pub fn copy_of(root: &Path) -> Result<Scratch> {
-        let scratch = Scratch::new()?;
+        let mut scratch = Scratch::new()?;
         scratch.copy_from(root)?;
         Ok(scratch)
     }
 
     /// Where the copy of the flake is.
     pub fn flake(&self) -> &Path {
+        &self.flake
+    }
+
+    /// Where a gate may put its FIFO: beside the copy, removed with it.
+    pub(super) fn beside(&self) -> &Path {
         self.dir.path()
     }
 
-    /// Remove the scratch directory on another thread: on some file systems
-    /// that is a millisecond or more of metadata operations, which need not
-    /// hold up the output. Dropping the returned [`Removal`] waits for it.
-    pub fn remove_in_background(self) -> Removal {
+    /// Remove the scratch directory without waiting for it: the janitor
+    /// does it in its own process (`None`), or, where none could be
+    /// started, a thread (dropping the [`Removal`] waits for that).
+    pub fn remove(self) -> Option<Removal> {
+        let Scratch { dir, janitor, .. } = self;
+        if let Some(janitor) = janitor {
+            // The directory is the janitor's now; closing its stdin says so.
+            let _ = dir.keep();
+            drop(janitor);
+            return None;
+        }
         let (done, removal) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            drop(self);
+            drop(dir);
             let _ = done.send(());
         });
-        Removal(removal)
+        Some(Removal(removal))
+    }
+
+    /// Have a janitor watch the scratch directory from now on (see the
+    /// module's comment); [`Scratch::copy_from`] starts one if none runs.
+    /// Where none can be started, the copy is still removed on every
+    /// ordinary exit.
+    pub fn watch(&mut self) {
+        if self.janitor.is_none() {
+            self.janitor = start_janitor(self.dir.path()).ok();
+        }
     }
 
     /// Copy the flake at `root` in, skipping `.git`, the `result*` symlinks of
     /// `nix build`, a `target` build directory at the root and nixflip's
     /// lock. Everything else is copied, since the flake may import any of it.
-    pub fn copy_from(&self, root: &Path) -> Result<()> {
-        copy_tree(root, self.flake(), true)
+    /// A janitor watches the copy from now on (see the module's comment).
+    pub fn copy_from(&mut self, root: &Path) -> Result<()> {
+        self.watch();
+        if !self.flake.is_dir() {
+            std::fs::create_dir(&self.flake).map_err(|e| {
+                Error::external(
+                    format!("cannot create the scratch flake: {e}"),
+                    "check TMPDIR",
+                )
+            })?;
+        }
+        copy_tree(root, &self.flake, true)
     }
 
     /// Put `text` at `rel` in the copy as a new file: whatever was there (a
@@ -98,6 +153,71 @@ impl Scratch {
             .open(&path)
             .map_err(cannot)?;
         std::io::Write::write_all(&mut file, text.as_bytes()).map_err(cannot)
+    }
+}
+
+/// Start `nixflip janitor DIR` with a pipe as its stdin; the write end is
+/// returned (close-on-exec: no other child keeps the janitor waiting).
+fn start_janitor(dir: &Path) -> std::io::Result<std::io::PipeWriter> {
+    let exe = std::env::current_exe()?;
+    let (reader, writer) = std::io::pipe()?;
+    duct::cmd(exe, [std::ffi::OsStr::new("janitor"), dir.as_os_str()])
+        .stdin_file(reader)
+        .stdout_null()
+        .stderr_null()
+        .unchecked()
+        // Its own process group: the Ctrl-C that stops nixflip must not
+        // stop the janitor too.
+        .before_spawn(|cmd| {
+            std::os::unix::process::CommandExt::process_group(cmd, 0);
+            Ok(())
+        })
+        .start()?;
+    Ok(writer)
+}
+
+/// `nixflip janitor DIR`: wait until stdin closes, then [`sweep`] DIR.
+/// Exit code.
+pub fn janitor(dir: &Path) -> i32 {
+    let mut sink = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    sweep(dir)
+}
+
+/// Remove DIR, a scratch copy (a directory named like one, and nothing
+/// else), after releasing any Nix held at its gate: a Nix blocked opening
+/// the FIFO would otherwise wait forever for a nixflip that is gone. The
+/// FIFO is opened for reading and writing (which never blocks, and pairs
+/// with a Nix already waiting), unlinked (so a later Nix finds no such
+/// config file and goes on), then closed (the waiting Nix reads an empty
+/// file). Nix then fails on the removed flake, or on its closed output.
+/// Exit code.
+pub fn sweep(dir: &Path) -> i32 {
+    let is_scratch = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(PREFIX));
+    if !is_scratch {
+        return crate::error::EXIT_BAD_INPUT;
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let is_fifo = entry
+            .file_type()
+            .is_ok_and(|t| std::os::unix::fs::FileTypeExt::is_fifo(&t));
+        if is_fifo {
+            let held = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+                .open(entry.path());
+            let _ = std::fs::remove_file(entry.path());
+            drop(held);
+        }
+    }
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(_) => crate::error::EXIT_EXTERNAL,
     }
 }
 
