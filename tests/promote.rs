@@ -718,6 +718,23 @@ fn a_held_lock_is_refused_outside_git_too() {
     drop(held);
 }
 
+/// A `nix` in `bin` running the shell `script`, and a PATH that finds it
+/// before the real one.
+fn nix_on_path(bin: &Path, script: &str) -> String {
+    let wrapper = bin.join("nix");
+    std::fs::write(&wrapper, format!("#!/bin/sh\n{script}\n")).expect("wrapper");
+    Std::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .expect("chmod");
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 /// A `nix` that never reads `NIX_USER_CONF_FILES` is not held at the gate, so
 /// it may have read the scratch flake before it was complete: promote
 /// notices (the gate's FIFO was never read) and evaluates once more, after
@@ -732,24 +749,12 @@ fn a_nix_that_ignores_the_gate_is_run_again_once_the_flake_is_written() {
         .output()
         .expect("sh");
     let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
-    let wrapper = bin.path().join("nix");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\necho run >> '{}'\nunset NIX_USER_CONF_FILES\nexec '{real}' \"$@\"\n",
+    let path = nix_on_path(
+        bin.path(),
+        &format!(
+            "echo run >> '{}'\nunset NIX_USER_CONF_FILES\nexec '{real}' \"$@\"",
             log.display()
         ),
-    )
-    .expect("wrapper");
-    Std::new("chmod")
-        .arg("+x")
-        .arg(&wrapper)
-        .status()
-        .expect("chmod");
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap_or_default()
     );
     let out = nixflip(&root)
         .env("PATH", path)
@@ -812,24 +817,9 @@ fn no_scratch_copy_outlives_promote_even_when_it_is_killed() {
     // A `nix` that takes its time: promote is killed while it waits.
     let bin = tempfile::tempdir().expect("tempdir");
     let pid_file = bin.path().join("nix.pid");
-    let wrapper = bin.path().join("nix");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\necho $$ > '{}'\nexec sleep 30\n",
-            pid_file.display()
-        ),
-    )
-    .expect("wrapper");
-    Std::new("chmod")
-        .arg("+x")
-        .arg(&wrapper)
-        .status()
-        .expect("chmod");
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap_or_default()
+    let path = nix_on_path(
+        bin.path(),
+        &format!("echo $$ > '{}'\nexec sleep 30", pid_file.display()),
     );
     let mut child = Std::new(assert_cmd::cargo::cargo_bin("nixflip"))
         .env("TMPDIR", tmp.path())
