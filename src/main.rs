@@ -103,6 +103,7 @@ fn print_man() -> nixflip::Result<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    nixflip::eval::enable_janitor();
     let color = cli.color.enabled_for_stderr();
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(

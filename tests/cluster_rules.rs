@@ -234,6 +234,11 @@ fn files_that_never_name_the_option_still_take_part() {
         ),
         // Does not parse and names nothing: ignored, as before.
         ("broken.nix".into(), "{ this is = not nix".into()),
+        // Names the option only through an escape: still a host.
+        (
+            "hosts/gamma.nix".into(),
+            "{ ... }: { hectic.generic.\"matrix-c\\luster\" = { enable = true; role = \"standby\"; publicIp = \"10.0.0.3\"; replication.peerHost = \"10.0.0.1\"; }; }\n".into(),
+        ),
     ];
     let loaded = nixflip::config::load(Path::new("/nonexistent"), None).expect("default config");
     let cluster = Cluster::from_texts(Path::new("/flake"), texts, loaded).expect("cluster");
@@ -246,6 +251,10 @@ fn files_that_never_name_the_option_still_take_part() {
     assert!(
         alpha_files.contains(&"hosts/pin.nix".to_string()),
         "the pin behind common.nix belongs to alpha: {alpha_files:?}"
+    );
+    assert!(
+        cluster.member("gamma").is_some(),
+        "an escaped key still names the option"
     );
     let findings = rules::check(&cluster);
     let nf102: Vec<_> = findings.iter().filter(|f| f.id == "NF102").collect();

@@ -57,6 +57,9 @@ fn nix_waits_at_the_gate_and_keeps_the_users_config_files() {
     assert!(output.status.success());
     let gate_fifo = gate.fifo().to_path_buf();
     assert!(gate.close(), "nix read the FIFO, so it passed the gate");
+    // It served its one reader and is gone: a process Nix starts with the
+    // same environment is not held there.
+    assert!(!gate_fifo.exists());
 
     // The list Nix reads is the one it reads without the gate, plus the
     // FIFO, which is empty and so changes no setting.

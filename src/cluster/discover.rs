@@ -202,7 +202,7 @@ impl Sources {
         option_hint: &str,
     ) -> Result<Sources> {
         let texts: Vec<(PathBuf, String)> = texts.into_iter().collect();
-        let mentions = |text: &str| text.contains(option_hint);
+        let mentions = |text: &str| names_option(text, option_hint);
         // A thread pays for itself from about this much text to parse.
         const MIN_BYTES_PER_THREAD: usize = 8 * 1024;
         let parses = parallel_map(
@@ -252,7 +252,7 @@ impl Sources {
     ) -> Result<Sources> {
         let mut files = self.files.clone();
         for (rel, text) in texts {
-            let mentions = text.contains(&self.hint);
+            let mentions = names_option(&text, &self.hint);
             let file = NixFile::parse(rel.display().to_string(), text)?;
             files.insert(rel, Source::parsed(file, mentions));
         }
@@ -333,6 +333,14 @@ impl Sources {
     }
 }
 
+/// Whether `text` may define something under the option whose last key is
+/// `hint`: a definition names every key of its path. A key may be written
+/// with escapes (`"matrix-c\luster"` is `matrix-cluster`), so a text with
+/// backslashes is also looked at without them.
+fn names_option(text: &str, hint: &str) -> bool {
+    text.contains(hint) || (text.contains('\\') && text.replace('\\', "").contains(hint))
+}
+
 /// `f` over `items`, spread over up to one thread per core when the work
 /// (the sum of `weight`) pays for them: every thread gets at least
 /// `min_per_thread` of it. Items are dealt heaviest first to the least loaded
@@ -386,8 +394,10 @@ fn parallel_map<T: Sync, R: Send>(
             }
         }
     });
-    // Every index was dealt to exactly one share.
-    results.into_iter().flatten().collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every index is dealt to exactly one share"))
+        .collect()
 }
 
 /// `a/./b/../c` → `a/c`, without touching the filesystem.

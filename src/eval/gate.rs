@@ -87,6 +87,11 @@ impl Gate {
             // cannot finish while this end is open.
             let writer = OpenOptions::new().write(true).open(&fifo);
             let passed = writer.is_ok() && !nix_done.load(Ordering::SeqCst);
+            // The gate serves one reader. Processes Nix starts inherit its
+            // environment (a build hook, a nested `nix`): for them the FIFO
+            // must be gone (a missing config file is skipped), or they would
+            // wait at it for a writer that never comes.
+            let _ = std::fs::remove_file(&fifo);
             drop(writer);
             passed
         }));
@@ -131,6 +136,9 @@ impl Gate {
                 .open(self.fifo.path());
             match reader {
                 Ok(reader) => Some(reader),
+                // Only the opener removes the FIFO, once its open succeeded:
+                // it is about to finish.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(_) => return false,
             }
         };

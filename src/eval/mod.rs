@@ -17,7 +17,7 @@ use crate::nixedit::AttrPath;
 
 pub use gate::{default_conf_files_from, Gate};
 pub use pending::Pending;
-pub use scratch::{janitor, sweep, Removal, Scratch};
+pub use scratch::{enable_janitor, janitor, sweep, Removal, Scratch};
 
 /// The managed fields of one member as Nix evaluated them.
 #[derive(Clone, Debug, Deserialize, PartialEq)]

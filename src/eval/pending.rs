@@ -92,29 +92,29 @@ impl Pending {
     pub fn finish(mut self) -> Result<BTreeMap<String, (String, Evaluated)>> {
         // Never wait on a Nix that waits at the gate.
         self.open_gate()?;
-        let Some(nix) = self.nix.take() else {
+        // Nix stays in `self` until it has exited: an early return kills it
+        // (on drop), so no scratch copy is removed under a running Nix.
+        let Some(nix) = &self.nix else {
             return Err(Error::external(
                 "nix eval was already collected",
                 "please report this",
             ));
         };
-        let mut rest = Vec::new();
-        (&nix).read_to_end(&mut rest).map_err(cannot_run_nix)?;
-        self.stdout.extend(rest);
-        let status = nix
-            .try_wait()
-            .map_err(cannot_run_nix)?
-            .map(|done| std::process::Output {
-                status: done.status,
-                stdout: std::mem::take(&mut self.stdout),
-                stderr: done.stderr.clone(),
-            });
-        let Some(output) = status else {
+        (&*nix)
+            .read_to_end(&mut self.stdout)
+            .map_err(cannot_run_nix)?;
+        let Some(done) = nix.try_wait().map_err(cannot_run_nix)? else {
             return Err(Error::external(
                 "nix eval did not finish after closing its output",
                 "please report this",
             ));
         };
+        let output = std::process::Output {
+            status: done.status,
+            stdout: std::mem::take(&mut self.stdout),
+            stderr: done.stderr.clone(),
+        };
+        self.nix = None;
         if let Some(gate) = self.gate.take() {
             if !(self.passed_gate || gate.close()) {
                 // This Nix did not read the gate's FIFO, so it may have read

@@ -40,12 +40,24 @@ impl Drop for Removal {
 /// What a scratch directory is called; the janitor removes nothing else.
 const PREFIX: &str = "nixflip-scratch-";
 
+/// Whether this process is the `nixflip` binary, which can start itself as
+/// a janitor (see [`enable_janitor`]).
+static JANITOR_ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Let scratch copies be watched by a janitor: called by the `nixflip`
+/// binary, whose `janitor` subcommand it is. A library user (a test binary,
+/// say) does not get one: its scratch copies are removed on drop or on a
+/// thread.
+pub fn enable_janitor() {
+    JANITOR_ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A temporary directory holding a copy of the flake. Removed on drop.
 pub struct Scratch {
     dir: tempfile::TempDir,
     flake: PathBuf,
-    /// The janitor's stdin, once one watches the copy.
-    janitor: Option<std::io::PipeWriter>,
+    /// The janitor's stdin and process, once one watches the copy.
+    janitor: Option<(std::io::PipeWriter, duct::Handle)>,
 }
 
 impl Scratch {
@@ -57,8 +69,11 @@ impl Scratch {
                 "check TMPDIR",
             )
         };
+        // Owner only: the copy lists the flake's files (hard links keep
+        // each file's own mode).
         let dir = tempfile::Builder::new()
             .prefix(PREFIX)
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(cannot)?;
         let flake = dir.path().join("flake");
@@ -91,11 +106,15 @@ impl Scratch {
     /// started, a thread (dropping the [`Removal`] waits for that).
     pub fn remove(self) -> Option<Removal> {
         let Scratch { dir, janitor, .. } = self;
-        if let Some(janitor) = janitor {
-            // The directory is the janitor's now; closing its stdin says so.
-            let _ = dir.keep();
-            drop(janitor);
-            return None;
+        if let Some((stdin, process)) = janitor {
+            if matches!(process.try_wait(), Ok(None)) {
+                // The directory is the janitor's now; closing its stdin
+                // says so.
+                let _ = dir.keep();
+                drop(stdin);
+                return None;
+            }
+            // A janitor that already ended cannot do it.
         }
         let (done, removal) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -110,7 +129,7 @@ impl Scratch {
     /// Where none can be started, the copy is still removed on every
     /// ordinary exit.
     pub fn watch(&mut self) {
-        if self.janitor.is_none() {
+        if self.janitor.is_none() && JANITOR_ENABLED.load(std::sync::atomic::Ordering::Relaxed) {
             self.janitor = start_janitor(self.dir.path()).ok();
         }
     }
@@ -158,10 +177,10 @@ impl Scratch {
 
 /// Start `nixflip janitor DIR` with a pipe as its stdin; the write end is
 /// returned (close-on-exec: no other child keeps the janitor waiting).
-fn start_janitor(dir: &Path) -> std::io::Result<std::io::PipeWriter> {
+fn start_janitor(dir: &Path) -> std::io::Result<(std::io::PipeWriter, duct::Handle)> {
     let exe = std::env::current_exe()?;
     let (reader, writer) = std::io::pipe()?;
-    duct::cmd(exe, [std::ffi::OsStr::new("janitor"), dir.as_os_str()])
+    let process = duct::cmd(exe, [std::ffi::OsStr::new("janitor"), dir.as_os_str()])
         .stdin_file(reader)
         .stdout_null()
         .stderr_null()
@@ -173,7 +192,7 @@ fn start_janitor(dir: &Path) -> std::io::Result<std::io::PipeWriter> {
             Ok(())
         })
         .start()?;
-    Ok(writer)
+    Ok((writer, process))
 }
 
 /// `nixflip janitor DIR`: wait until stdin closes, then [`sweep`] DIR.
