@@ -102,6 +102,14 @@ fn print_man() -> nixflip::Result<i32> {
 }
 
 fn main() -> ExitCode {
+    // A janitor (started by promote, see nixflip::eval::Scratch) starts up
+    // while promote's Nix does: it skips the argument parser.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let [_, command, dir] = args.as_slice() {
+        if command == "janitor" {
+            return ExitCode::from(nixflip::eval::janitor(std::path::Path::new(dir)) as u8);
+        }
+    }
     let cli = Cli::parse();
     nixflip::eval::enable_janitor();
     let color = cli.color.enabled_for_stderr();

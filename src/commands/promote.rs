@@ -97,9 +97,6 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
     // a gate until it is written: its start-up overlaps the rewrite and the
     // copy instead of following them.
     let mut scratch = eval::Scratch::new()?;
-    // From here on the scratch directory (and a Nix held at its gate) is
-    // cleaned up however nixflip ends, Ctrl-C and kill -9 included.
-    scratch.watch();
     let pending = if args.no_eval {
         None
     } else {
@@ -110,6 +107,10 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
             &args.nix_options,
         )?)
     };
+    // From here on the scratch directory (and a Nix held at its gate) is
+    // cleaned up however nixflip ends, Ctrl-C and kill -9 included. (Not
+    // before Nix starts: the janitor's own start-up would delay Nix's.)
+    scratch.watch();
     let rewrites = rewrite(&cluster, &plan)?;
     // The scratch copy goes while the diff prints (the janitor removes it;
     // without one, a thread, which `_scratch_removal` waits for).

@@ -87,12 +87,13 @@ impl Gate {
             // cannot finish while this end is open.
             let writer = OpenOptions::new().write(true).open(&fifo);
             let passed = writer.is_ok() && !nix_done.load(Ordering::SeqCst);
+            drop(writer);
             // The gate serves one reader. Processes Nix starts inherit its
             // environment (a build hook, a nested `nix`): for them the FIFO
             // must be gone (a missing config file is skipped), or they would
-            // wait at it for a writer that never comes.
+            // wait at it for a writer that never comes. Nix starts them long
+            // after it has read its own configuration, so this comes first.
             let _ = std::fs::remove_file(&fifo);
-            drop(writer);
             passed
         }));
     }
