@@ -277,6 +277,21 @@ fn take_profile_secrets(loaded: &mut Loaded) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Where the key `name` of the `hosts` table is written (`[hosts."NAME"]`,
+/// `[hosts.NAME]`, `"NAME" = { … }`): table keys carry no span of their own.
+/// Empty when it cannot be found (a key written with escapes).
+fn host_key_span(text: &str, name: &str) -> Range<usize> {
+    let quoted = format!("\"{name}\"");
+    let bare = format!("hosts.{name}");
+    text.find(&quoted)
+        .map(|at| at..at + quoted.len())
+        .or_else(|| {
+            text.find(&bare)
+                .map(|at| at + "hosts.".len()..at + bare.len())
+        })
+        .unwrap_or(0..0)
+}
+
 /// Values serde cannot judge: addresses, files that must exist, host names.
 fn validate(
     root: &Path,
@@ -286,9 +301,9 @@ fn validate(
     for (name, host) in &loaded.config.hosts {
         if !is_valid_host_name(name) {
             return Err(loaded.error(
-                0..0,
+                host_key_span(&loaded.text, name),
                 format!("hosts.\"{name}\": not a usable host name"),
-                "",
+                "this host name",
                 "host names may contain letters, digits, '.', '-' and '_', and must not start with '-'",
             ));
         }
@@ -437,5 +452,23 @@ mod tests {
         assert!(is_valid_host_name("bfs.poland.xray"));
         assert!(!is_valid_host_name("-rf"));
         assert!(!is_valid_host_name("a;b"));
+    }
+
+    #[test]
+    fn a_bad_host_name_is_pointed_at_in_the_file() {
+        let text = "[cluster]\noption = \"a.b\"\n\n[hosts.\"-rf\"]\naddress = \"10.0.0.1\"\n";
+        let Err(crate::Error::Other(error)) = from_text(
+            PathBuf::from("nixflip.toml"),
+            text.to_string(),
+            &|_| true,
+            Path::new("/flake"),
+        ) else {
+            panic!("a host named -rf is refused");
+        };
+        let labels: Vec<_> = error.labels().into_iter().flatten().collect();
+        assert_eq!(labels.len(), 1);
+        let at = labels[0].offset();
+        assert_eq!(&text[at..at + labels[0].len()], "\"-rf\"");
+        assert_eq!(labels[0].label(), Some("this host name"));
     }
 }
