@@ -11,9 +11,10 @@
 //! The copy is `flake/` in a temporary directory; beside it (never inside:
 //! Nix would copy it into the store) is the FIFO of a [`super::Gate`].
 //!
-//! Once filled, a scratch copy is watched by a janitor: `nixflip janitor DIR`
-//! (hidden), started in its own process group with a pipe from this process
-//! as its stdin. When the pipe closes (nixflip is done with the copy, exits,
+//! In the `nixflip` binary (see [`enable_janitor`]) a scratch copy is
+//! watched by a janitor from [`Scratch::watch`] or its first fill on:
+//! `nixflip janitor DIR` (hidden), started in its own process group with a
+//! pipe from this process as its stdin. When the pipe closes (nixflip is done with the copy, exits,
 //! crashes, is killed, or the operator presses Ctrl-C) the janitor removes
 //! the directory. So no scratch copy outlives a run, and removing one (a
 //! millisecond or two of metadata operations on a disk file system) never
