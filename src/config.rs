@@ -14,7 +14,7 @@ use toml::Spanned;
 /// The default option path of the cluster module.
 pub const DEFAULT_OPTION: &str = "hectic.generic.matrix-cluster";
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -29,7 +29,7 @@ pub struct Config {
     pub eval: EvalConfig,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Option path of the cluster module.
@@ -61,7 +61,7 @@ fn default_shared() -> Vec<String> {
     vec!["matrixDomain".into(), "objectStorage.s3.bucket".into()]
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
     /// The host's file, relative to the flake root.
@@ -85,7 +85,7 @@ pub struct HostConfig {
 /// relative to the cluster option, with literal values. The key `secrets` is
 /// reserved: it lists the `sops.secrets` names the role needs and is taken out
 /// of the table when the file is loaded (see [`RoleSecrets`]).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profiles {
     #[serde(default)]
@@ -105,7 +105,7 @@ pub struct RoleSecrets {
     pub standby: Option<Spanned<Vec<String>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RebuildConfig {
     /// `nixos-rebuild` action (default "switch").
@@ -120,7 +120,7 @@ pub struct RebuildConfig {
     pub extra_args: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
     /// Extra arguments for `nix eval` (e.g. ["--offline"], or
@@ -144,7 +144,7 @@ pub struct ConfigError {
 }
 
 /// Loaded configuration with where it came from (for diagnostics).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Loaded {
     pub config: Config,
     pub path: Option<PathBuf>,

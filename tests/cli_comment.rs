@@ -2,6 +2,7 @@
 //! test-built git repository to a scripted forge on 127.0.0.1 started here.
 //! Nothing leaves the machine.
 
+mod common;
 mod review_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -409,8 +410,8 @@ fn run_with_base(f: &Fixture, forge: &Forge, base: &str) -> Run {
 /// The `nixflip comment` line of an example workflow, with the event values
 /// filled in, as an argv.
 fn workflow_command(file: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(review_support::manifest().join("examples/ci").join(file))
-        .expect("workflow");
+    let text =
+        std::fs::read_to_string(common::repo().join("examples/ci").join(file)).expect("workflow");
     let line = text
         .lines()
         .map(str::trim)

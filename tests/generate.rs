@@ -31,22 +31,6 @@ fn nixflip() -> Command {
     cmd
 }
 
-fn git(root: &Path, args: &[&str]) {
-    let status = Std::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(args)
-        .current_dir(root)
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
-
-fn git_init(root: &Path) {
-    git(root, &["init", "-q"]);
-    git(root, &["add", "-A"]);
-    git(root, &["commit", "-qm", "init"]);
-}
-
 /// `nix eval --json` of `path:DIR#ATTR` with `--apply`, nixpkgs overridden.
 fn nix_eval(dir: &Path, attr: &str, apply: &str) -> Result<serde_json::Value, String> {
     let out = Std::new("nix")
@@ -241,7 +225,7 @@ fn init_writes_a_complete_flake_and_says_what_next() {
 #[test]
 fn init_inside_a_git_repository_makes_the_files_known_to_git() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    git(tmp.path(), &["init", "-q"]);
+    common::git(tmp.path(), &["init", "-q"]);
     let out = nixflip()
         .current_dir(tmp.path())
         .args(["init", "cluster", "--domain", "chat.example.org"])
@@ -341,7 +325,7 @@ fn init_result_passes_check_and_evaluates() {
 #[test]
 fn promote_works_on_an_init_flake() {
     let (_tmp, root) = init_cluster();
-    git_init(&root);
+    common::commit_all(&root);
     nixflip()
         .arg("--flake")
         .arg(&root)
@@ -615,21 +599,9 @@ fn generated_module_requires_secrets_where_synapse_runs() {
 fn two_node() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("two-node");
-    copy_dir(&common::repo().join("examples/two-node"), &root);
-    git_init(&root);
+    common::copy_tree(&common::repo().join("examples/two-node"), &root);
+    common::commit_all(&root);
     (tmp, root)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let dst = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &dst);
-        } else {
-            std::fs::copy(entry.path(), &dst).expect("copy");
-        }
-    }
 }
 
 #[test]
@@ -790,7 +762,7 @@ fn add_host_refuses_an_entry_shape_it_cannot_copy() {
         "host \"x86_64-linux\" (./nixos/system + \"/hectic-lab/hectic-lab.nix\");",
     );
     std::fs::write(&flake, text).expect("write");
-    git(&root, &["commit", "-qam", "odd shape"]);
+    common::git(&root, &["commit", "-qam", "odd shape"]);
     let before = files_under(&root);
     nixflip()
         .arg("--flake")
@@ -807,7 +779,7 @@ fn add_host_refuses_an_entry_shape_it_cannot_copy() {
 #[test]
 fn add_host_on_an_init_flake_then_promote_it() {
     let (_tmp, root) = init_cluster();
-    git_init(&root);
+    common::commit_all(&root);
     let lite = format!("--nix-option={}", nixpkgs_lite());
     nixflip()
         .arg("--flake")
@@ -821,8 +793,8 @@ fn add_host_on_an_init_flake_then_promote_it() {
         .assert()
         .success();
     assert!(root.join("hosts/delta.nix").is_file());
-    git(&root, &["add", "-A"]);
-    git(&root, &["commit", "-qm", "add delta"]);
+    common::git(&root, &["add", "-A"]);
+    common::git(&root, &["commit", "-qm", "add delta"]);
     nixflip()
         .arg("--flake")
         .arg(&root)

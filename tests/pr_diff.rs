@@ -3,6 +3,7 @@
 //! change, each its own commit), compared through git objects by the real
 //! binary; text, Markdown and JSON snapshotted for each pair.
 
+mod common;
 mod review_support;
 
 use review_support::{git, scrub, Fixture, BFS, HECTIC};
@@ -178,7 +179,7 @@ fn outside_a_git_repository_is_bad_input() {
     let flake = dir.path().join("flake");
     std::fs::create_dir_all(&flake).expect("mkdir");
     std::fs::copy(
-        review_support::manifest().join("examples/two-node/flake.nix"),
+        common::repo().join("examples/two-node/flake.nix"),
         flake.join("flake.nix"),
     )
     .expect("copy");

@@ -23,41 +23,10 @@ fn scratch(rel: &str) -> (tempfile::TempDir, PathBuf) {
 fn scratch_with(rel: &str, change: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("flake");
-    copy_dir(&common::repo().join(rel), &root);
+    common::copy_tree(&common::repo().join(rel), &root);
     change(&root);
-    for args in [
-        &["init", "-q"][..],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    ] {
-        assert!(Std::new("git")
-            .args(args)
-            .current_dir(&root)
-            .status()
-            .expect("git")
-            .success());
-    }
+    common::commit_all(&root);
     (dir, root)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let dst = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &dst);
-        } else {
-            std::fs::copy(entry.path(), &dst).expect("copy");
-        }
-    }
 }
 
 /// Every file under `root` (except .git) with its bytes.
@@ -695,7 +664,7 @@ fn a_rename_failing_on_the_second_file_restores_the_first() {
 fn a_held_lock_is_refused_outside_git_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("flake");
-    copy_dir(&common::repo().join("examples/two-node"), &root);
+    common::copy_tree(&common::repo().join("examples/two-node"), &root);
     let home = tempfile::tempdir().expect("home");
     let home_path = home.path().as_os_str().to_owned();
     let env = move |name: &str| (name == "HOME").then(|| home_path.clone());

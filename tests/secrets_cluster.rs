@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command as Std;
 
 use assert_cmd::Command;
 use nixflip::secrets::{encrypt_yaml, AgeIdentities, SopsConfig, SopsFile};
@@ -44,38 +43,13 @@ fn nixflip(flake: &Path) -> Command {
     cmd
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let dst = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &dst);
-        } else {
-            std::fs::copy(entry.path(), &dst).expect("copy");
-        }
-    }
-}
-
-fn git(root: &Path, args: &[&str]) {
-    let ok = Std::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(args)
-        .current_dir(root)
-        .status()
-        .expect("git")
-        .success();
-    assert!(ok, "git {args:?}");
-}
-
 /// A copy of the example, edited by `edit`, committed to a fresh git repository.
 fn example_copy(edit: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("two-node");
-    copy_dir(&common::repo().join(EXAMPLE), &root);
+    common::copy_tree(&common::repo().join(EXAMPLE), &root);
     edit(&root);
-    git(&root, &["init", "-q"]);
-    git(&root, &["add", "-A"]);
-    git(&root, &["commit", "-qm", "init"]);
+    common::commit_all(&root);
     (dir, root)
 }
 
@@ -409,7 +383,7 @@ fn promote_refuses_then_succeeds_once_fixed() {
         "  sops.secrets.\"postgres/replication\"",
         "  sops.secrets.\"matrix/signing-key\" = { owner = \"matrix-synapse\"; };\n  sops.secrets.\"postgres/replication\"",
     );
-    git(&root, &["commit", "-qam", "declare the signing key"]);
+    common::git(&root, &["commit", "-qam", "declare the signing key"]);
     let ok = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes"]));
     assert_eq!(ok.code, Some(0), "{}", ok.stderr);
     assert!(
@@ -438,7 +412,7 @@ fn promote_refuses_a_new_primary_that_is_not_a_recipient() {
     assert!(refused.stderr.contains("NF203"), "{}", refused.stderr);
     // Fixed the way the help says: the file is encrypted to the rule's recipients again.
     reencrypt(&root, EXAMPLE_PLAINTEXT, &rule_recipients(&root));
-    git(&root, &["commit", "-qam", "sops updatekeys"]);
+    common::git(&root, &["commit", "-qam", "sops updatekeys"]);
     let ok = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes", "--no-eval"]));
     assert_eq!(ok.code, Some(0), "{}", ok.stderr);
 }

@@ -202,14 +202,18 @@ impl Sources {
         option_hint: &str,
     ) -> Result<Sources> {
         let texts: Vec<(PathBuf, String)> = texts.into_iter().collect();
-        let mentions = |text: &str| names_option(text, option_hint);
+        // Each text with whether it names the option (decided once).
+        let named: Vec<(&str, bool)> = texts
+            .iter()
+            .map(|(_, text)| (text.as_str(), names_option(text, option_hint)))
+            .collect();
         // A thread pays for itself from about this much text to parse.
         const MIN_BYTES_PER_THREAD: usize = 8 * 1024;
         let parses = parallel_map(
-            &texts,
-            |(_, text)| if mentions(text) { text.len() } else { 0 },
+            &named,
+            |&(text, named)| if named { text.len() } else { 0 },
             MIN_BYTES_PER_THREAD,
-            |(_, text)| mentions(text).then(|| rnix::Root::parse(text)),
+            |&(text, named)| named.then(|| rnix::Root::parse(text)),
         );
         let entries = texts
             .into_iter()

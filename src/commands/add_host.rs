@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use nixflip::cluster::{rules, Cluster, Severity};
 use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
+use nixflip::eval;
 use nixflip::fsx::{self, FileWrite};
 use nixflip::generate::add_host::{plan_add_host, AddHostPlan, AddHostRequest};
 use nixflip::render::unified_diff;
-use nixflip::{config, eval};
 
 use super::cluster::{flake_root, load_cluster, print_findings};
 use super::confirm;
@@ -192,7 +192,8 @@ fn validate(
     let after = cluster.with_rewrites(
         scratch.flake(),
         plan.changes.iter().map(|c| (c.path.clone(), c.new.clone())),
-        config::load(scratch.flake(), cli.config.as_deref())?,
+        // add-host writes no nixflip.toml: the loaded one holds there too.
+        cluster.config.clone(),
     )?;
     if after.member(&plan.name).is_none() {
         return Err(Error::failed(

@@ -8,10 +8,10 @@ use clap::{Args, ValueEnum};
 use nixflip::cluster::plan::{plan_promote, Plan};
 use nixflip::cluster::{rules, Cluster};
 use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
+use nixflip::eval;
 use nixflip::fsx::{self, FileWrite};
 use nixflip::nixedit;
 use nixflip::render::unified_diff;
-use nixflip::{config, eval};
 
 use super::cluster::{flake_root, load_cluster, print_findings};
 use super::{confirm, git};
@@ -230,11 +230,12 @@ fn validate(
     if let Some(pending) = &mut pending {
         pending.open_gate()?;
     }
-    let config_path = cli.config.clone();
+    // The flip rewrites no nixflip.toml: the configuration already loaded
+    // is the scratch copy's too.
     let mut after = cluster.with_rewrites(
         scratch.flake(),
         rewrites.iter().map(|r| (r.path.clone(), r.new.clone())),
-        config::load(scratch.flake(), config_path.as_deref())?,
+        cluster.config.clone(),
     )?;
     let findings: Vec<_> = rules::check(&after)
         .into_iter()

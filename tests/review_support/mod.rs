@@ -2,8 +2,7 @@
 //! with one tagged commit per kind of change the PR bot must explain.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command as Std;
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 
@@ -18,42 +17,7 @@ pub struct Fixture {
     pub flake: PathBuf,
 }
 
-pub fn manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Std::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let dst = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &dst);
-        } else {
-            std::fs::copy(entry.path(), &dst).expect("copy");
-        }
-    }
-}
+pub use crate::common::git;
 
 impl Fixture {
     /// The example flake committed as `base`; `sub` is the flake's directory
@@ -66,7 +30,7 @@ impl Fixture {
         } else {
             repo.join(sub)
         };
-        copy_dir(&manifest().join("examples/two-node"), &flake);
+        crate::common::copy_tree(&crate::common::repo().join("examples/two-node"), &flake);
         git(&repo, &["init", "-q"]);
         let fixture = Fixture { dir, repo, flake };
         fixture.commit("base", "the example flake");
