@@ -139,25 +139,11 @@ impl RebuildReport {
     }
 }
 
-/// A target (`user@host` or `host`) must be safe to pass as one argv element to
-/// ssh: no leading '-', no whitespace or shell metacharacters.
+/// A target (`user@host`, `host` or `ssh://[user@]host[:port]`) must be safe
+/// to pass as one argv element to ssh: no leading '-', no whitespace or shell
+/// metacharacters (see [`crate::target::Target::parse`]).
 pub fn validate_target(target: &str) -> Result<(), String> {
-    if target.is_empty() {
-        return Err("the target is empty".into());
-    }
-    if target.starts_with('-') {
-        return Err(format!(
-            "`{target}` starts with '-', which ssh would read as an option"
-        ));
-    }
-    if let Some(bad) = target.chars().find(|c| {
-        !(c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '-' | '_' | ':' | '[' | ']'))
-    }) {
-        return Err(format!(
-            "`{target}` contains `{bad}`; only letters, digits and @ . - _ : [ ] are allowed"
-        ));
-    }
-    Ok(())
+    crate::target::Target::parse(target).map(|_| ())
 }
 
 /// A flake attribute must be usable after `#` in a flake reference.
@@ -362,7 +348,7 @@ pub fn target(member: &Member) -> Result<String> {
             ))
         }
     };
-    validate_target(&target).map_err(|why| {
+    let parsed = crate::target::Target::parse(&target).map_err(|why| {
         Error::refused(
             format!("{}: unsafe ssh target: {why}", member.name),
             format!(
@@ -371,7 +357,23 @@ pub fn target(member: &Member) -> Result<String> {
             ),
         )
     })?;
-    Ok(target)
+    // nixos-rebuild's --target-host takes `user@host` only; a port would
+    // have to travel in NIX_SSHOPTS, which nixflip does not set.
+    if parsed.port.is_some() {
+        return Err(Error::usage(
+            format!(
+                "{}: the target {target} has a port, which nixos-rebuild's --target-host cannot take",
+                member.name
+            ),
+            "give the host a `Host` entry with its `Port` in ~/.ssh/config and use that name \
+             as the target, or run nixos-rebuild yourself with NIX_SSHOPTS=\"-p PORT\"",
+        ));
+    }
+    if target.starts_with("ssh://") {
+        Ok(parsed.user_host())
+    } else {
+        Ok(target)
+    }
 }
 
 /// One validated [`Step`] per host, in the given order. Reads `flake.nix` only
