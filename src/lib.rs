@@ -9,6 +9,8 @@
 //! - [`forge`]: posting the pull-request comment (GitHub, Gitea/Forgejo);
 //! - [`secrets`]: SOPS files (recipients, keys, decryption, MAC);
 //! - [`git`]: running git (argv only, git's message in the error);
+//! - [`live`]: the cluster as it runs (`status --live`): ssh, facts, findings;
+//! - [`target`]: ssh targets (`user@host`, `ssh://user@host:port`);
 //! - [`fsx`]: all-or-nothing multi-file writes and the run lock;
 //! - [`render`]: diffs, tables and finding diagnostics;
 //! - [`review`]: the role diff between two git revisions (the PR bot);
@@ -27,9 +29,11 @@ pub mod forge;
 pub mod fsx;
 pub mod generate;
 pub mod git;
+pub mod live;
 pub mod nixedit;
 pub mod render;
 pub mod review;
 pub mod secrets;
+pub mod target;
 
 pub use error::{Error, Result};
