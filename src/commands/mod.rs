@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod diff;
 pub mod edit;
 pub mod init;
+pub mod live;
 pub mod promote;
 pub mod rebuild;
 pub mod secrets;
