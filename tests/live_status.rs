@@ -628,6 +628,23 @@ fn remote_arguments_and_psql_variables_arrive_unchanged() {
 
 // ------------------------------------------------------------------ watch --
 
+/// The one child process of `parent` (from /proc).
+fn child_of(parent: u32) -> Option<u32> {
+    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+        // "PID (COMM) STATE PPID …": COMM may hold spaces, so read after ')'.
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        (ppid == parent).then_some(pid)
+    })
+}
+
 #[test]
 fn watch_redraws_on_a_terminal_until_interrupted() {
     let env = Env::start();
@@ -659,14 +676,9 @@ fn watch_redraws_on_a_terminal_until_interrupted() {
             .count()
             >= 2
     });
-    let children = Command::new("pgrep")
-        .args(["-P", &script.id().to_string()])
-        .output()
-        .expect("pgrep");
-    let pid = String::from_utf8_lossy(&children.stdout).trim().to_string();
-    assert!(!pid.is_empty(), "no nixflip under script");
+    let pid = child_of(script.id()).expect("nixflip runs under script");
     live_support::run(
-        Command::new("kill").args(["-INT", &pid]),
+        Command::new("kill").args(["-INT", &pid.to_string()]),
         "kill -INT nixflip",
     );
     let status = script.wait().expect("script ends");

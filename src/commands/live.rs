@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nixflip::cluster::Cluster;
 use nixflip::error::{Error, Result};
@@ -77,39 +77,27 @@ pub fn status(cli: &Cli, args: &StatusArgs, root: &Path, cluster: &Cluster) -> R
             Ok(status.exit_code())
         }
         Some(every) => {
-            let mut code = nixflip::error::EXIT_OK;
-            while !interrupted.load(Ordering::SeqCst) {
-                let status = live::status(cluster, &settings, &transport);
-                if interrupted.load(Ordering::SeqCst) {
-                    break;
-                }
-                code = status.exit_code();
-                let mut out = std::io::stdout().lock();
-                // Home and clear, then the whole screen at once.
-                let screen = format!(
-                    "\x1b[H\x1b[2Jnixflip status --live: every {every} s, {} UTC (Ctrl-C stops)\n\n{}\n{}",
-                    clock(),
-                    render::live::table(&status),
-                    render::live::findings_lines(&status)
-                );
-                if out
-                    .write_all(screen.as_bytes())
-                    .and_then(|()| out.flush())
-                    .is_err()
-                {
-                    break;
-                }
-                drop(out);
-                let until = Instant::now() + Duration::from_secs(every);
-                while Instant::now() < until && !interrupted.load(Ordering::SeqCst) {
-                    std::thread::sleep(
-                        until
-                            .saturating_duration_since(Instant::now())
-                            .min(Duration::from_millis(100)),
+            let last = live::watch(
+                cluster,
+                &settings,
+                &transport,
+                Duration::from_secs(every),
+                &interrupted,
+                |status| {
+                    // Home and clear, then the whole screen at once.
+                    let screen = format!(
+                        "\x1b[H\x1b[2Jnixflip status --live: every {every} s, {} UTC (Ctrl-C stops)\n\n{}\n{}",
+                        clock(),
+                        render::live::table(status),
+                        render::live::findings_lines(status)
                     );
-                }
-            }
-            Ok(code)
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(screen.as_bytes())
+                        .and_then(|()| out.flush())
+                        .is_ok()
+                },
+            );
+            Ok(last.map_or(nixflip::error::EXIT_OK, |s| s.exit_code()))
         }
     }
 }

@@ -11,6 +11,9 @@ pub mod rules;
 pub mod settings;
 pub mod ssh;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 
 use crate::cluster::{Cluster, Finding, Role};
@@ -72,6 +75,37 @@ impl LiveStatus {
 pub fn status(cluster: &Cluster, settings: &Settings, transport: &Transport) -> LiveStatus {
     let facts = facts::gather(transport, &settings.hosts);
     judge(cluster, facts, &settings.thresholds)
+}
+
+/// [`status`] every `every` until `stop` is set (by a signal handler) or
+/// `show` returns false; the last status shown. The connections stay open
+/// between refreshes (see [`SshOptions::persist`]).
+pub fn watch(
+    cluster: &Cluster,
+    settings: &Settings,
+    transport: &Transport,
+    every: Duration,
+    stop: &AtomicBool,
+    mut show: impl FnMut(&LiveStatus) -> bool,
+) -> Option<LiveStatus> {
+    let mut last = None;
+    while !stop.load(Ordering::SeqCst) {
+        let current = status(cluster, settings, transport);
+        // Interrupted while gathering: the facts may be cut short.
+        if stop.load(Ordering::SeqCst) || !show(&current) {
+            break;
+        }
+        last = Some(current);
+        let until = Instant::now() + every;
+        while !stop.load(Ordering::SeqCst) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
+    }
+    last
 }
 
 /// The findings on facts already gathered (one per member, in member order).

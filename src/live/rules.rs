@@ -499,3 +499,204 @@ fn synapse(member: &Member, host: &HostFacts, out: &mut Vec<Finding>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::facts::{Replica, Synapse, WalReceiver};
+
+    fn cluster() -> Cluster {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/clusters/live_pair");
+        let loaded = crate::config::load(&root, None).expect("config");
+        Cluster::load(&root, loaded).expect("the live_pair fixture loads")
+    }
+
+    fn limits() -> Thresholds {
+        Thresholds {
+            max_lag_bytes: 1000,
+            max_lag_seconds: 10.0,
+            max_slot_retained_bytes: 1000,
+            min_free_percent: 10.0,
+        }
+    }
+
+    /// alpha a streaming primary with Synapse serving, beta its standby.
+    fn healthy() -> Vec<HostFacts> {
+        let primary = PgFacts {
+            replication: vec![Replica {
+                client_addr: Some("127.0.0.3".into()),
+                state: Some("streaming".into()),
+                replay_lag_bytes: Some(0),
+                ..Replica::default()
+            }],
+            ..PgFacts::default()
+        };
+        let standby = PgFacts {
+            in_recovery: true,
+            replay_delay_seconds: Some(0.0),
+            wal_receiver: Some(WalReceiver {
+                status: Some("streaming".into()),
+                sender_host: Some("127.0.0.2".into()),
+                ..WalReceiver::default()
+            }),
+            ..PgFacts::default()
+        };
+        let host = |name: &str, pg: PgFacts, synapse: bool| HostFacts {
+            host: name.into(),
+            reachable: true,
+            postgres: super::super::facts::Postgres {
+                unit: Some("active".into()),
+                running: true,
+                facts: Some(pg),
+                ..Default::default()
+            },
+            synapse: Synapse {
+                unit: Some(if synapse { "active" } else { "inactive" }.into()),
+                answering: Some(synapse),
+                ..Synapse::default()
+            },
+            ..HostFacts::default()
+        };
+        vec![host("alpha", primary, true), host("beta", standby, false)]
+    }
+
+    fn ids(facts: &[HostFacts]) -> Vec<(&'static str, String)> {
+        let (findings, _) = check(&cluster(), facts, &limits());
+        findings
+            .into_iter()
+            .map(|f| (f.id, f.host.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn healthy_facts_have_no_findings() {
+        assert_eq!(ids(&healthy()), vec![]);
+    }
+
+    #[test]
+    fn synapse_active_but_not_answering_on_the_primary() {
+        let mut facts = healthy();
+        facts[0].synapse.answering = Some(false);
+        facts[0].synapse.error = Some("HTTP status 503".into());
+        assert_eq!(ids(&facts), vec![("NF311", "alpha".to_string())]);
+    }
+
+    #[test]
+    fn synapse_answer_unknown_is_not_a_finding() {
+        let mut facts = healthy();
+        facts[0].synapse.answering = None;
+        facts[0].synapse.error = Some("curl is not installed on the host".into());
+        assert_eq!(ids(&facts), vec![]);
+    }
+
+    #[test]
+    fn synapse_on_a_declared_standby_whose_postgres_is_down() {
+        let mut facts = healthy();
+        facts[1].postgres.running = false;
+        facts[1].postgres.facts = None;
+        facts[1].synapse.unit = Some("active".into());
+        facts[0]
+            .postgres
+            .facts
+            .as_mut()
+            .expect("pg")
+            .replication
+            .clear();
+        assert_eq!(
+            ids(&facts),
+            vec![
+                ("NF303", "beta".to_string()),
+                ("NF304", "beta".to_string()),
+                ("NF310", "beta".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unreachable_standby_is_judged_by_the_primary() {
+        let mut facts = healthy();
+        facts[1] = HostFacts {
+            host: "beta".into(),
+            reachable: false,
+            error: Some("ssh: connect to host 127.0.0.3 port 22: Connection refused".into()),
+            ..HostFacts::default()
+        };
+        // Still streaming, as alpha sees it; its lag comes from alpha.
+        facts[0].postgres.facts.as_mut().expect("pg").replication[0].replay_lag_seconds =
+            Some(30.0);
+        let (findings, lags) = check(&cluster(), &facts, &limits());
+        let found: Vec<_> = findings.iter().map(|f| f.id).collect();
+        assert_eq!(found, vec!["NF302", "NF306"]);
+        assert_eq!(
+            lags[1],
+            Some(Lag {
+                bytes: Some(0),
+                seconds: Some(30.0)
+            })
+        );
+        // Without alpha's row, beta is not streaming.
+        facts[0]
+            .postgres
+            .facts
+            .as_mut()
+            .expect("pg")
+            .replication
+            .clear();
+        assert_eq!(
+            ids(&facts),
+            vec![("NF302", "beta".to_string()), ("NF304", "beta".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_waiting_wal_receiver_is_not_streaming() {
+        let mut facts = healthy();
+        let pg = facts[1].postgres.facts.as_mut().expect("pg");
+        pg.wal_receiver = Some(WalReceiver {
+            status: Some("waiting".into()),
+            ..WalReceiver::default()
+        });
+        let (findings, _) = check(&cluster(), &facts, &limits());
+        assert_eq!(findings.len(), 1);
+        assert_eq!(
+            findings[0].message,
+            "standby beta is not streaming: its WAL receiver is `waiting`"
+        );
+    }
+
+    #[test]
+    fn a_slot_within_its_limit_that_is_active_is_quiet() {
+        let mut facts = healthy();
+        let slot = |active, bytes| crate::live::facts::Slot {
+            name: "beta".into(),
+            active,
+            retained_bytes: Some(bytes),
+            ..Default::default()
+        };
+        facts[0].postgres.facts.as_mut().expect("pg").slots = vec![slot(true, 1000)];
+        assert_eq!(ids(&facts), vec![]);
+        facts[0].postgres.facts.as_mut().expect("pg").slots = vec![slot(true, 1001)];
+        assert_eq!(ids(&facts), vec![("NF307", "alpha".to_string())]);
+    }
+
+    #[test]
+    fn unreachable_wins_over_findings_in_the_exit_code() {
+        let mut facts = healthy();
+        facts[0].synapse.answering = Some(false);
+        let status = crate::live::judge(&cluster(), facts.clone(), &limits());
+        assert_eq!(status.exit_code(), crate::error::EXIT_FINDINGS);
+        facts[1].reachable = false;
+        let status = crate::live::judge(&cluster(), facts, &limits());
+        assert_eq!(status.exit_code(), crate::error::EXIT_EXTERNAL);
+    }
+
+    #[test]
+    fn bytes_read_as_people_write_them() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024 * 1024), "1 MiB");
+        assert_eq!(human_bytes(1536 * 1024), "1.5 MiB");
+        assert_eq!(human_bytes(1 << 30), "1 GiB");
+    }
+}
