@@ -147,19 +147,24 @@ fn reachability(member: &Member, host: &HostFacts, out: &mut Vec<Finding>) {
                 .unit
                 .as_deref()
                 .map_or(String::new(), |u| format!(" (unit {u})"));
+            let why = host.postgres.error.as_deref().unwrap_or("no answer");
+            let help = if why.contains("runuser") {
+                format!(
+                    "nixflip runs psql through runuser, which needs root: make [hosts.\"{}\"] target log in as root",
+                    member.name
+                )
+            } else {
+                format!(
+                    "check `systemctl status postgresql` on {}; [hosts.\"{}\".live] pg_port, pg_socket_dir and pg_user say where nixflip looks",
+                    member.name, member.name
+                )
+            };
             out.push(finding(
                 "NF303",
                 Severity::Error,
                 member,
-                format!(
-                    "PostgreSQL on {} does not answer{unit}: {}",
-                    member.name,
-                    host.postgres.error.as_deref().unwrap_or("no answer")
-                ),
-                format!(
-                    "check `systemctl status postgresql` on {}; [hosts.\"{}\".live] pg_port, pg_socket_dir and pg_user say where nixflip looks",
-                    member.name, member.name
-                ),
+                format!("PostgreSQL on {} does not answer{unit}: {why}", member.name),
+                help,
             ));
         }
         return;
