@@ -10,6 +10,7 @@
 //! - [`secrets`]: SOPS files (recipients, keys, decryption, MAC);
 //! - [`git`]: running git (argv only, git's message in the error);
 //! - [`fsx`]: all-or-nothing multi-file writes and the run lock;
+//! - [`findings`]: the registry of every finding (id, severity, explanation);
 //! - [`render`]: diffs, tables and finding diagnostics;
 //! - [`review`]: the role diff between two git revisions (the PR bot);
 //! - [`error`]: the application error and its exit codes.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod eval;
+pub mod findings;
 pub mod forge;
 pub mod fsx;
 pub mod generate;

@@ -70,6 +70,8 @@ pub enum Command {
     Init(commands::init::InitArgs),
     /// Add a standby of the current primary: host file, flake entry, the primary's allowedSourceIPs
     AddHost(commands::add_host::AddHostArgs),
+    /// Explain a finding: what it means, why it matters, how to fix it (e.g. `nixflip explain NF003`)
+    Explain(commands::explain::ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -134,6 +136,7 @@ fn main() -> ExitCode {
         Command::Comment(args) => commands::diff::comment(&cli, args),
         Command::Init(args) => commands::init::init(&cli, args),
         Command::AddHost(args) => commands::add_host::add_host(&cli, args),
+        Command::Explain(args) => commands::explain::explain(args),
         Command::Completions { shell } => print_completions(*shell),
         Command::Man => print_man(),
         Command::Secrets(command) => commands::secrets::secrets(&cli, command),

@@ -5,6 +5,7 @@ pub mod add_host;
 pub mod cluster;
 pub mod diff;
 pub mod edit;
+pub mod explain;
 pub mod init;
 pub mod promote;
 pub mod rebuild;
