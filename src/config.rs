@@ -2,8 +2,8 @@
 //! would otherwise infer. Unknown keys and bad values are errors naming the key
 //! and its line.
 
+use crate::names::{is_valid_address, is_valid_host_name, validate_target};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -335,7 +335,7 @@ fn validate(
         }
         validate_host_keys(root, loaded, name, host)?;
         if let Some(target) = &host.target {
-            if let Err(why) = crate::deploy::validate_target(target.get_ref()) {
+            if let Err(why) = validate_target(target.get_ref()) {
                 return Err(loaded.error(
                     target.span(),
                     format!("hosts.\"{name}\".target: {why}"),
@@ -411,48 +411,9 @@ fn validate_host_keys(
     Ok(())
 }
 
-/// Host names become file names and Nix attribute names.
-pub fn is_valid_host_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(['-', '.'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-}
-
-/// An IP address or a DNS name (RFC 1123 labels).
-pub fn is_valid_address(text: &str) -> bool {
-    if text.parse::<IpAddr>().is_ok() {
-        return true;
-    }
-    let labels_ok = text.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    });
-    // An all-numeric dotted name is a malformed IP, not a host name.
-    let numeric = text.chars().all(|c| c.is_ascii_digit() || c == '.');
-    labels_ok && !numeric && text.len() <= 253
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_and_names() {
-        assert!(is_valid_address("128.140.75.58"));
-        assert!(is_valid_address("2001:db8::1"));
-        assert!(is_valid_address("db.example.org"));
-        assert!(!is_valid_address("300.1.1.1"));
-        assert!(!is_valid_address("a b"));
-        assert!(!is_valid_address("-x.org"));
-        assert!(is_valid_host_name("bfs.poland.xray"));
-        assert!(!is_valid_host_name("-rf"));
-        assert!(!is_valid_host_name("a;b"));
-    }
 
     #[test]
     fn a_bad_host_name_is_pointed_at_in_the_file() {

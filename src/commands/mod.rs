@@ -63,7 +63,7 @@ pub fn start_member_eval(
     let nix_args = eval::configured_nix_args(cluster, extra);
     if cli.verbose > 0 {
         let argv = eval::eval_args(flake, &cluster.option, &hosts, &nix_args);
-        eprintln!("running: nix {}", nixflip::deploy::display_command(&argv));
+        eprintln!("running: nix {}", nixflip::names::display_command(&argv));
     }
     eval::start(flake, &cluster.option, &hosts, &nix_args)
 }

@@ -13,7 +13,6 @@ use serde::Serialize;
 use crate::cluster::{rules, Cluster, Finding, Member, Role, ALLOWED_IPS, PEER_HOST, ROLE};
 use crate::config::{self, Loaded};
 use crate::error::{Error, Result, EXIT_BAD_INPUT};
-use crate::render::unified_diff;
 
 /// The hidden line that lets the bot find its own pull-request comment.
 pub const MARKER: &str = "<!-- nixflip:diff -->";
@@ -398,7 +397,7 @@ fn file_diff(
         _ => None,
     };
     let (diff, note) = match (text(&old), text(&new)) {
-        (Some(a), Some(b)) => (Some(unified_diff(&shown, &a, &b, false)), None),
+        (Some(a), Some(b)) => (Some(crate::textdiff::unified(&shown, &a, &b)), None),
         _ => {
             let why = [&old, &new].iter().find_map(|c| match c {
                 Content::TooLarge(size) => Some(format!("too large to show ({size} bytes)")),
