@@ -174,6 +174,13 @@ impl Loaded {
     }
 }
 
+/// A bad `nixflip.toml` is bad input.
+impl From<ConfigError> for crate::Error {
+    fn from(e: ConfigError) -> Self {
+        crate::Error::caused(crate::error::EXIT_BAD_INPUT, e)
+    }
+}
+
 /// Load `path` if given, else `ROOT/nixflip.toml` when it exists, else defaults.
 pub fn load(root: &Path, path: Option<&Path>) -> Result<Loaded, crate::Error> {
     let path = match path {
@@ -215,14 +222,14 @@ pub fn from_text(
             };
             loaded.error(span, format!("{}: {message}", path.display()), "here", help)
         })
-        .map_err(|e| crate::Error::Other(Box::new(e)))?;
+        .map_err(crate::Error::from)?;
     let mut loaded = Loaded {
         config,
         path: Some(path),
         text,
     };
-    take_profile_secrets(&mut loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
-    validate(root, exists, &loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
+    take_profile_secrets(&mut loaded)?;
+    validate(root, exists, &loaded)?;
     Ok(loaded)
 }
 
@@ -418,7 +425,7 @@ mod tests {
     #[test]
     fn a_bad_host_name_is_pointed_at_in_the_file() {
         let text = "[cluster]\noption = \"a.b\"\n\n[hosts.\"-rf\"]\naddress = \"10.0.0.1\"\n";
-        let Err(crate::Error::Other(error)) = from_text(
+        let Err(crate::Error::Caused(error)) = from_text(
             PathBuf::from("nixflip.toml"),
             text.to_string(),
             &|_| true,

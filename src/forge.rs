@@ -357,6 +357,13 @@ pub enum ForgeError {
     },
 }
 
+/// A forge error is an ordinary nixflip error with the forge's exit code.
+impl From<ForgeError> for crate::Error {
+    fn from(e: ForgeError) -> Self {
+        crate::Error::caused(e.exit_code(), e)
+    }
+}
+
 impl ForgeError {
     /// The process exit code for this error: 2 for bad input (missing or malformed
     /// configuration), 3 for a failure of the forge or of the connection to it.

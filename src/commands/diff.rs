@@ -111,7 +111,7 @@ pub fn comment(cli: &Cli, args: &CommentArgs) -> Result<i32> {
     let client =
         match ForgeClient::from_process_env(args.forge, args.api.clone(), args.repo.clone()) {
             Ok(client) => client,
-            Err(e) => return Ok(report(e)),
+            Err(e) => return Err(e.into()),
         };
     // A PR that breaks a host file still gets a comment: the diagnostic,
     // in place of the diff; the exit code stays that of the failure.
@@ -148,7 +148,7 @@ pub fn comment(cli: &Cli, args: &CommentArgs) -> Result<i32> {
             }
             Ok(code)
         }
-        Err(e) => Ok(report(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -163,11 +163,4 @@ fn plain_report(error: &nixflip::Error) -> String {
         return error.to_string();
     }
     out
-}
-
-/// Print a forge error (it never holds the token) and return its exit code.
-fn report(error: nixflip::forge::ForgeError) -> i32 {
-    let code = error.exit_code();
-    eprintln!("{:?}", miette::Report::new(error));
-    code
 }

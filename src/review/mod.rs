@@ -338,10 +338,13 @@ fn at_revision(error: Error, label: &str) -> Error {
     } else {
         format!("at revision `{label}`")
     };
-    Error::Other(Box::new(AtRevision {
-        place,
-        source: error,
-    }))
+    Error::caused(
+        EXIT_BAD_INPUT,
+        AtRevision {
+            place,
+            source: error,
+        },
+    )
 }
 
 /// One side's cluster could not be read (a host file or `nixflip.toml`
@@ -360,11 +363,7 @@ pub struct AtRevision {
 /// Where the cluster could not be read, when that is what `error` says
 /// (so the PR bot can post that instead of a diff).
 pub fn unreadable(error: &Error) -> Option<&str> {
-    let Error::Other(inner) = error else {
-        return None;
-    };
-    let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
-    inner
+    error
         .downcast_ref::<AtRevision>()
         .map(|at| at.place.as_str())
 }
