@@ -108,11 +108,7 @@ pub fn diff(cli: &Cli, args: &DiffArgs) -> Result<i32> {
 /// cannot be reached.
 pub fn comment(cli: &Cli, args: &CommentArgs) -> Result<i32> {
     // Configure the client first: a missing token should not wait for git.
-    let client =
-        match ForgeClient::from_process_env(args.forge, args.api.clone(), args.repo.clone()) {
-            Ok(client) => client,
-            Err(e) => return Err(e.into()),
-        };
+    let client = ForgeClient::from_process_env(args.forge, args.api.clone(), args.repo.clone())?;
     // A PR that breaks a host file still gets a comment: the diagnostic,
     // in place of the diff; the exit code stays that of the failure.
     let (body, code) = match build_review(cli, &args.revs) {
