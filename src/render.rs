@@ -87,7 +87,9 @@ mod tests {
 
 /// A finding as a `miette` diagnostic over its file's text.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {}", finding.id, finding.message)]
+/// The id is the diagnostic's code, shown once by the handler, not again in
+/// the message.
+#[error("{}", finding.message)]
 pub struct FindingDiagnostic {
     pub finding: crate::cluster::Finding,
     pub src: miette::NamedSource<String>,
