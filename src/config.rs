@@ -1,4 +1,4 @@
-//! `nixflip.toml` at the flake root (DESIGN §4): optional; pins what discovery
+//! `nixflip.toml` at the flake root: optional; pins what discovery
 //! would otherwise infer. Unknown keys and bad values are errors naming the key
 //! and its line.
 

@@ -1,4 +1,4 @@
-//! Running `nixos-rebuild` on cluster members in a safe order (DESIGN §9).
+//! Running `nixos-rebuild` on cluster members in a safe order.
 //!
 //! The pieces, in the order a caller uses them:
 //! - [`order`]: which hosts, in which order (new primary, old primary, the
