@@ -60,7 +60,7 @@ fn ssh(env: &Env, host: &Host) -> Command {
 fn same_work(host: &Host) -> String {
     let settings = nixflip::live::HostSettings {
         host: host.name.into(),
-        target: nixflip::target::Target::parse(&host.target()).expect("target"),
+        target: nixflip::names::Target::parse(&host.target()).expect("target"),
         pg_data: Some(host.data.display().to_string()),
         pg_port: host.pg_port,
         pg_user: "postgres".into(),

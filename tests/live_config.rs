@@ -136,17 +136,3 @@ fn watch_needs_live_and_excludes_json() {
     let out = status_live(dir.path(), &["--watch", "2", "--json"]);
     assert_eq!(out.status.code(), Some(2));
 }
-
-#[test]
-fn readme_table_lists_every_live_finding() {
-    let readme =
-        std::fs::read_to_string(common::repo().join("README.md")).expect("read README.md");
-    for (id, severity, meaning) in nixflip::live::rules::FINDINGS {
-        let severity = match severity {
-            nixflip::cluster::Severity::Error => "error",
-            nixflip::cluster::Severity::Warning => "warning",
-        };
-        let row = format!("| {id} | {severity} | {meaning} |");
-        assert!(readme.contains(&row), "README.md lacks the row\n{row}");
-    }
-}

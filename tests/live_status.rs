@@ -14,7 +14,7 @@ use std::time::Instant;
 use live_support::{finding_ids, findings_of, member, wait_until, Env, TIMEOUT};
 use nixflip::live::facts::psql_argv;
 use nixflip::live::ssh::{SshOptions, Transport};
-use nixflip::target::Target;
+use nixflip::names::Target;
 use serde_json::Value;
 
 /// Poll `status --live --json` until a finding `id` about `host` shows up.

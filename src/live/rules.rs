@@ -1,5 +1,5 @@
-//! The live findings: drift between the running cluster and the flake (NF103), and danger in
-//! what runs (NF301-NF311). Pure functions of facts already gathered; they must never contact a host.
+//! The live findings (registered in `crate::findings`): drift between the running cluster and the flake (NF103),
+//! and danger in what runs (NF301-NF311). Pure functions of facts already gathered; they must never contact a host.
 
 use std::net::IpAddr;
 
@@ -9,22 +9,6 @@ use super::facts::{HostFacts, LiveRole, PgFacts};
 use super::settings::Thresholds;
 use crate::cluster::rules::finding_at;
 use crate::cluster::{Cluster, Finding, Member, Role, Severity, ROLE};
-
-/// Every live finding: id, severity, what it means (the README's table).
-pub const FINDINGS: &[(&str, Severity, &str)] = &[
-    ("NF103", Severity::Error, "a member's live role (PostgreSQL in recovery or not) differs from its declared role"),
-    ("NF301", Severity::Error, "live split brain: more than one member's PostgreSQL is out of recovery"),
-    ("NF302", Severity::Error, "a member cannot be reached over ssh (exit 3; the others are still reported)"),
-    ("NF303", Severity::Error, "a member's PostgreSQL does not answer"),
-    ("NF304", Severity::Error, "a standby is not streaming from the primary"),
-    ("NF305", Severity::Error, "a standby streams from an address that is not the declared primary's"),
-    ("NF306", Severity::Error, "a standby lags behind the primary by more than `[live] max_lag_bytes` or `max_lag_seconds`"),
-    ("NF307", Severity::Error, "a replication slot (active or not) retains more WAL than `[live] max_slot_retained_bytes`"),
-    ("NF308", Severity::Warning, "a replication slot is inactive: nothing consumes it, and the WAL it holds piles up"),
-    ("NF309", Severity::Error, "the filesystem of a data directory has less free space than `[live] min_free_percent`"),
-    ("NF310", Severity::Error, "Synapse runs on a standby"),
-    ("NF311", Severity::Error, "Synapse is not running, or not answering `/_matrix/client/versions`, on the primary"),
-];
 
 /// How far a standby is behind the live primary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cluster::{Cluster, Member};
 use crate::config::Loaded;
 use crate::error::{Error, Result};
-use crate::target::Target;
+use crate::names::Target;
 
 use super::ssh::SshOptions;
 
@@ -75,12 +75,14 @@ impl Settings {
             if path.is_file() {
                 Ok(Some(path))
             } else {
-                Err(Error::Other(Box::new(loaded.error(
-                    value.span(),
-                    format!("live.{key}: {} does not exist", path.display()),
-                    "no such file",
-                    "paths are relative to the flake root (the directory holding flake.nix)",
-                ))))
+                Err(loaded
+                    .error(
+                        value.span(),
+                        format!("live.{key}: {} does not exist", path.display()),
+                        "no such file",
+                        "paths are relative to the flake root (the directory holding flake.nix)",
+                    )
+                    .into())
             }
         };
         Ok(Settings {

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::target::Target;
+use crate::names::Target;
 
 /// The client nixflip runs; found on `PATH`.
 pub const SSH: &str = "ssh";
