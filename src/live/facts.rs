@@ -1,10 +1,10 @@
 //! The facts of one member as it runs: PostgreSQL's role, timeline, LSNs, replication and slots,
 //! the services, `standby.signal`, disk space. It must never run a remote command that changes anything.
 //!
-//! Per host, in order, over one ssh connection: one psql session (SQL on
-//! stdin, answered as one JSON object), `systemctl is-active`, `test -e
-//! DATA/standby.signal`, `stat -f DATA`, and `curl` of Synapse's
-//! `/_matrix/client/versions`. psql runs as the PostgreSQL superuser through
+//! Per host, over one ssh connection: first one psql session (SQL on stdin,
+//! answered as one JSON object), which opens the connection; then, at once,
+//! `systemctl is-active`, `test -e DATA/standby.signal`, `stat -f DATA`, and
+//! `curl` of Synapse's `/_matrix/client/versions`. psql runs as the PostgreSQL superuser through
 //! `runuser -u PG_USER --` (util-linux, on every NixOS system): the remote
 //! user is root, and NixOS's pg_hba admits local connections by peer name.
 
@@ -394,7 +394,7 @@ pub fn gather(transport: &Transport, hosts: &[HostSettings]) -> Vec<HostFacts> {
                 handle.join().unwrap_or_else(|_| HostFacts {
                     host: host.host.clone(),
                     target: host.target.to_string(),
-                    problems: vec!["internal error: gathering this host's facts failed".into()],
+                    error: Some("internal error: gathering this host's facts failed".into()),
                     ..HostFacts::default()
                 })
             })
@@ -438,15 +438,61 @@ pub fn gather_host(transport: &Transport, host: &HostSettings) -> HostFacts {
     }
 
     let mut problems = Vec::new();
-    match run(
-        &[
-            "systemctl",
-            "is-active",
-            &host.postgresql_service,
-            &host.synapse_service,
-        ],
-        None,
-    ) {
+    let data = host
+        .pg_data
+        .clone()
+        .or_else(|| facts.pg().map(|pg| pg.data_directory.clone()))
+        .or_else(|| only_data_directory(&remote, &mut problems));
+    let signal = data
+        .as_ref()
+        .map(|d| format!("{}/standby.signal", d.trim_end_matches('/')));
+    let url = format!(
+        "{}/_matrix/client/versions",
+        host.synapse_url.trim_end_matches('/')
+    );
+    // The connection is open now: the other commands share it at once, as
+    // concurrent sessions (sshd allows 10 per connection by default).
+    let units_argv = [
+        "systemctl",
+        "is-active",
+        host.postgresql_service.as_str(),
+        host.synapse_service.as_str(),
+    ];
+    let curl_argv = [
+        "curl",
+        "-sS",
+        "-m",
+        "5",
+        "-w",
+        "\\n%{http_code}",
+        "--",
+        &url,
+    ];
+    let (units, signal_out, stat_out, curl) = std::thread::scope(|scope| {
+        let units = scope.spawn(|| run(&units_argv, None));
+        let signal_out = signal
+            .as_deref()
+            .map(|signal| scope.spawn(move || run(&["test", "-e", signal], None)));
+        let stat_out = data.as_deref().map(|data| {
+            scope.spawn(move || run(&["stat", "-f", "-c", "%S %b %a", "--", data], None))
+        });
+        let curl = scope.spawn(|| run(&curl_argv, None));
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<RemoteOutput, SshError>>| {
+            h.join().unwrap_or_else(|_| {
+                Err(SshError::Local(
+                    "internal error: a command's thread failed".into(),
+                ))
+            })
+        };
+        (
+            join(units),
+            signal_out.map(join),
+            stat_out.map(join),
+            join(curl),
+        )
+    });
+
+    match units {
         // is-active exits non-zero when a unit is not active; the states are
         // on stdout either way.
         Ok(out) if !out.stdout.trim().is_empty() => {
@@ -455,21 +501,16 @@ pub fn gather_host(transport: &Transport, host: &HostSettings) -> HostFacts {
         Ok(out) => problems.push(format!("systemctl is-active: {}", out.message())),
         Err(e) => problems.push(facts_problem("systemctl is-active", e)),
     }
-
-    let data = host
-        .pg_data
-        .clone()
-        .or_else(|| facts.pg().map(|pg| pg.data_directory.clone()))
-        .or_else(|| only_data_directory(&remote, &mut problems));
-    if let Some(data) = &data {
-        let signal = format!("{}/standby.signal", data.trim_end_matches('/'));
-        match run(&["test", "-e", &signal], None) {
+    if let (Some(signal), Some(out)) = (&signal, signal_out) {
+        match out {
             Ok(out) if out.code == 0 => facts.standby_signal = Some(true),
             Ok(out) if out.code == 1 => facts.standby_signal = Some(false),
             Ok(out) => problems.push(format!("test -e {signal}: {}", out.message())),
             Err(e) => problems.push(facts_problem(&format!("test -e {signal}"), e)),
         }
-        match run(&["stat", "-f", "-c", "%S %b %a", "--", data], None) {
+    }
+    if let (Some(data), Some(out)) = (&data, stat_out) {
+        match out {
             Ok(out) if out.ok() => match parse_disk(&out.stdout) {
                 Some(disk) => facts.disk = Some(disk),
                 None => problems.push(format!(
@@ -482,24 +523,7 @@ pub fn gather_host(transport: &Transport, host: &HostSettings) -> HostFacts {
         }
     }
     facts.data_directory = data;
-
-    let url = format!(
-        "{}/_matrix/client/versions",
-        host.synapse_url.trim_end_matches('/')
-    );
-    match run(
-        &[
-            "curl",
-            "-sS",
-            "-m",
-            "5",
-            "-w",
-            "\\n%{http_code}",
-            "--",
-            &url,
-        ],
-        None,
-    ) {
+    match curl {
         Ok(out) => (facts.synapse.answering, facts.synapse.error) = parse_synapse(&out),
         Err(e) => problems.push(facts_problem(&format!("curl {url}"), e)),
     }

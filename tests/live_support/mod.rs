@@ -46,9 +46,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 pub const PASSWORD: &str = "r3pl:ic\\a'tor \"pw\" x";
 
 /// Paths as the module evaluates them; each environment has its own.
-const EVAL_PASSWORD_FILE: &str = "/run/secrets/postgres-replication";
-const EVAL_PASSFILE: &str = "/run/matrix-cluster/pgpass";
-const EVAL_TLS_DIR: &str = "/var/lib/matrix-cluster/postgresql-tls";
+pub const EVAL_PASSWORD_FILE: &str = "/run/secrets/postgres-replication";
+pub const EVAL_PASSFILE: &str = "/run/matrix-cluster/pgpass";
+pub const EVAL_TLS_DIR: &str = "/var/lib/matrix-cluster/postgresql-tls";
 
 const INSTALL_HINT: &str = "the live tests run real sshd and PostgreSQL servers as root: on \
      Debian, `apt-get install postgresql openssh-server openssh-client iproute2 openssl curl \
@@ -320,7 +320,7 @@ pub struct Host {
     pub sshd_log: PathBuf,
     pub pg_log: PathBuf,
     pub synapse_pid: PathBuf,
-    pg_bin: PathBuf,
+    pub pg_bin: PathBuf,
     sshd: Mutex<Option<Child>>,
 }
 
@@ -695,21 +695,21 @@ pub fn evaluate(flake: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("nix eval printed JSON")
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+pub fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key]
         .as_str()
         .unwrap_or_else(|| panic!("evaluated {key} is not a string: {}", v[key]))
 }
 
 /// Replaces `from` (which must occur) with `to` in an evaluated text.
-fn substitute(script: &str, from: &str, to: &Path) -> String {
+pub fn substitute(script: &str, from: &str, to: &Path) -> String {
     assert!(script.contains(from), "{from} not in:\n{script}");
     script.replace(from, &to.display().to_string())
 }
 
 /// postgresql.conf: the evaluated settings, except the ones the test
 /// overrides, then the overrides.
-fn render_conf(settings: &Value, overrides: &[(&str, String)]) -> String {
+pub fn render_conf(settings: &Value, overrides: &[(&str, String)]) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let mut conf = String::from("# evaluated services.postgresql.settings\n");
     let map = settings.as_object().expect("settings is an attribute set");
@@ -894,7 +894,7 @@ impl Env {
     /// Where this host's server listens; and no fsync: a test machine's
     /// disk is shared and slow, and nothing here survives an OS crash
     /// anyway (a killed server loses nothing without fsync either).
-    fn overrides(&self, host: &Host) -> Vec<(&'static str, String)> {
+    pub fn overrides(&self, host: &Host) -> Vec<(&'static str, String)> {
         vec![
             ("port", host.pg_port.to_string()),
             ("listen_addresses", host.address.to_string()),
@@ -908,7 +908,7 @@ impl Env {
 
     /// Runs a host's evaluated TLS script with its directory moved into the
     /// host's; returns its settings pointing there.
-    fn tls(&self, host: &Host, evaluated: &Value) -> Value {
+    pub fn tls(&self, host: &Host, evaluated: &Value) -> Value {
         let dir = host.dir.join("tls");
         let script = host.dir.join("tls.sh");
         write_file(
