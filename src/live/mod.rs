@@ -1,4 +1,4 @@
-//! The live layer (DESIGN §12): what every member's PostgreSQL and Synapse are doing, read
+//! The live layer: what every member's PostgreSQL and Synapse are doing, read
 //! over ssh in parallel and held against what the flake declares. It only observes: nothing here changes a host.
 //!
 //! - [`ssh`]: the transport (argv in, one multiplexed connection per host);
