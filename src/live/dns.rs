@@ -502,7 +502,7 @@ mod tests {
         };
         assert_eq!(
             dns.describe_update("10.0.0.2", "10.0.0.1", "beta"),
-            "./set-dns matrix.example.org A=10.0.0.2 'was 10.0.0.1 on beta'"
+            "./set-dns matrix.example.org 'A=10.0.0.2' 'was 10.0.0.1 on beta'"
         );
     }
 }

@@ -435,7 +435,7 @@ Latest checkpoint's PrevTimeLineID:   1
         );
         assert_eq!(
             c.display(),
-            "runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -h /run/postgresql -p 5432 -d postgres <<< 'CHECKPOINT;'"
+            "runuser -u postgres -- psql -X -q -A -t -v 'ON_ERROR_STOP=1' -h /run/postgresql -p 5432 -d postgres <<< 'CHECKPOINT;'"
         );
         assert_eq!(
             service("stop", "matrix-synapse", Duration::from_secs(5)).display(),
