@@ -443,7 +443,7 @@ Latest checkpoint's PrevTimeLineID:   1
         );
         assert_eq!(
             control_data(&host, "/var/lib/postgresql/15", Duration::from_secs(5)).display(),
-            "runuser -u postgres -- env LC_ALL=C pg_controldata -D /var/lib/postgresql/15"
+            "runuser -u postgres -- env 'LC_ALL=C' pg_controldata -D /var/lib/postgresql/15"
         );
     }
 
