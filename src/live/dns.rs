@@ -236,7 +236,14 @@ fn run_command(root: &Path, argv: &[String]) -> Result<()> {
             "give the program and its arguments",
         ));
     };
-    let out = duct::cmd(program, args)
+    // A relative path names a program in the flake (`./scripts/set-dns`),
+    // whatever directory nixflip runs in; a bare name is looked up on PATH.
+    let program = if program.contains('/') && !program.starts_with('/') {
+        root.join(program).display().to_string()
+    } else {
+        program.clone()
+    };
+    let out = duct::cmd(&program, args)
         .dir(root)
         .stdin_null()
         .stdout_capture()

@@ -92,8 +92,8 @@ out = subprocess.run(["nix", "--extra-experimental-features", "nix-command flake
                       "--json", ref + "#nixosConfigurations", "--apply", apply] + nix_args,
                      capture_output=True, text=True)
 if out.returncode != 0:
-    sys.stderr.write(out.stderr)
     log("evaluation failed")
+    sys.stderr.write(out.stderr)
     sys.exit(1)
 system = out.stdout
 digest = hashlib.sha256(system.encode()).hexdigest()[:32]
@@ -107,8 +107,10 @@ if action == "build":
     if os.path.lexists("result"):
         os.remove("result")
     os.symlink(path, "result")
-    print("building the system configuration... %s" % path)
+    # Recorded before anything is printed: a caller that died leaves a pipe
+    # nobody reads.
     log("built")
+    print("building the system configuration... %s" % path)
     sys.exit(0)
 if action not in ("switch", "test", "boot"):
     log("unsupported")
@@ -116,9 +118,9 @@ if action not in ("switch", "test", "boot"):
 entry["prebuilt"] = os.path.exists(path)
 ssh = ["ssh"] + shlex.split(os.environ.get("NIX_SSHOPTS", "")) + ["--", target, "nixflip-test-activate"]
 r = subprocess.run(ssh, input=system, capture_output=True, text=True)
+log("ok" if r.returncode == 0 else "activation failed (%d)" % r.returncode)
 sys.stdout.write(r.stdout)
 sys.stderr.write(r.stderr)
-log("ok" if r.returncode == 0 else "activation failed (%d)" % r.returncode)
 sys.exit(r.returncode)
 "##;
 
@@ -323,6 +325,20 @@ pub struct Hold {
 }
 
 impl Hold {
+    /// Hold requests back from now on.
+    pub fn set(&self) {
+        self.on.store(true, Ordering::SeqCst);
+    }
+
+    /// Let held requests go on.
+    pub fn release(&self) {
+        self.on.store(false, Ordering::SeqCst);
+    }
+
+    pub fn reached(&self) -> bool {
+        self.reached.load(Ordering::SeqCst)
+    }
+
     fn wait(&self) {
         if self.on.load(Ordering::SeqCst) {
             self.reached.store(true, Ordering::SeqCst);
@@ -358,6 +374,7 @@ pub struct DnsState {
 pub struct Porkbun {
     pub server: Server,
     pub state: Arc<Mutex<DnsState>>,
+    pub hold_read: Arc<Hold>,
     pub hold_edit: Arc<Hold>,
 }
 
@@ -369,12 +386,18 @@ impl Porkbun {
             requests: Vec::new(),
             fail_edit: None,
         }));
+        let hold_read = Arc::new(Hold::default());
         let hold_edit = Arc::new(Hold::default());
-        let (s, h) = (Arc::clone(&state), Arc::clone(&hold_edit));
-        let server = Server::start(move |req| porkbun(req, &s, &h));
+        let (s, r, e) = (
+            Arc::clone(&state),
+            Arc::clone(&hold_read),
+            Arc::clone(&hold_edit),
+        );
+        let server = Server::start(move |req| porkbun(req, &s, &r, &e));
         Porkbun {
             server,
             state,
+            hold_read,
             hold_edit,
         }
     }
@@ -392,7 +415,12 @@ impl Porkbun {
     }
 }
 
-fn porkbun(req: &Request, state: &Mutex<DnsState>, hold: &Hold) -> (u16, String) {
+fn porkbun(
+    req: &Request,
+    state: &Mutex<DnsState>,
+    hold_read: &Hold,
+    hold_edit: &Hold,
+) -> (u16, String) {
     let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
     if let Ok(mut s) = state.lock() {
         s.requests.push((req.target.clone(), body.clone()));
@@ -411,6 +439,7 @@ fn porkbun(req: &Request, state: &Mutex<DnsState>, hold: &Hold) -> (u16, String)
     }
     let path = req.target.as_str();
     if path == "/api/json/v3/dns/retrieveByNameType/example.org/A/matrix" {
+        hold_read.wait();
         let s = state.lock().expect("dns state");
         return (
             200,
@@ -422,7 +451,7 @@ fn porkbun(req: &Request, state: &Mutex<DnsState>, hold: &Hold) -> (u16, String)
         );
     }
     if path == "/api/json/v3/dns/editByNameType/example.org/A/matrix" {
-        hold.wait();
+        hold_edit.wait();
         let mut s = state.lock().expect("dns state");
         if let Some(message) = s.fail_edit.clone() {
             return error(400, &message);

@@ -221,6 +221,16 @@ impl Switch {
             .collect()
     }
 
+    /// Until the nixos-rebuild stand-in has recorded the end of an
+    /// `action` call for `host` (one held back at a gate, say).
+    pub fn wait_rebuild_ended(&self, action: &str, host: &str) {
+        wait_until(&format!("nixos-rebuild {action} of {host} ends"), || {
+            self.rebuild_log()
+                .iter()
+                .any(|c| c["action"] == action && c["host"] == host)
+        });
+    }
+
     /// A gate file of the nixos-rebuild stand-in.
     pub fn rebuild_gate(&self, name: &str) -> PathBuf {
         self.rebuild.join("gates").join(name)
@@ -229,6 +239,18 @@ impl Switch {
     /// A gate file of a host's systemctl stand-in (`ACTION-UNIT`).
     pub fn systemctl_gate(&self, host: &Host, name: &str) -> PathBuf {
         host.dir.join("gates").join(name)
+    }
+
+    /// Put a `psql` wrapper first on `host`'s PATH that holds back (gate
+    /// `gates/psql-promote`) or fails (`gates/psql-promote.fail`) the
+    /// session that promotes; every other session goes to the real psql.
+    pub fn psql_gate(&self, host: &Host) {
+        let gates = host.dir.join("gates");
+        fs::set_permissions(&gates, fs::Permissions::from_mode(0o777)).expect("chmod gates");
+        let script = PSQL_WRAPPER
+            .replace("GATES", &gates.display().to_string())
+            .replace("PSQL", &self.env.pg_bin.join("psql").display().to_string());
+        write(&host.bin.join("psql"), &script, 0o755);
     }
 
     /// A host file of the flake, as it is now.
@@ -305,6 +327,21 @@ impl Switch {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "active");
     }
 }
+
+/// See [`Switch::psql_gate`].
+const PSQL_WRAPPER: &str = r#"#!/bin/sh
+# psql wrapper of a test host: holds back (gates/psql-promote) or fails
+# (gates/psql-promote.fail) the session that promotes; every other session
+# goes to the real psql. A switchover test's fault injection.
+sql=$(cat)
+case "$sql" in
+  *pg_promote*)
+    g=GATES/psql-promote
+    if [ -e "$g.fail" ]; then echo 'psql: error: the promoting session failed (injected by the test)' >&2; exit 2; fi
+    if [ -e "$g" ]; then touch "$g.reached"; while [ -e "$g" ]; do sleep 0.02; done; fi ;;
+esac
+printf '%s\n' "$sql" | exec PSQL "$@"
+"#;
 
 // ----------------------------------------------------------------- drill --
 

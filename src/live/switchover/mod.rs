@@ -203,6 +203,9 @@ struct Run<'p> {
     persist: bool,
     progress: &'p mut dyn FnMut(Event<'_>),
     status: Option<LiveStatus>,
+    /// Steps done by an earlier process may be out of date: the fence is
+    /// checked again before promotion.
+    resumed: bool,
     _lock: Option<OperationLock>,
 }
 
@@ -313,6 +316,7 @@ pub fn start(
         persist: true,
         progress,
         status: None,
+        resumed: false,
         _lock: Some(lock),
     };
     run.save()?;
@@ -375,6 +379,7 @@ pub fn resume(
         persist: true,
         progress,
         status: None,
+        resumed: true,
         _lock: Some(lock),
     };
     run.save()?;
@@ -439,6 +444,7 @@ pub fn abort(invocation: Location, progress: &mut dyn FnMut(Event<'_>)) -> Resul
         persist: true,
         progress,
         status: None,
+        resumed: true,
         _lock: Some(lock),
     };
     let restarted = if run.journal.started(Step::Fence.name()) {
@@ -529,6 +535,7 @@ pub fn dry_run(
         persist: false,
         progress,
         status: None,
+        resumed: false,
         _lock: None,
     };
     run.journal.start(Step::Preflight.name());
@@ -1171,14 +1178,10 @@ impl Run<'_> {
         .map_err(op_error)?;
         self.journal
             .record("synapseStoppedAfter", clock.elapsed().as_secs_f64());
-        let running = if again {
-            // An earlier attempt may have stopped PostgreSQL already.
-            let check = ops::service("is-active", &old.postgresql_service, command_timeout);
-            ops::run(&self.transport, &old, &check).is_ok()
-        } else {
-            true
-        };
-        if running {
+        // Again after an interruption, PostgreSQL may be stopped or
+        // stopping already: the checkpoint (which only makes the shutdown
+        // quicker) is left out, and stopping a stopped unit does nothing.
+        if !again {
             self.doing(format!("CHECKPOINT on {}", old.host));
             ops::run(
                 &self.transport,
@@ -1194,16 +1197,16 @@ impl Run<'_> {
             .map_err(op_error)?;
             self.journal
                 .record("checkpointedAfter", clock.elapsed().as_secs_f64());
-            self.doing(format!("stopping PostgreSQL on {} (fast)", old.host));
-            ops::run(
-                &self.transport,
-                &old,
-                &ops::service("stop", &old.postgresql_service, service_timeout),
-            )
-            .map_err(op_error)?;
-            self.journal
-                .record("postgresqlStoppedAfter", clock.elapsed().as_secs_f64());
         }
+        self.doing(format!("stopping PostgreSQL on {} (fast)", old.host));
+        ops::run(
+            &self.transport,
+            &old,
+            &ops::service("stop", &old.postgresql_service, service_timeout),
+        )
+        .map_err(op_error)?;
+        self.journal
+            .record("postgresqlStoppedAfter", clock.elapsed().as_secs_f64());
         let data: String = self
             .journal
             .fact_as(Step::Preflight.name(), "oldDataDirectory")
@@ -1247,9 +1250,54 @@ impl Run<'_> {
             .ok_or_else(|| Error::usage("the journal lacks the fence LSN", "start over"))
     }
 
+    /// A resumed run: the old primary must still be shut down at the fence
+    /// an earlier process read (nobody started it meanwhile).
+    fn verify_fence(&mut self, fence: Lsn) -> Result<()> {
+        let old = self.old_host()?;
+        let data: String = self
+            .journal
+            .fact_as(Step::Preflight.name(), "oldDataDirectory")
+            .ok_or_else(|| {
+                Error::usage(
+                    "the journal lacks the old primary's data directory",
+                    "start over",
+                )
+            })?;
+        self.doing(format!("checking that {} is still fenced", old.host));
+        let out = ops::run(
+            &self.transport,
+            &old,
+            &ops::control_data(&old, &data, self.settings.ssh.command_timeout),
+        )
+        .map_err(op_error)?;
+        let control = ops::parse_control_data(&out.stdout).map_err(|why| {
+            Error::external(
+                format!("{}: {why}", old.host),
+                "run pg_controldata there to see",
+            )
+        })?;
+        if !control.shut_down() || control.checkpoint != fence {
+            return Err(Error::refused(
+                format!(
+                    "{} is not fenced at {fence} any more (its control file says `{}` at {}): it was started since",
+                    old.host, control.state, control.checkpoint
+                ),
+                "look at both hosts (`nixflip status --live`); run the switchover again when they are healthy",
+            ));
+        }
+        Ok(())
+    }
+
     /// Step 4: wait (bounded) until HOST has replayed past the fence.
     fn catch_up(&mut self) -> Result<()> {
         let fence = self.fence_lsn()?;
+        let fenced_earlier = self
+            .journal
+            .last(Step::Fence.name())
+            .is_some_and(|e| e.outcome == Outcome::Done);
+        if self.resumed && fenced_earlier {
+            self.verify_fence(fence)?;
+        }
         let new = self.new_host()?;
         let wait = Self::seconds(&self.timeouts().catchup_timeout);
         self.doing(format!("waiting for {} to replay past {fence}", new.host));
