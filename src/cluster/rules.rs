@@ -69,7 +69,11 @@ pub fn check(cluster: &Cluster) -> Vec<Finding> {
     nf006_shared(cluster, &mut out);
     nf007_role_readable(cluster, &mut out);
     nf101_allows_itself(cluster, &mut out);
-    super::endpoints::nf102_endpoints_at_standbys(cluster, &mut out);
+    let literals = super::addresses::scan(cluster);
+    super::addresses::nf102_endpoints_at_standbys(cluster, &literals, &mut out);
+    let admissions = super::admission::admissions(cluster, &literals);
+    super::admission::nf106_primary_admits_no_standby(cluster, &admissions, &mut out);
+    super::admission::nf107_pg_rule_admits_non_member(cluster, &admissions, &mut out);
     out.sort_by(|a, b| (&a.file, a.line, a.column, a.id).cmp(&(&b.file, b.line, b.column, b.id)));
     out.dedup();
     out
