@@ -275,7 +275,7 @@ pub fn nf106_primary_admits_no_standby(
                 column,
                 span: Some((a.token.range.start, a.token.range.end)),
                 message: format!(
-                    "the primary {p}'s {what} admit no standby {s} ({ip}), but {owner}'s {what} here admit {names}: hand-written admission was left behind (a flip?), so {s} may not reach the primary's PostgreSQL",
+                    "the primary {p}'s {what} (outside the cluster options) admit no standby {s} ({ip}), while these {what} of {owner} admit {names}: the hand-written admission stayed on a host that is no longer the primary, so {s} may not reach {p}'s PostgreSQL",
                     p = primary.name,
                     what = kind_words(kind),
                     s = standby.name,
@@ -345,7 +345,7 @@ pub fn nf107_pg_rule_admits_non_member(
                     _ => "pg_hba line",
                 }
             ),
-            help: "remove it if it names a former member; nixflip never carries it on a flip (an operator's own network here is deliberate: keep it)".into(),
+            help: "remove it if it names a former member; keep it if it is deliberate (an operator's network): nixflip only reports it".into(),
         });
     }
 }
