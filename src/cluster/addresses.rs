@@ -227,6 +227,9 @@ pub struct Literal {
     pub value_span: Option<Range<usize>>,
     /// No interpolation: the string is a literal nixflip can read and write.
     pub plain: bool,
+    /// The string's value (escapes decoded, an indented string's common
+    /// indentation removed) when it is plain.
+    pub value: Option<String>,
     /// `''…''` rather than `"…"`.
     pub indented: bool,
     /// The addresses in it, with byte ranges in the file.
@@ -385,6 +388,7 @@ pub fn scan(cluster: &Cluster) -> Vec<Literal> {
             let (option, placement, value_span) = context(file, &string);
             let kind = option.as_ref().map_or(Kind::Other, kind_of);
             let (line, column) = file.position(span.start);
+            let value = plain.then(|| decode(&string)).flatten();
             out.push(Literal {
                 file: rel.clone(),
                 hosts: hosts.clone(),
@@ -398,11 +402,27 @@ pub fn scan(cluster: &Cluster) -> Vec<Literal> {
                 span,
                 value_span,
                 plain,
+                value,
                 tokens: found,
             });
         }
     }
     out
+}
+
+/// The value of a string without interpolation (either quoting).
+pub fn decode(string: &SyntaxNode) -> Option<String> {
+    use rnix::ast::{InterpolPart, Str};
+    use rowan::ast::AstNode;
+    let parts = Str::cast(string.clone())?.normalized_parts();
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            InterpolPart::Literal(text) => out.push_str(&text),
+            InterpolPart::Interpolation(_) => return None,
+        }
+    }
+    Some(out)
 }
 
 fn kind_of(path: &AttrPath) -> Kind {

@@ -3,6 +3,7 @@
 
 pub mod addresses;
 pub mod admission;
+pub mod carry;
 pub mod discover;
 pub mod evaluated;
 pub mod plan;

@@ -306,7 +306,13 @@ fn with_evaluated(
 ) -> Result<Vec<Finding>> {
     let root = cluster.root.clone();
     let evaluated =
-        super::start_member_eval(cli, cluster, nixflip::eval::Flake::Own(&root), nix_options)?
+        super::start_member_eval(
+            cli,
+            cluster,
+            nixflip::eval::Flake::Own(&root),
+            &nixflip::eval::Extra::new(),
+            nix_options,
+        )?
             .finish()?;
     findings.extend(nixflip::cluster::evaluated::overlay(cluster, &evaluated));
     findings.extend(rules::check(cluster));
