@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand, ValueEnum};
 use nixflip::cluster::{rules, Cluster, Finding, Member, Role};
 use nixflip::config;
+use nixflip::generate::HOOK_MARKER;
 use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
 use nixflip::render::{self, FindingDiagnostic};
 
@@ -35,6 +36,10 @@ pub struct CheckArgs {
     /// Nix computes (catches definitions nixflip cannot see, e.g. a mkForce in an outside module)
     #[arg(long)]
     pub eval: bool,
+    /// Check the cluster as it is staged in the git index (what `git commit` would record),
+    /// not the files in the work tree: the pre-commit entry point
+    #[arg(long, conflicts_with = "eval")]
+    pub staged: bool,
     /// Extra argument for `nix eval` with --eval (repeatable), e.g. --nix-option=--offline
     #[arg(
         long = "nix-option",
@@ -254,7 +259,11 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
     let mut worst = EXIT_OK;
     let mut all_json = Vec::new();
     for root in &roots {
-        let mut cluster = load_cluster(cli, root)?;
+        let mut cluster = if args.staged {
+            nixflip::review::cluster_in_index(root, cli.config.as_deref())?
+        } else {
+            load_cluster(cli, root)?
+        };
         let mut findings = rules::check(&cluster);
         if args.eval && !cluster.members.is_empty() {
             findings = with_evaluated(cli, &mut cluster, findings, &args.nix_options)?;
@@ -332,7 +341,6 @@ fn github_prefix(root: &Path) -> String {
         .unwrap_or_default()
 }
 
-const HOOK_MARKER: &str = "# nixflip pre-commit hook";
 
 /// Whether a hook file exists that nixflip did not write. Read as bytes: a
 /// hook that is not UTF-8 (a binary, another encoding) is foreign too. A read
@@ -374,14 +382,10 @@ pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
             "pass --force to replace it, or call `nixflip check` from your own hook",
         ));
     }
-    let flake_arg = root.display().to_string().replace('\'', "'\\''");
-    let script = format!(
-        "#!/bin/sh\n{HOOK_MARKER} (nixflip hook install; safe to edit or delete)\n\
-         # Checks the cluster when a staged .nix file changes; exits non-zero on errors.\n\
-         files=$(git diff --cached --name-only --diff-filter=ACMRD -- '*.nix')\n\
-         [ -z \"$files\" ] && exit 0\n\
-         exec nixflip --flake '{flake_arg}' check\n"
-    );
+    // Where the flake sits in the repository, relative: the hook finds the
+    // repository itself when it runs.
+    let prefix = super::git(&root, &["rev-parse", "--show-prefix"])?;
+    let script = nixflip::generate::pre_commit_hook(prefix.trim())?;
     std::fs::create_dir_all(&hooks).map_err(|source| Error::Write {
         path: hooks.clone(),
         help: "check permissions".into(),

@@ -160,7 +160,7 @@ pub fn plan_add_host(cluster: &Cluster, req: &AddHostRequest) -> Result<AddHostP
             new: flake_new,
         },
     ];
-    changes.extend(member_edits(cluster, primary, req, &mut notes)?);
+    changes.extend(member_edits(cluster, req, &mut notes)?);
 
     let mut intended = BTreeMap::new();
     let new_cidr = source_cidr(&req.address);
@@ -227,7 +227,6 @@ fn others(cluster: &Cluster, name: &str) -> Vec<String> {
 /// address only a two-node inference gave get it pinned as publicIp.
 fn member_edits(
     cluster: &Cluster,
-    primary: &Member,
     req: &AddHostRequest,
     notes: &mut Vec<String>,
 ) -> Result<Vec<FileChange>> {
