@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use nixflip::cluster::{rules, Cluster, Finding, Member, Role};
 use nixflip::config;
 use nixflip::generate::HOOK_MARKER;
-use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
+use nixflip::error::{Error, Result, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK};
 use nixflip::render::{self, FindingDiagnostic};
 
 use crate::Cli;
@@ -144,7 +144,7 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
-        return Ok(EXIT_OK);
+        return Ok(status_code(&findings));
     }
     if cluster.members.is_empty() {
         println!(
@@ -182,7 +182,16 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
         println!();
         print_findings(cli, &cluster, &findings);
     }
-    Ok(EXIT_OK)
+    Ok(status_code(&findings))
+}
+
+/// `status` exits like `check`: 1 when it lists an error finding.
+fn status_code(findings: &[Finding]) -> i32 {
+    if rules::error_count(findings) > 0 {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    }
 }
 
 /// "shared modules (not members): …", when discovery found any: they set
@@ -258,27 +267,70 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
     }
     let mut worst = EXIT_OK;
     let mut all_json = Vec::new();
+    // A failed `nix eval` does not hide the static findings: they are
+    // reported first, then Nix's error (its exit code, 3).
+    let mut eval_error = None;
     for root in &roots {
-        let mut cluster = if args.staged {
-            nixflip::review::cluster_in_index(root, cli.config.as_deref())?
+        let loaded = if args.staged {
+            nixflip::review::cluster_in_index(root, cli.config.as_deref())
         } else {
-            load_cluster(cli, root)?
+            load_cluster(cli, root)
+        };
+        let mut cluster = match loaded {
+            Ok(cluster) => cluster,
+            Err(error) => {
+                let finding = rules::parse_failure(&error);
+                let Some(finding) = finding.filter(|_| args.format != CheckFormat::Text) else {
+                    return Err(error);
+                };
+                // Tools get the parse error in their format; people the diagnostic.
+                eprintln!("{:?}", miette::Report::new(error));
+                let findings = vec![finding];
+                match args.format {
+                    CheckFormat::Github => {
+                        println!("{}", render::github_annotation(&findings[0], &github_prefix(root)));
+                        println!("nixflip check: {}", summary(&findings, 0));
+                    }
+                    _ => all_json.push(serde_json::json!({ "flake": root, "members": 0, "findings": findings })),
+                }
+                worst = worst.max(EXIT_BAD_INPUT);
+                continue;
+            }
         };
         let mut findings = rules::check(&cluster);
+        let mut failed = None;
         if args.eval && !cluster.members.is_empty() {
-            findings = with_evaluated(cli, &mut cluster, findings, &args.nix_options)?;
+            match with_evaluated(cli, &mut cluster, findings.clone(), &args.nix_options) {
+                Ok(evaluated) => findings = evaluated,
+                Err(error) => failed = Some(error),
+            }
         }
         if rules::error_count(&findings) > 0 {
-            worst = EXIT_FINDINGS;
+            worst = worst.max(EXIT_FINDINGS);
         }
+        let failed_line = failed
+            .as_ref()
+            .map_or(String::new(), |_| "; nix eval failed (its error follows)".to_string());
         match args.format {
-            CheckFormat::Json => all_json.push(with_shared_modules(serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings }), &cluster)),
+            CheckFormat::Json => {
+                let mut json = serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings });
+                if let Some(error) = &failed {
+                    json["evalError"] = serde_json::json!(error.to_string());
+                }
+                all_json.push(with_shared_modules(json, &cluster));
+            }
             CheckFormat::Github => {
                 let prefix = github_prefix(root);
                 for f in &findings {
                     println!("{}", render::github_annotation(f, &prefix));
                 }
-                println!("nixflip check: {}", summary(&findings, cluster.members.len()));
+                if let Some(error) = &failed {
+                    println!("{}", render::github_error(&error.to_string()));
+                }
+                println!(
+                    "nixflip check: {}{failed_line}",
+                    summary(&findings, cluster.members.len())
+                );
             }
             CheckFormat::Text => {
                 print_findings(cli, &cluster, &findings);
@@ -286,9 +338,15 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
                     if let Some(line) = shared_modules_line(&cluster) {
                         println!("{line}");
                     }
-                    println!("nixflip check: {}", summary(&findings, cluster.members.len()));
+                    println!(
+                        "nixflip check: {}{failed_line}",
+                        summary(&findings, cluster.members.len())
+                    );
                 }
             }
+        }
+        if eval_error.is_none() {
+            eval_error = failed;
         }
     }
     if args.format == CheckFormat::Json {
@@ -302,7 +360,10 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
     }
-    Ok(worst)
+    match eval_error {
+        Some(error) => Err(error),
+        None => Ok(worst),
+    }
 }
 
 /// Overlay the evaluated fields (one `nix eval` for all members) and merge
