@@ -597,3 +597,50 @@ fn status_exits_0_when_it_lists_only_warnings() {
     assert_eq!(status_code(rel, false), Some(0));
     assert_eq!(status_code(rel, true), Some(0));
 }
+
+#[test]
+fn status_lists_members_addresses_outside_the_cluster_options() {
+    let out = nixflip()
+        .args([
+            "--flake",
+            &flake("fixtures/clusters/hand_written_admission"),
+            "status",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(
+        "status_addresses_outside_options",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let json = nixflip()
+        .args([
+            "--flake",
+            &flake("fixtures/clusters/hand_written_admission"),
+            "status",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let listed: Vec<(String, String, u64)> = json["addressesOutsideClusterOptions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| {
+            (
+                m["member"].as_str().unwrap_or_default().to_string(),
+                m["file"].as_str().unwrap_or_default().to_string(),
+                m["line"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("alpha".to_string(), "hosts/beta.nix".to_string(), 23),
+            ("beta".to_string(), "hosts/alpha.nix".to_string(), 23),
+            ("beta".to_string(), "hosts/alpha.nix".to_string(), 28),
+        ]
+    );
+}

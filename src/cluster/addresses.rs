@@ -279,6 +279,49 @@ impl Literal {
     }
 }
 
+/// A member's address written outside the cluster options (for `status`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Mention {
+    /// The member whose address it is, and the address.
+    pub member: String,
+    pub address: String,
+    /// The members whose configuration holds the file.
+    pub hosts: Vec<String>,
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub option: Option<String>,
+    /// The string's source text.
+    pub text: String,
+}
+
+/// Every member's address in the literals, per member (in member order),
+/// then by file and line.
+pub fn mentions(cluster: &Cluster, literals: &[Literal]) -> Vec<Mention> {
+    let mut out = Vec::new();
+    for m in &cluster.members {
+        let Some(ip) = m.ip() else { continue };
+        for literal in literals.iter().filter(|l| l.tokens.iter().any(|t| t.ip == ip)) {
+            let first = literal.tokens.iter().find(|t| t.ip == ip);
+            let (line, column) = first.map_or((literal.line, literal.column), |t| {
+                position_in(cluster, &literal.file, t.range.start)
+            });
+            out.push(Mention {
+                member: m.name.clone(),
+                address: m.address.clone().unwrap_or_default(),
+                hosts: literal.hosts.clone(),
+                file: literal.file.clone(),
+                line,
+                column,
+                option: literal.option.as_ref().map(ToString::to_string),
+                text: literal.text.clone(),
+            });
+        }
+    }
+    out
+}
+
 /// Byte ranges of the lines of a string's source text (quotes included in
 /// the text, excluded from the ranges): split at newlines, and in a
 /// double-quoted string also at the `\n` escape.

@@ -132,11 +132,14 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
     let findings = rules::check(&cluster);
+    let literals = nixflip::cluster::addresses::scan(&cluster);
+    let mentions = nixflip::cluster::addresses::mentions(&cluster, &literals);
     if args.json {
         let json = serde_json::json!({
             "flake": root,
             "option": cluster.option.to_string(),
             "members": cluster.members.iter().map(member_json).collect::<Vec<_>>(),
+            "addressesOutsideClusterOptions": mentions,
             "findings": findings,
         });
         let json = with_shared_modules(json, &cluster);
@@ -175,6 +178,25 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
     );
     if let Some(line) = shared_modules_line(&cluster) {
         println!("\n{line}");
+    }
+    if !mentions.is_empty() {
+        let rows: Vec<Vec<String>> = mentions
+            .iter()
+            .map(|m| {
+                vec![
+                    format!("{} ({})", m.member, m.address),
+                    if m.hosts.is_empty() { "-".into() } else { m.hosts.join(",") },
+                    format!("{}:{}", m.file.display(), m.line),
+                    m.option.clone().unwrap_or_else(|| "-".into()),
+                    m.text.lines().map(str::trim).collect::<Vec<_>>().join(" ⏎ "),
+                ]
+            })
+            .collect();
+        println!("\nmembers' addresses outside the cluster options (a flip does not rewrite these):");
+        print!(
+            "{}",
+            render::table(&["MEMBER", "IN", "FILE", "OPTION", "TEXT"], &rows)
+        );
     }
     if findings.is_empty() {
         println!("\nno findings");
