@@ -28,6 +28,27 @@ fn scratch_with(rel: &str, change: impl FnOnce(&Path)) -> (tempfile::TempDir, Pa
     (dir, root)
 }
 
+/// Every file under `root` (except .git) with its bytes.
+fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            if entry.file_type().expect("type").is_dir() {
+                stack.push(entry.path());
+            } else {
+                let rel = entry.path().strip_prefix(root).expect("prefix").to_path_buf();
+                out.push((rel, std::fs::read(entry.path()).expect("read")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn read(root: &Path, rel: &str) -> String {
     std::fs::read_to_string(root.join(rel)).expect("read")
 }
@@ -86,6 +107,12 @@ fn carry_address_rules_gives_the_new_primary_the_old_primarys_rules() {
     let (_dir, root) = scratch_with(FIXTURE, |_| {});
     let alpha_before = read(&root, "hosts/alpha.nix");
     let beta_before = read(&root, "hosts/beta.nix");
+    let others = |root: &Path| {
+        let mut files = tree(root);
+        files.retain(|(p, _)| !p.starts_with("hosts"));
+        files
+    };
+    let untouched = others(&root);
     let out = run_ok(nixflip(&root).args([
         "promote",
         "beta",
@@ -95,6 +122,7 @@ fn carry_address_rules_gives_the_new_primary_the_old_primarys_rules() {
         "json",
     ]));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(others(&root), untouched, "only the two host files change");
 
     // The old primary's copies stay: only its role changed.
     assert_eq!(
@@ -302,4 +330,33 @@ fn promoting_the_primary_that_needs_repairs_lists_them() {
         "promote_primary_with_repairs",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+#[test]
+fn a_carried_rule_that_does_not_evaluate_on_the_new_primary_fails_validation() {
+    let (_dir, root) = scratch_with(FIXTURE, |root| {
+        // A definition nixflip does not edit wins over beta's rules.
+        let flake = root.join("flake.nix");
+        let text = std::fs::read_to_string(&flake).expect("read");
+        let forced = text.replace(
+            "host [ ./hosts/beta.nix ]",
+            "host [ ./hosts/beta.nix { networking.firewall.extraInputRules = lite.mkForce \"\"; } ]",
+        );
+        assert_ne!(text, forced);
+        std::fs::write(&flake, forced).expect("write");
+    });
+    let before = tree(&root);
+    let out = nixflip(&root)
+        .args(["promote", "beta", "--carry-address-rules", "--yes"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "beta: carried rule should be networking.firewall.extraInputRules holding `ip saddr 198.51.100.10/32 tcp dport 5432 accept`"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(tree(&root), before, "nothing is written");
 }

@@ -386,3 +386,68 @@ pub fn mismatches(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::carry::CarryCheck;
+
+    fn evaluated(extra: Vec<serde_json::Value>) -> BTreeMap<String, (String, Evaluated)> {
+        let fields = Evaluated {
+            role: "primary".into(),
+            override_enable_synapse: None,
+            secrets_file: true,
+            peer_host: None,
+            allowed_source_ips: Vec::new(),
+            extra,
+        };
+        BTreeMap::from([("beta".to_string(), ("beta|x86_64-linux".to_string(), fields))])
+    }
+
+    fn check(path: &str, expect: &[&str], list: bool) -> CarryCheck {
+        CarryCheck {
+            host: "beta".into(),
+            path: path.parse().expect("path"),
+            expect: expect.iter().map(|e| e.to_string()).collect(),
+            list,
+        }
+    }
+
+    #[test]
+    fn a_carried_rule_must_be_a_line_of_what_the_new_primary_evaluates_to() {
+        let checks = [
+            check("networking.firewall.extraInputRules", &["ip saddr 10.0.0.1/32 accept"], false),
+            check("a.list", &["10.0.0.1/32"], true),
+        ];
+        let good = evaluated(vec![
+            serde_json::json!("tcp dport 22 accept\n  ip saddr 10.0.0.1/32 accept\n"),
+            serde_json::json!(["10.0.0.1/32"]),
+        ]);
+        assert!(carry_mismatches(&checks, &good).is_empty());
+        // Another definition won (a mkForce elsewhere): the rule is gone.
+        let overridden = evaluated(vec![
+            serde_json::json!("tcp dport 22 accept\n"),
+            serde_json::json!([]),
+        ]);
+        let found = carry_mismatches(&checks, &overridden);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].host, "beta");
+        assert!(found[0].intended.contains("ip saddr 10.0.0.1/32 accept"));
+    }
+
+    #[test]
+    fn extra_paths_leave_the_plain_expression_alone() {
+        let option: AttrPath = "hectic.generic.matrix-cluster".parse().expect("path");
+        let hosts = [("alpha".to_string(), None)];
+        assert_eq!(
+            apply_expression(&option, &hosts),
+            apply_expression_with(&option, &hosts, &Extra::new())
+        );
+        let extra = Extra::from([(
+            "alpha".to_string(),
+            vec!["networking.firewall.extraInputRules".parse().expect("path")],
+        )]);
+        let with = apply_expression_with(&option, &hosts, &extra);
+        assert!(with.contains(r#"extra = [ [ "networking" "firewall" "extraInputRules" ] ];"#), "{with}");
+    }
+}
