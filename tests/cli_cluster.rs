@@ -499,8 +499,14 @@ fn check_eval_that_fails_prints_the_static_findings_as_github_annotations() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{stdout}");
-    assert!(lines[0].starts_with("::error file=hosts/alpha.nix,line="), "{stdout}");
-    assert!(lines[1].starts_with("::error file=hosts/beta.nix,line="), "{stdout}");
+    assert!(
+        lines[0].starts_with("::error file=hosts/alpha.nix,line="),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("::error file=hosts/beta.nix,line="),
+        "{stdout}"
+    );
     assert!(
         lines[2].starts_with("::error title=nix eval::nix eval failed:")
             && lines[2].contains("this flake does not evaluate"),
@@ -532,7 +538,13 @@ fn flake_with_a_parse_error() -> (tempfile::TempDir, std::path::PathBuf) {
 fn a_parse_error_is_a_json_finding_on_stdout() {
     let (_dir, root) = flake_with_a_parse_error();
     let out = nixflip()
-        .args(["--flake", &root.display().to_string(), "check", "--format", "json"])
+        .args([
+            "--flake",
+            &root.display().to_string(),
+            "check",
+            "--format",
+            "json",
+        ])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
@@ -545,7 +557,13 @@ fn a_parse_error_is_a_json_finding_on_stdout() {
 fn a_parse_error_is_a_github_annotation() {
     let (_dir, root) = flake_with_a_parse_error();
     let out = nixflip()
-        .args(["--flake", &root.display().to_string(), "check", "--format", "github"])
+        .args([
+            "--flake",
+            &root.display().to_string(),
+            "check",
+            "--format",
+            "github",
+        ])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
@@ -562,10 +580,20 @@ fn a_staged_parse_error_is_a_json_finding_too() {
     let broken = std::fs::read_to_string(&beta).expect("read");
     common::commit_all(&root);
     // The index holds the broken file; the work tree is repaired.
-    std::fs::write(&beta, broken.replacen("role = \"standby\"", "role = \"standby\";", 1))
-        .expect("write");
+    std::fs::write(
+        &beta,
+        broken.replacen("role = \"standby\"", "role = \"standby\";", 1),
+    )
+    .expect("write");
     let out = nixflip()
-        .args(["--flake", &root.display().to_string(), "check", "--staged", "--format", "json"])
+        .args([
+            "--flake",
+            &root.display().to_string(),
+            "check",
+            "--staged",
+            "--format",
+            "json",
+        ])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));

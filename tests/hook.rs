@@ -27,8 +27,18 @@ fn path_with_nixflip() -> OsString {
 fn git_with(dir: &Path, path: &OsString, args: &[&str]) -> Output {
     Command::new("git")
         .current_dir(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.invalid"])
-        .args(["-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .env("PATH", path)
         .output()
@@ -71,7 +81,12 @@ fn repo_with_hook(flake_dir: &str) -> (tempfile::TempDir, PathBuf) {
     ok(git(&repo, &["init", "-q"]));
     ok(git(&repo, &["add", "-A"]));
     ok(git(&repo, &["commit", "-q", "-m", "init"]));
-    ok(nixflip(&["--flake", &flake.display().to_string(), "hook", "install"]));
+    ok(nixflip(&[
+        "--flake",
+        &flake.display().to_string(),
+        "hook",
+        "install",
+    ]));
     (dir, repo)
 }
 
@@ -142,7 +157,10 @@ fn a_copied_and_moved_repository_is_checked_in_its_new_place() {
         .expect("cp runs");
     assert!(status.success());
     stage_split_brain(&copy);
-    assert_refused(&git(&copy, &["commit", "-q", "-m", "split brain in the copy"]));
+    assert_refused(&git(
+        &copy,
+        &["commit", "-q", "-m", "split brain in the copy"],
+    ));
 
     let moved = dir.path().join("moved");
     std::fs::rename(&copy, &moved).expect("mv");
@@ -158,7 +176,10 @@ fn installed_hook_runs_on_a_commit_that_only_renames_a_host_file_away() {
     let (_dir, repo) = repo_with_hook(".");
     // Renaming the primary's host file out of the flake's .nix files (to
     // disable it) leaves no primary; the commit holds nothing but a rename.
-    ok(git(&repo, &["mv", "hosts/alpha.nix", "hosts/alpha.nix.disabled"]));
+    ok(git(
+        &repo,
+        &["mv", "hosts/alpha.nix", "hosts/alpha.nix.disabled"],
+    ));
     let out = git(&repo, &["commit", "-q", "-m", "rename only"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the rename went through: {stderr}");
@@ -188,7 +209,10 @@ fn a_hook_without_nixflip_on_path_says_how_to_install_it_and_how_to_skip() {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(lines[0].contains("nixflip is not on PATH"), "{stderr}");
-    assert!(lines[0].contains("cargo install --locked --path ."), "{stderr}");
+    assert!(
+        lines[0].contains("cargo install --locked --path ."),
+        "{stderr}"
+    );
     assert!(lines[0].contains("git commit --no-verify"), "{stderr}");
 }
 
@@ -255,7 +279,12 @@ fn pre_commit_cmd(tool: &Path, repo: &Path, home: &Path) -> Command {
 fn commit_via_framework(repo: &Path, home: &Path, message: &str) -> Output {
     Command::new("git")
         .current_dir(repo)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.invalid"])
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
         .args(["commit", "-q", "-m", message])
         .env("PATH", path_with_nixflip())
         .env("PRE_COMMIT_HOME", home)
@@ -308,7 +337,11 @@ fn pre_commit_with_the_generated_config_runs_on_a_delete_only_commit() {
     let (_dir, repo, home) = repo_with_pre_commit(None);
     ok(git(&repo, &["rm", "-q", "hosts/alpha.nix"]));
     let out = commit_via_framework(&repo, &home, "delete only");
-    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -31,7 +31,9 @@ fn flake(nftables: bool) -> (tempfile::TempDir, PathBuf) {
         )
         .replace(
             "networking.hostName = \"alpha\";",
-            &format!("networking.hostName = \"alpha\";\n  networking.nftables.enable = {nftables};"),
+            &format!(
+                "networking.hostName = \"alpha\";\n  networking.nftables.enable = {nftables};"
+            ),
         );
     assert_ne!(text, edited, "the fixture's alpha.nix changed shape");
     std::fs::write(&alpha, edited).expect("write alpha.nix");
@@ -124,7 +126,8 @@ fn probe_in_namespace(firewall: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-const PROBED: &str = "198.51.100.20 open\n198.51.100.30 filtered\n2001:db8::20 open\n2001:db8::30 filtered\n";
+const PROBED: &str =
+    "198.51.100.20 open\n198.51.100.30 filtered\n2001:db8::20 open\n2001:db8::30 filtered\n";
 
 #[test]
 fn iptables_firewall_admits_exactly_the_allowed_sources_to_postgresql() {

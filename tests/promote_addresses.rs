@@ -40,7 +40,11 @@ fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             if entry.file_type().expect("type").is_dir() {
                 stack.push(entry.path());
             } else {
-                let rel = entry.path().strip_prefix(root).expect("prefix").to_path_buf();
+                let rel = entry
+                    .path()
+                    .strip_prefix(root)
+                    .expect("prefix")
+                    .to_path_buf();
                 out.push((rel, std::fs::read(entry.path()).expect("read")));
             }
         }
@@ -146,9 +150,9 @@ fn carry_address_rules_gives_the_new_primary_the_old_primarys_rules() {
     // As Nix sees it, the new primary admits the new standby.
     let rules = eval_option(&root, "beta", "networking.firewall.extraInputRules");
     assert!(
-        rules
-            .as_str()
-            .is_some_and(|r| r.lines().any(|l| l == "ip saddr 198.51.100.10/32 tcp dport 5432 accept")),
+        rules.as_str().is_some_and(|r| r
+            .lines()
+            .any(|l| l == "ip saddr 198.51.100.10/32 tcp dport 5432 accept")),
         "{rules}"
     );
     let hba = eval_option(&root, "beta", "services.postgresql.authentication");
@@ -171,11 +175,9 @@ fn carry_address_rules_gives_the_new_primary_the_old_primarys_rules() {
         .parent()
         .expect("bin dir")
         .to_path_buf();
-    let path = std::env::join_paths(
-        std::iter::once(bin).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )),
-    )
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
     .expect("PATH");
     let edit = Std::new("sh")
         .args(["-c", command])

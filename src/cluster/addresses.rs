@@ -302,7 +302,10 @@ pub fn mentions(cluster: &Cluster, literals: &[Literal]) -> Vec<Mention> {
     let mut out = Vec::new();
     for m in &cluster.members {
         let Some(ip) = m.ip() else { continue };
-        for literal in literals.iter().filter(|l| l.tokens.iter().any(|t| t.ip == ip)) {
+        for literal in literals
+            .iter()
+            .filter(|l| l.tokens.iter().any(|t| t.ip == ip))
+        {
             let first = literal.tokens.iter().find(|t| t.ip == ip);
             let (line, column) = first.map_or((literal.line, literal.column), |t| {
                 position_in(cluster, &literal.file, t.range.start)
@@ -372,7 +375,8 @@ fn file_hosts(cluster: &Cluster) -> HashMap<PathBuf, Vec<String>> {
 /// which a PostgreSQL rule may admit (NF107).
 fn interesting(token: &Token, members: &[IpAddr]) -> bool {
     let net = token.network();
-    members.iter().any(|ip| net.contains(ip)) || !(token.ip.is_loopback() || token.ip.is_unspecified())
+    members.iter().any(|ip| net.contains(ip))
+        || !(token.ip.is_loopback() || token.ip.is_unspecified())
 }
 
 /// Scan every file of the flake for strings outside the cluster options
@@ -412,7 +416,9 @@ pub fn scan(cluster: &Cluster) -> Vec<Literal> {
             let mut plain = true;
             for element in string.children_with_tokens() {
                 match element {
-                    rowan::NodeOrToken::Token(t) if t.kind() == SyntaxKind::TOKEN_STRING_CONTENT => {
+                    rowan::NodeOrToken::Token(t)
+                        if t.kind() == SyntaxKind::TOKEN_STRING_CONTENT =>
+                    {
                         let offset = usize::from(t.text_range().start());
                         found.extend(tokens(t.text()).into_iter().map(|mut tok| {
                             tok.range = tok.range.start + offset..tok.range.end + offset;
@@ -472,7 +478,8 @@ fn kind_of(path: &AttrPath) -> Kind {
     let keys = path.keys();
     let firewall = ["networking", "firewall"];
     let nftables = ["networking", "nftables"];
-    if keys.starts_with(&firewall.map(String::from)) || keys.starts_with(&nftables.map(String::from))
+    if keys.starts_with(&firewall.map(String::from))
+        || keys.starts_with(&nftables.map(String::from))
     {
         Kind::Firewall
     } else if keys == ["services", "postgresql", "authentication"] {
@@ -529,14 +536,22 @@ fn range(node: &SyntaxNode) -> Range<usize> {
 /// address, outside that standby's own configuration. Synapse is off on a
 /// standby, so a proxy or backend still pointing at the demoted host serves
 /// nothing. A host's own address, CIDRs and bare addresses are not findings.
-pub fn nf102_endpoints_at_standbys(cluster: &Cluster, literals: &[Literal], out: &mut Vec<Finding>) {
+pub fn nf102_endpoints_at_standbys(
+    cluster: &Cluster,
+    literals: &[Literal],
+    out: &mut Vec<Finding>,
+) {
     let standbys: Vec<(&str, IpAddr, &str)> = cluster
         .members
         .iter()
         .filter(|m| m.role() == Role::Standby)
         .filter_map(|m| {
             let ip = m.ip()?;
-            Some((m.name.as_str(), ip, m.address.as_deref().unwrap_or_default()))
+            Some((
+                m.name.as_str(),
+                ip,
+                m.address.as_deref().unwrap_or_default(),
+            ))
         })
         .collect();
     for literal in literals {

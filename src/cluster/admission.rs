@@ -54,7 +54,8 @@ pub fn admissions<'a>(cluster: &Cluster, literals: &'a [Literal]) -> Vec<Admissi
                 continue;
             }
             seen_lines.push(line.clone());
-            let text = &literal.text[line.start - literal.span.start..line.end - literal.span.start];
+            let text =
+                &literal.text[line.start - literal.span.start..line.end - literal.span.start];
             let on_line: Vec<&Token> = literal.tokens_on_line(token.range.start);
             let base = line.start;
             match literal.kind {
@@ -111,13 +112,22 @@ fn words(text: &str) -> Vec<(usize, &str)> {
 /// traffic: the line accepts (`accept`, `-j ACCEPT`, `-j nixos-fw-accept`),
 /// and names the PostgreSQL port or no port at all. An address after a
 /// destination keyword (`daddr`, `-d`) is the host itself, not a source.
-fn firewall_sources<'t>(text: &str, base: usize, tokens: &[&'t Token], ports: &[u16]) -> Vec<&'t Token> {
+fn firewall_sources<'t>(
+    text: &str,
+    base: usize,
+    tokens: &[&'t Token],
+    ports: &[u16],
+) -> Vec<&'t Token> {
     let lower = text.to_ascii_lowercase();
     if !lower.contains("accept") {
         return Vec::new();
     }
     let names_port = lower.contains("port");
-    if names_port && !numbers(text).iter().any(|n| ports.iter().any(|p| u32::from(*p) == *n)) {
+    if names_port
+        && !numbers(text)
+            .iter()
+            .any(|n| ports.iter().any(|p| u32::from(*p) == *n))
+    {
         return Vec::new();
     }
     let words = words(text);
@@ -167,7 +177,11 @@ fn numbers(text: &str) -> Vec<u32> {
 /// The address of a pg_hba `host*` line (`TYPE DATABASE USER ADDRESS
 /// [MASK] METHOD`), its network, and whether the database list admits
 /// replication.
-fn pg_hba_source<'t>(text: &str, base: usize, tokens: &[&'t Token]) -> Option<(&'t Token, IpNet, bool)> {
+fn pg_hba_source<'t>(
+    text: &str,
+    base: usize,
+    tokens: &[&'t Token],
+) -> Option<(&'t Token, IpNet, bool)> {
     let words = words(text);
     let kind = words.first()?.1;
     if !matches!(
@@ -176,13 +190,12 @@ fn pg_hba_source<'t>(text: &str, base: usize, tokens: &[&'t Token]) -> Option<(&
     ) {
         return None;
     }
-    let replication = words
-        .get(1)?
-        .1
-        .split(',')
-        .any(|d| d == "replication");
+    let replication = words.get(1)?.1.split(',').any(|d| d == "replication");
     let (at, _) = *words.get(3)?;
-    let token = tokens.iter().copied().find(|t| t.range.start - base == at)?;
+    let token = tokens
+        .iter()
+        .copied()
+        .find(|t| t.range.start - base == at)?;
     let network = match (token.prefix, words.get(4)) {
         (None, Some((mask_at, _))) => tokens
             .iter()
@@ -250,9 +263,9 @@ pub fn nf106_primary_admits_no_standby(
         }
         for standby in cluster.members.iter().filter(|m| m.role() == Role::Standby) {
             let Some(ip) = standby.ip() else { continue };
-            let admitted = of_kind.iter().any(|a| {
-                a.literal.hosts.contains(&primary.name) && a.network.contains(&ip)
-            });
+            let admitted = of_kind
+                .iter()
+                .any(|a| a.literal.hosts.contains(&primary.name) && a.network.contains(&ip));
             if admitted {
                 continue;
             }
@@ -309,8 +322,8 @@ pub fn nf107_pg_rule_admits_non_member(
         if net.addr().is_loopback() {
             continue;
         }
-        let is_member_host =
-            net.prefix_len() == net.max_prefix_len() && members.iter().any(|(ip, _)| *ip == net.addr());
+        let is_member_host = net.prefix_len() == net.max_prefix_len()
+            && members.iter().any(|(ip, _)| *ip == net.addr());
         if is_member_host {
             continue;
         }
@@ -374,11 +387,17 @@ mod tests {
             sources("iptables -A nixos-fw -p tcp --dport 5432 -s 10.0.0.2 -d 10.0.0.1 -j nixos-fw-accept", &[5432]),
             ["10.0.0.2/32"]
         );
-        assert_eq!(sources("ip saddr 10.0.0.2 accept", &[5432]), ["10.0.0.2/32"]);
+        assert_eq!(
+            sources("ip saddr 10.0.0.2 accept", &[5432]),
+            ["10.0.0.2/32"]
+        );
         assert!(sources("ip saddr 10.0.0.2 tcp dport 22 accept", &[5432]).is_empty());
         assert!(sources("ip saddr 10.0.0.2 tcp dport 5432 drop", &[5432]).is_empty());
         assert_eq!(
-            sources("ip saddr { 10.0.0.2, 10.0.0.3 } tcp dport { 22, 5433 } accept", &[5432, 5433]),
+            sources(
+                "ip saddr { 10.0.0.2, 10.0.0.3 } tcp dport { 22, 5433 } accept",
+                &[5432, 5433]
+            ),
             ["10.0.0.2/32", "10.0.0.3/32"]
         );
     }

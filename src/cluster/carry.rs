@@ -190,7 +190,9 @@ pub fn plan(cluster: &Cluster, new: &Member, old: &Member) -> Result<Carried> {
             .iter()
             .map(|m| format!("{} ({})", m.name, m.address.as_deref().unwrap_or("?")))
             .collect();
-        let flips = named.iter().any(|m| m.name == old.name || m.name == new.name);
+        let flips = named
+            .iter()
+            .any(|m| m.name == old.name || m.name == new.name);
         let on_old = literal.hosts.contains(&old.name);
         let on_new = literal.hosts.contains(&new.name);
         let rule = literal.kind != Kind::Other;
@@ -322,9 +324,10 @@ fn add_to_group(
     let list = literal.placement == Placement::ListItem;
     let names = |line: &str| {
         tokens(line).iter().any(|t| {
-            cluster.members.iter().any(|m| {
-                m.ip() == Some(t.ip) && !literal.hosts.contains(&m.name)
-            })
+            cluster
+                .members
+                .iter()
+                .any(|m| m.ip() == Some(t.ip) && !literal.hosts.contains(&m.name))
         })
     };
     let lines: Vec<String> = if list {
@@ -336,11 +339,7 @@ fn add_to_group(
             .map(|l| swap.apply_to_line(l.trim()))
             .collect()
     };
-    let whole_literal = !list
-        && value
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .all(names);
+    let whole_literal = !list && value.lines().filter(|l| !l.trim().is_empty()).all(names);
     let group = groups.entry(path.to_string()).or_insert_with(|| Group {
         path: path.clone(),
         list,
@@ -359,7 +358,8 @@ fn add_to_group(
 fn resolve_group(cluster: &Cluster, new: &Member, group: Group, out: &mut Carried) -> Result<()> {
     let option = group.path.to_string();
     let found = find_definition(cluster, new, &group.path);
-    let edit: std::result::Result<Option<(CarryEdit, String, Option<String>)>, String> = match found {
+    let edit: std::result::Result<Option<(CarryEdit, String, Option<String>)>, String> = match found
+    {
         Err(why) => Err(why),
         Ok(None) => {
             let rendered = match (&group.whole, group.list) {
@@ -504,7 +504,9 @@ fn grow(
     }
     if group.list {
         let Some(items) = Value::from_node(&def.node).and_then(|v| v.as_string_list()) else {
-            return Err(format!("{place}: {option} is not a list of strings nixflip can grow"));
+            return Err(format!(
+                "{place}: {option} is not a list of strings nixflip can grow"
+            ));
         };
         let missing: Vec<String> = group
             .lines
@@ -515,7 +517,11 @@ fn grow(
         if missing.is_empty() {
             return Ok(None);
         }
-        let all: Vec<Value> = items.into_iter().chain(missing.iter().cloned()).map(Value::String).collect();
+        let all: Vec<Value> = items
+            .into_iter()
+            .chain(missing.iter().cloned())
+            .map(Value::String)
+            .collect();
         let shown: Vec<String> = missing.iter().map(|m| render_string(m)).collect();
         return Ok(Some((
             CarryEdit::Set {
@@ -528,10 +534,14 @@ fn grow(
         )));
     }
     if def.node.kind() != SyntaxKind::NODE_STRING {
-        return Err(format!("{place}: {option} is not a string nixflip can append to"));
+        return Err(format!(
+            "{place}: {option} is not a string nixflip can append to"
+        ));
     }
     let Some(current) = addresses::decode(&def.node) else {
-        return Err(format!("{place}: {option} is interpolated: nixflip appends only to literals"));
+        return Err(format!(
+            "{place}: {option} is interpolated: nixflip appends only to literals"
+        ));
     };
     let have: Vec<&str> = current.lines().map(str::trim).collect();
     let missing: Vec<String> = group
@@ -655,8 +665,7 @@ fn in_place_edit(cluster: &Cluster, literal: &Literal, swap: &Swap) -> Suggested
 /// `s` as one shell word.
 fn sh_quote(s: &str) -> String {
     let safe = !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_./:@=+-".contains(c));
     if safe {
         s.to_string()
@@ -686,7 +695,10 @@ mod tests {
     #[test]
     fn lines_are_appended_inside_the_string_in_its_own_quoting() {
         assert_eq!(appended("{ a = \"x\"; }", &["y"]), "{ a = \"x\\ny\"; }");
-        assert_eq!(appended("{ a = \"x\\n\"; }", &["y"]), "{ a = \"x\\ny\\n\"; }");
+        assert_eq!(
+            appended("{ a = \"x\\n\"; }", &["y"]),
+            "{ a = \"x\\ny\\n\"; }"
+        );
         assert_eq!(appended("{ a = \"\"; }", &["y"]), "{ a = \"y\"; }");
         assert_eq!(
             appended("{\n  a = ''\n    x\n  '';\n}", &["y ${z}"]),

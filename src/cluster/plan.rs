@@ -205,9 +205,7 @@ pub fn plan_promote(cluster: &Cluster, name: &str, carry_address_rules: bool) ->
         .iter()
         .filter(|m| m.name != new.name && old.is_none_or(|o| o.name != m.name))
         .collect();
-    let mut changes = Vec::new();
-    let mut kept = Vec::new();
-    let mut intended = BTreeMap::new();
+    let mut planned = Planned::default();
     let profiles = &cluster.config.config.profile;
 
     let new_peer = old
@@ -219,13 +217,11 @@ pub fn plan_promote(cluster: &Cluster, name: &str, carry_address_rules: bool) ->
         "primary",
         new_peer.as_deref(),
         &profiles.primary,
-        &mut changes,
-        &mut kept,
-        &mut intended,
+        &mut planned,
     )?;
     if !new.has_secrets_file() {
         if let Some(source) = old.filter(|o| o.has_secrets_file()) {
-            changes.push(copy_secrets_file(source, new)?);
+            planned.changes.push(copy_secrets_file(source, new)?);
         }
     }
     for m in old.into_iter().chain(standbys.iter().copied()) {
@@ -235,9 +231,7 @@ pub fn plan_promote(cluster: &Cluster, name: &str, carry_address_rules: bool) ->
             "standby",
             new.address.as_deref(),
             &profiles.standby,
-            &mut changes,
-            &mut kept,
-            &mut intended,
+            &mut planned,
         )?;
     }
     let carried = match old {
@@ -249,14 +243,22 @@ pub fn plan_promote(cluster: &Cluster, name: &str, carry_address_rules: bool) ->
         old_primary: old.map(|o| o.name.clone()),
         already_primary: new.is_primary(),
         standbys: standbys.iter().map(|m| m.name.clone()).collect(),
-        changes,
-        kept,
+        changes: planned.changes,
+        kept: planned.kept,
         not_rewritten: carried.not_rewritten,
         carry_address_rules,
         carries: carried.edits,
         carry_checks: carried.checks,
-        intended,
+        intended: planned.intended,
     })
+}
+
+/// What planning the members adds up to.
+#[derive(Default)]
+struct Planned {
+    changes: Vec<Change>,
+    kept: Vec<Kept>,
+    intended: BTreeMap<String, Intended>,
 }
 
 fn plan_member(
@@ -265,11 +267,10 @@ fn plan_member(
     role: &str,
     peer: Option<&str>,
     profile: &toml::Table,
-    changes: &mut Vec<Change>,
-    kept: &mut Vec<Kept>,
-    intended: &mut BTreeMap<String, Intended>,
+    out: &mut Planned,
 ) -> Result<()> {
     let primary = role == "primary";
+    let changes = &mut out.changes;
     let mut want = |field: &str, value: Value, note: Option<String>| {
         if let Some(change) = change_for(m, field, value, note) {
             changes.push(change);
@@ -301,7 +302,7 @@ fn plan_member(
     // flip's business: it stays, after the members.
     let operator = operator_entries(cluster, m);
     if let (false, Some(def)) = (operator.is_empty(), m.def(ALLOWED_IPS)) {
-        kept.push(Kept {
+        out.kept.push(Kept {
             host: m.name.clone(),
             file: def.file.clone(),
             line: def.line,
@@ -320,7 +321,7 @@ fn plan_member(
         Some(b) => b,
         None => primary,
     };
-    intended.insert(
+    out.intended.insert(
         m.name.clone(),
         Intended {
             role: role.into(),
@@ -380,7 +381,10 @@ fn operator_entries(cluster: &Cluster, m: &Member) -> Vec<String> {
         .into_iter()
         .filter(|entry| {
             let nets = parse_networks(std::slice::from_ref(entry));
-            !nets.is_empty() && nets.iter().all(|n| !members.iter().any(|ip| n.contains(ip)))
+            !nets.is_empty()
+                && nets
+                    .iter()
+                    .all(|n| !members.iter().any(|ip| n.contains(ip)))
         })
         .collect()
 }

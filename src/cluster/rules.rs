@@ -87,7 +87,10 @@ pub fn parse_failure(error: &crate::error::Error) -> Option<Finding> {
     use crate::nixedit::EditError;
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = current {
-        let parse = match (e.downcast_ref::<crate::error::Error>(), e.downcast_ref::<EditError>()) {
+        let parse = match (
+            e.downcast_ref::<crate::error::Error>(),
+            e.downcast_ref::<EditError>(),
+        ) {
             (Some(crate::error::Error::Edit(edit)), _) | (None, Some(edit)) => Some(edit),
             _ => None,
         };

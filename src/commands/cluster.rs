@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand, ValueEnum};
 use nixflip::cluster::{rules, Cluster, Finding, Member, Role};
 use nixflip::config;
-use nixflip::generate::HOOK_MARKER;
 use nixflip::error::{Error, Result, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK};
+use nixflip::generate::HOOK_MARKER;
 use nixflip::render::{self, FindingDiagnostic};
 
 use crate::Cli;
@@ -185,14 +185,24 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
             .map(|m| {
                 vec![
                     format!("{} ({})", m.member, m.address),
-                    if m.hosts.is_empty() { "-".into() } else { m.hosts.join(",") },
+                    if m.hosts.is_empty() {
+                        "-".into()
+                    } else {
+                        m.hosts.join(",")
+                    },
                     format!("{}:{}", m.file.display(), m.line),
                     m.option.clone().unwrap_or_else(|| "-".into()),
-                    m.text.lines().map(str::trim).collect::<Vec<_>>().join(" ⏎ "),
+                    m.text
+                        .lines()
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join(" ⏎ "),
                 ]
             })
             .collect();
-        println!("\nmembers' addresses outside the cluster options (a flip does not rewrite these):");
+        println!(
+            "\nmembers' addresses outside the cluster options (a flip does not rewrite these):"
+        );
         print!(
             "{}",
             render::table(&["MEMBER", "IN", "FILE", "OPTION", "TEXT"], &rows)
@@ -310,10 +320,15 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
                 let findings = vec![finding];
                 match args.format {
                     CheckFormat::Github => {
-                        println!("{}", render::github_annotation(&findings[0], &github_prefix(root)));
+                        println!(
+                            "{}",
+                            render::github_annotation(&findings[0], &github_prefix(root))
+                        );
                         println!("nixflip check: {}", summary(&findings, 0));
                     }
-                    _ => all_json.push(serde_json::json!({ "flake": root, "members": 0, "findings": findings })),
+                    _ => all_json.push(
+                        serde_json::json!({ "flake": root, "members": 0, "findings": findings }),
+                    ),
                 }
                 worst = worst.max(EXIT_BAD_INPUT);
                 continue;
@@ -330,9 +345,9 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
         if rules::error_count(&findings) > 0 {
             worst = worst.max(EXIT_FINDINGS);
         }
-        let failed_line = failed
-            .as_ref()
-            .map_or(String::new(), |_| "; nix eval failed (its error follows)".to_string());
+        let failed_line = failed.as_ref().map_or(String::new(), |_| {
+            "; nix eval failed (its error follows)".to_string()
+        });
         match args.format {
             CheckFormat::Json => {
                 let mut json = serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings });
@@ -397,15 +412,14 @@ fn with_evaluated(
     nix_options: &[String],
 ) -> Result<Vec<Finding>> {
     let root = cluster.root.clone();
-    let evaluated =
-        super::start_member_eval(
-            cli,
-            cluster,
-            nixflip::eval::Flake::Own(&root),
-            &nixflip::eval::Extra::new(),
-            nix_options,
-        )?
-            .finish()?;
+    let evaluated = super::start_member_eval(
+        cli,
+        cluster,
+        nixflip::eval::Flake::Own(&root),
+        &nixflip::eval::Extra::new(),
+        nix_options,
+    )?
+    .finish()?;
     findings.extend(nixflip::cluster::evaluated::overlay(cluster, &evaluated));
     findings.extend(rules::check(cluster));
     findings.sort_by(|a, b| {
@@ -423,7 +437,6 @@ fn github_prefix(root: &Path) -> String {
         .map(|p| p.trim().to_string())
         .unwrap_or_default()
 }
-
 
 /// Whether a hook file exists that nixflip did not write. Read as bytes: a
 /// hook that is not UTF-8 (a binary, another encoding) is foreign too. A read

@@ -551,7 +551,11 @@ pub fn render_plan_text(plan: &Plan) -> String {
             .changes
             .iter()
             .any(|c| c.host == host && c.field == nixflip::cluster::ALLOWED_IPS);
-        for k in plan.kept.iter().filter(|k| k.host == host && !allowed_changes) {
+        for k in plan
+            .kept
+            .iter()
+            .filter(|k| k.host == host && !allowed_changes)
+        {
             out.push_str(&format!(
                 "    {}  keeps {} (covers no member; {}:{})\n",
                 nixflip::cluster::ALLOWED_IPS,

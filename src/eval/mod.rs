@@ -401,7 +401,10 @@ mod tests {
             allowed_source_ips: Vec::new(),
             extra,
         };
-        BTreeMap::from([("beta".to_string(), ("beta|x86_64-linux".to_string(), fields))])
+        BTreeMap::from([(
+            "beta".to_string(),
+            ("beta|x86_64-linux".to_string(), fields),
+        )])
     }
 
     fn check(path: &str, expect: &[&str], list: bool) -> CarryCheck {
@@ -416,7 +419,11 @@ mod tests {
     #[test]
     fn a_carried_rule_must_be_a_line_of_what_the_new_primary_evaluates_to() {
         let checks = [
-            check("networking.firewall.extraInputRules", &["ip saddr 10.0.0.1/32 accept"], false),
+            check(
+                "networking.firewall.extraInputRules",
+                &["ip saddr 10.0.0.1/32 accept"],
+                false,
+            ),
             check("a.list", &["10.0.0.1/32"], true),
         ];
         let good = evaluated(vec![
@@ -448,6 +455,9 @@ mod tests {
             vec!["networking.firewall.extraInputRules".parse().expect("path")],
         )]);
         let with = apply_expression_with(&option, &hosts, &extra);
-        assert!(with.contains(r#"extra = [ [ "networking" "firewall" "extraInputRules" ] ];"#), "{with}");
+        assert!(
+            with.contains(r#"extra = [ [ "networking" "firewall" "extraInputRules" ] ];"#),
+            "{with}"
+        );
     }
 }

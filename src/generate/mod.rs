@@ -42,7 +42,11 @@ pub fn pre_commit_hook(flake_dir: &str) -> Result<String> {
     let dir = flake_dir.trim_end_matches('/');
     let dir = if dir.is_empty() { "." } else { dir };
     let quoted = format!("'{}'", dir.replace('\'', "'\\''"));
-    render("pre-commit-hook.sh", HOOK, minijinja::context! { flake => quoted })
+    render(
+        "pre-commit-hook.sh",
+        HOOK,
+        minijinja::context! { flake => quoted },
+    )
 }
 
 /// The system every generated host is built for (the attribute suffix).
