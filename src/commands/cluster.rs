@@ -491,7 +491,9 @@ pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
     // sees the old hook or the new one, never half a script.
     nixflip::fsx::replace_file(&hook, script.as_bytes(), 0o755)?;
     if !cli.quiet {
-        println!("wrote {}", hook.display());
+        // `git rev-parse --git-path` answers relative to the flake (`../.git/…`).
+        let shown = std::fs::canonicalize(&hook).unwrap_or_else(|_| hook.clone());
+        println!("wrote {}", shown.display());
     }
     Ok(EXIT_OK)
 }
