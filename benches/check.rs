@@ -319,10 +319,14 @@ fn main() {
     ));
     // The scan of addresses outside the cluster options (NF102, NF106,
     // NF107), which every check runs: alone, on a cluster loaded once.
-    let loaded = Cluster::load(root, nixflip::config::load(root, None).expect("config"))
-        .expect("cluster");
+    let loaded =
+        Cluster::load(root, nixflip::config::load(root, None).expect("config")).expect("cluster");
     let scanned = move || nixflip::cluster::addresses::scan(&loaded).len();
-    assert_eq!(scanned(), 0, "the generated hosts write no member address outside the options");
+    assert_eq!(
+        scanned(),
+        0,
+        "the generated hosts write no member address outside the options"
+    );
     ops.push((
         "phase: addresses::scan (strings outside the cluster options)",
         Box::new(move || {

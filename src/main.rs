@@ -7,7 +7,7 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use nixflip::render::ColorChoice;
 
 /// Flip primary/standby roles in a NixOS cluster flake: losslessly, checked,
@@ -37,10 +37,36 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// When to use colour (NO_COLOR is honoured with `auto`)
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--color`: the command-line face of [`ColorChoice`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    fn choice(self) -> ColorChoice {
+        match self {
+            ColorWhen::Auto => ColorChoice::Auto,
+            ColorWhen::Always => ColorChoice::Always,
+            ColorWhen::Never => ColorChoice::Never,
+        }
+    }
+
+    pub fn enabled_for_stdout(self) -> bool {
+        self.choice().enabled_for_stdout()
+    }
+
+    pub fn enabled_for_stderr(self) -> bool {
+        self.choice().enabled_for_stderr()
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,6 +96,8 @@ pub enum Command {
     Init(commands::init::InitArgs),
     /// Add a standby of the current primary: host file, flake entry, every member's allowedSourceIPs
     AddHost(commands::add_host::AddHostArgs),
+    /// Explain a finding: what it means, why it matters, how to fix it (e.g. `nixflip explain NF003`)
+    Explain(commands::explain::ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -134,6 +162,7 @@ fn main() -> ExitCode {
         Command::Comment(args) => commands::diff::comment(&cli, args),
         Command::Init(args) => commands::init::init(&cli, args),
         Command::AddHost(args) => commands::add_host::add_host(&cli, args),
+        Command::Explain(args) => commands::explain::explain(args),
         Command::Completions { shell } => print_completions(*shell),
         Command::Man => print_man(),
         Command::Secrets(command) => commands::secrets::secrets(&cli, command),

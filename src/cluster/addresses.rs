@@ -416,16 +416,14 @@ pub fn scan(cluster: &Cluster) -> Vec<Literal> {
             let mut plain = true;
             for element in string.children_with_tokens() {
                 match element {
-                    rowan::NodeOrToken::Token(t)
-                        if t.kind() == SyntaxKind::TOKEN_STRING_CONTENT =>
-                    {
+                    rnix::NodeOrToken::Token(t) if t.kind() == SyntaxKind::TOKEN_STRING_CONTENT => {
                         let offset = usize::from(t.text_range().start());
                         found.extend(tokens(t.text()).into_iter().map(|mut tok| {
                             tok.range = tok.range.start + offset..tok.range.end + offset;
                             tok
                         }));
                     }
-                    rowan::NodeOrToken::Node(n) if n.kind() == SyntaxKind::NODE_INTERPOL => {
+                    rnix::NodeOrToken::Node(n) if n.kind() == SyntaxKind::NODE_INTERPOL => {
                         plain = false;
                     }
                     _ => {}
@@ -459,13 +457,18 @@ pub fn scan(cluster: &Cluster) -> Vec<Literal> {
     out
 }
 
-/// The value of a string without interpolation (either quoting).
+/// The value of a string without interpolation (either quoting): escapes
+/// decoded, an indented string's common indentation removed, as rnix's typed
+/// `Str` reads it (reached through a parse of the string's own text, which
+/// is a whole expression).
 pub fn decode(string: &SyntaxNode) -> Option<String> {
-    use rnix::ast::{InterpolPart, Str};
-    use rowan::ast::AstNode;
-    let parts = Str::cast(string.clone())?.normalized_parts();
+    use rnix::ast::{Expr, InterpolPart};
+    let parsed = rnix::Root::parse(&string.text().to_string());
+    let Some(Expr::Str(s)) = parsed.tree().expr() else {
+        return None;
+    };
     let mut out = String::new();
-    for part in parts {
+    for part in s.normalized_parts() {
         match part {
             InterpolPart::Literal(text) => out.push_str(&text),
             InterpolPart::Interpolation(_) => return None,

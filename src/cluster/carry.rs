@@ -383,12 +383,7 @@ fn resolve_group(cluster: &Cluster, new: &Member, group: Group, out: &mut Carrie
                     value,
                 },
                 format!("{file}: {option} = {rendered};"),
-                Some(format!(
-                    "nixflip set {} {} --expr {} --in-place",
-                    sh_quote(&file),
-                    sh_quote(&option),
-                    sh_quote(&rendered)
-                )),
+                Some(set_command(&file, &option, &rendered)),
             )))
         }
         Ok(Some(def)) => grow(&group, def),
@@ -641,12 +636,7 @@ fn in_place_edit(cluster: &Cluster, literal: &Literal, swap: &Swap) -> Suggested
         Placement::Nested => None,
     };
     let command = match (&literal.option, expr, literal.plain) {
-        (Some(option), Some(expr), true) => Some(format!(
-            "nixflip set {} {} --expr {} --in-place",
-            sh_quote(&file),
-            sh_quote(&option.to_string()),
-            sh_quote(&expr)
-        )),
+        (Some(option), Some(expr), true) => Some(set_command(&file, &option.to_string(), &expr)),
         _ => None,
     };
     SuggestedEdit {
@@ -662,16 +652,13 @@ fn in_place_edit(cluster: &Cluster, literal: &Literal, swap: &Swap) -> Suggested
     }
 }
 
-/// `s` as one shell word.
-fn sh_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_./:@=+-".contains(c));
-    if safe {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
+/// The `nixflip set` command line that writes `expr` at `option` in `file`.
+fn set_command(file: &str, option: &str, expr: &str) -> String {
+    let argv: Vec<String> = ["nixflip", "set", file, option, "--expr", expr, "--in-place"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    crate::names::display_command(&argv)
 }
 
 #[cfg(test)]
@@ -705,12 +692,5 @@ mod tests {
             "{\n  a = ''\n    x\n    y ''${z}\n  '';\n}"
         );
         assert_eq!(appended("{ a = ''x''; }", &["y"]), "{ a = ''x\ny''; }");
-    }
-
-    #[test]
-    fn shell_words_are_quoted_when_needed() {
-        assert_eq!(sh_quote("hosts/beta.nix"), "hosts/beta.nix");
-        assert_eq!(sh_quote("a b"), "'a b'");
-        assert_eq!(sh_quote("it's"), "'it'\\''s'");
     }
 }

@@ -3,38 +3,15 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use ipnet::IpNet;
-use serde::Serialize;
 
 use super::{
     Cluster, Def, Member, Role, ALLOWED_IPS, OVERRIDE_SYNAPSE, PEER_HOST, ROLE, SECRETS_FILE,
 };
 use crate::nixedit::Value;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Finding {
-    pub id: &'static str,
-    pub severity: Severity,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    /// Byte range in the file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub span: Option<(usize, usize)>,
-    pub message: String,
-    pub help: String,
-}
+pub use crate::findings::{Finding, Severity};
 
 /// A finding about `member`, pointing at `def` (or at the host file's start).
 pub fn finding_at(
@@ -104,7 +81,7 @@ pub fn parse_failure(error: &crate::error::Error) -> Option<Finding> {
                 id: "NF010",
                 severity: Severity::Error,
                 host: None,
-                file: PathBuf::from(file),
+                file: std::path::PathBuf::from(file),
                 line,
                 column,
                 span: Some((offset, offset + len)),

@@ -5,6 +5,7 @@ pub mod add_host;
 pub mod cluster;
 pub mod diff;
 pub mod edit;
+pub mod explain;
 pub mod init;
 pub mod promote;
 pub mod rebuild;
@@ -64,7 +65,7 @@ pub fn start_member_eval(
     let nix_args = eval::configured_nix_args(cluster, extra);
     if cli.verbose > 0 {
         let argv = eval::eval_args_with(flake, &cluster.option, &hosts, paths, &nix_args);
-        eprintln!("running: nix {}", nixflip::deploy::display_command(&argv));
+        eprintln!("running: nix {}", nixflip::names::display_command(&argv));
     }
     eval::start_with(flake, &cluster.option, &hosts, paths, &nix_args)
 }

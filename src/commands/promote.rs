@@ -426,8 +426,8 @@ fn not_committed(error: Error, files: &[PathBuf], message: &str) -> Error {
         format!("the files were written but not committed: {cause}"),
         format!(
             "fix what stopped git, then run in the flake directory: `git add -- {names} && {command}`",
-            names = nixflip::deploy::display_command(&argv[5..]),
-            command = nixflip::deploy::display_command(&argv)
+            names = nixflip::names::display_command(&argv[5..]),
+            command = nixflip::names::display_command(&argv)
         ),
     )
 }

@@ -49,7 +49,7 @@ fn identities(args: &SecretsCheckArgs) -> Result<AgeIdentities> {
             "--decrypt needs an age identity, and none was given",
             "pass --age-key FILE, or set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY",
         ),
-        other => Error::Other(Box::new(other)),
+        other => Error::from(other),
     })
 }
 

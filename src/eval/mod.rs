@@ -19,31 +19,11 @@ pub use gate::{default_conf_files_from, Gate};
 pub use pending::Pending;
 pub use scratch::{enable_janitor, janitor, sweep, Removal, Scratch};
 
-/// The managed fields of one member as Nix evaluated them.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Evaluated {
-    pub role: String,
-    pub override_enable_synapse: Option<bool>,
-    pub secrets_file: bool,
-    pub peer_host: Option<String>,
-    #[serde(rename = "allowedSourceIPs")]
-    pub allowed_source_ips: Vec<String>,
-    /// The values of the host's extra paths ([`Extra`]), in their order.
-    #[serde(default)]
-    pub extra: Vec<serde_json::Value>,
-}
+pub use crate::cluster::evaluated::Evaluated;
 
 /// Options to read on some hosts besides the managed fields, by host: a
 /// promote that carries rules proves the new primary evaluates to them.
 pub type Extra = BTreeMap<String, Vec<AttrPath>>;
-
-impl Evaluated {
-    pub fn synapse(&self) -> bool {
-        self.override_enable_synapse
-            .unwrap_or(self.role == "primary")
-    }
-}
 
 /// A Nix string literal.
 fn nix_string(s: &str) -> String {
