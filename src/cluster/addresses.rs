@@ -5,7 +5,7 @@
 //! list all read this one scan. It only reads: it never edits a file, and it
 //! never resolves a host name to guess which member it means.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -384,77 +384,116 @@ fn interesting(token: &Token, members: &[IpAddr]) -> bool {
 pub fn scan(cluster: &Cluster) -> Vec<Literal> {
     let members: Vec<IpAddr> = cluster.members.iter().filter_map(|m| m.ip()).collect();
     let option = cluster.option.keys();
-    let hosts_of = file_hosts(cluster);
+    // Files that name the option are parsed already; any other file is
+    // parsed only when its text holds an address worth a look (an address
+    // in a string is in the text as written).
+    let parsed: HashSet<&Path> = cluster
+        .sources
+        .mentioning()
+        .map(|(rel, _)| rel.as_path())
+        .collect();
     let mut out = Vec::new();
     for (rel, text) in cluster.sources.texts() {
-        // An address in a string is in the file's text as written, so a file
-        // whose text holds none need not be parsed.
-        if !tokens(text).iter().any(|t| interesting(t, &members)) {
+        if !parsed.contains(rel.as_path()) && !tokens(text).iter().any(|t| interesting(t, &members))
+        {
             continue;
         }
         let Some(file) = cluster.sources.get(rel) else {
             continue;
         };
-        let cluster_values: Vec<Range<usize>> = file
+        // The cluster options' own bindings are skipped whole.
+        let cluster_bindings: HashSet<(usize, usize)> = file
             .walk_under(option)
             .bindings
             .iter()
             .filter(|b| b.path.starts_with(option))
-            .map(|b| range(&b.node))
+            .map(|b| {
+                let r = range(&b.node);
+                (r.start, r.end)
+            })
             .collect();
-        let hosts = hosts_of.get(rel).cloned().unwrap_or_default();
-        for string in file
-            .root()
-            .descendants()
-            .filter(|n| n.kind() == SyntaxKind::NODE_STRING)
-        {
-            let span = range(&string);
-            if cluster_values.iter().any(|r| r.contains(&span.start)) {
+        let mut walk = file.root().preorder();
+        while let Some(event) = walk.next() {
+            let rnix::WalkEvent::Enter(node) = event else {
+                continue;
+            };
+            let span = range(&node);
+            if cluster_bindings.contains(&(span.start, span.end))
+                && node.kind() == SyntaxKind::NODE_ATTRPATH_VALUE
+            {
+                walk.skip_subtree();
                 continue;
             }
-            let mut found = Vec::new();
-            let mut plain = true;
-            for element in string.children_with_tokens() {
-                match element {
-                    rnix::NodeOrToken::Token(t) if t.kind() == SyntaxKind::TOKEN_STRING_CONTENT => {
-                        let offset = usize::from(t.text_range().start());
-                        found.extend(tokens(t.text()).into_iter().map(|mut tok| {
-                            tok.range = tok.range.start + offset..tok.range.end + offset;
-                            tok
-                        }));
-                    }
-                    rnix::NodeOrToken::Node(n) if n.kind() == SyntaxKind::NODE_INTERPOL => {
-                        plain = false;
-                    }
-                    _ => {}
-                }
-            }
-            if !found.iter().any(|t| interesting(t, &members)) {
+            if node.kind() != SyntaxKind::NODE_STRING {
                 continue;
             }
-            let (option, placement, value_span) = context(file, &string);
-            let kind = option.as_ref().map_or(Kind::Other, kind_of);
-            let (line, column) = file.position(span.start);
-            let value = plain.then(|| decode(&string)).flatten();
-            out.push(Literal {
-                file: rel.clone(),
-                hosts: hosts.clone(),
-                option,
-                placement,
-                kind,
-                line,
-                column,
-                text: string.text().to_string(),
-                indented: string.text().to_string().starts_with("''"),
-                span,
-                value_span,
-                plain,
-                value,
-                tokens: found,
-            });
+            if let Some(literal) = read_literal(file, rel, &node, &members) {
+                out.push(literal);
+            }
+        }
+    }
+    if !out.is_empty() {
+        let hosts_of = file_hosts(cluster);
+        for literal in &mut out {
+            literal.hosts = hosts_of.get(&literal.file).cloned().unwrap_or_default();
         }
     }
     out
+}
+
+/// The string `node` of `file` as a [`Literal`] (its hosts not yet known),
+/// when it holds an address worth a look.
+fn read_literal(
+    file: &crate::nixedit::NixFile,
+    rel: &Path,
+    node: &SyntaxNode,
+    members: &[IpAddr],
+) -> Option<Literal> {
+    let mut found = Vec::new();
+    let mut plain = true;
+    for element in node.children_with_tokens() {
+        match element {
+            rnix::NodeOrToken::Token(t) if t.kind() == SyntaxKind::TOKEN_STRING_CONTENT => {
+                // Every address is written with '.' (IPv4) or ':' (IPv6).
+                if !t.text().contains(['.', ':']) {
+                    continue;
+                }
+                let offset = usize::from(t.text_range().start());
+                found.extend(tokens(t.text()).into_iter().map(|mut tok| {
+                    tok.range = tok.range.start + offset..tok.range.end + offset;
+                    tok
+                }));
+            }
+            rnix::NodeOrToken::Node(n) if n.kind() == SyntaxKind::NODE_INTERPOL => {
+                plain = false;
+            }
+            _ => {}
+        }
+    }
+    if !found.iter().any(|t| interesting(t, members)) {
+        return None;
+    }
+    let span = range(node);
+    let (option, placement, value_span) = context(file, node);
+    let kind = option.as_ref().map_or(Kind::Other, kind_of);
+    let (line, column) = file.position(span.start);
+    let text = node.text().to_string();
+    Some(Literal {
+        file: rel.to_path_buf(),
+        hosts: Vec::new(),
+        option,
+        placement,
+        kind,
+        line,
+        column,
+        indented: text.starts_with("''"),
+        text,
+        span,
+        value_span,
+        plain,
+        value: plain.then(|| decode(node)).flatten(),
+        tokens: found,
+    })
 }
 
 /// The value of a string without interpolation (either quoting): escapes
