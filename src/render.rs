@@ -2,6 +2,7 @@
 
 use owo_colors::{OwoColorize, Style};
 
+pub mod live;
 pub mod review;
 
 /// A unified diff of one file, with `a/` and `b/` headers like git's; empty
@@ -87,7 +88,9 @@ mod tests {
 
 /// A finding as a `miette` diagnostic over its file's text.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {}", finding.id, finding.message)]
+/// The id is the diagnostic's code, shown once by the handler, not again in
+/// the message.
+#[error("{}", finding.message)]
 pub struct FindingDiagnostic {
     pub finding: crate::cluster::Finding,
     pub src: miette::NamedSource<String>,

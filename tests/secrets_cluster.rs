@@ -300,7 +300,7 @@ fn unknown_host_key_is_a_warning() {
     });
     let out = run(nixflip(&root).args(["secrets", "check"]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(out.stderr.matches("! NF206:").count(), 2, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("NF206\n").count(), 2, "{}", out.stderr);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The cluster as `nix eval` sees it (`check --eval`, DESIGN §3 and §7).
+//! The cluster as `nix eval` sees it (`check --eval`).
 //!
 //! The static model reads what the files say; a definition nixflip cannot
 //! see (a `mkForce` in a module outside the flake, a computed value) can make

@@ -1,4 +1,4 @@
-//! Consistency rules (DESIGN §6). Each finding has a stable id, a severity,
+//! Consistency rules. Each finding has a stable id, a severity,
 //! the file and span it is about, a message and a help line.
 
 use std::collections::BTreeSet;

@@ -1,5 +1,5 @@
 //! `diff` and `comment`: the role diff between two git revisions, printed or
-//! posted on a pull request (DESIGN §10).
+//! posted on a pull request.
 
 use clap::{Args, ValueEnum};
 use nixflip::error::{Result, EXIT_FINDINGS, EXIT_OK};

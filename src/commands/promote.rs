@@ -1,5 +1,5 @@
 //! `promote HOST`: plan the flip, rewrite in a scratch copy, prove it with
-//! `nix eval`, show the diff, then apply atomically (DESIGN §5, §7–§9).
+//! `nix eval`, show the diff, then apply atomically.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -294,7 +294,7 @@ fn validate(
     Ok((Some(EXIT_FINDINGS), removal))
 }
 
-/// The new primary must have every secret its role needs (DESIGN §11):
+/// The new primary must have every secret its role needs:
 /// declared, present in its SOPS file, in a file it is a recipient of. The
 /// checks run on the flipped cluster; SOPS files are read from the real flake.
 /// A cluster without any SOPS configuration is not checked.

@@ -1,5 +1,5 @@
 //! `rebuild [HOSTS…]`: run `nixos-rebuild` on the members in role order
-//! (DESIGN §9): the primary first, then the standbys; stop at the first
+//! (the primary first, then the standbys); stop at the first
 //! failure and print the command that resumes from it.
 
 use std::io::IsTerminal;

@@ -1,4 +1,4 @@
-//! `secrets check`: the SOPS checks of DESIGN §11, without a key, and with
+//! `secrets check`: the SOPS checks, without a key, and with
 //! `--decrypt` also value decryption and MAC verification.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Validation with `nix eval` (DESIGN §7): the rewrite goes into a scratch
+//! Validation with `nix eval`: the rewrite goes into a scratch
 //! copy of the flake, then ONE `nix eval --json` process reads the managed
 //! fields of every member at once through `--apply`.
 

@@ -1,4 +1,4 @@
-//! The generator (DESIGN §3): a new cluster flake from `templates/`
+//! The generator: a new cluster flake from `templates/`
 //! (`nixflip init`), and a new member added to an existing one
 //! (`nixflip add-host`, in [`add_host`]).
 //!

@@ -1,4 +1,4 @@
-//! The role diff between two revisions of the cluster flake (DESIGN §10):
+//! The role diff between two revisions of the cluster flake:
 //! what a change does to each member, which findings it brings or fixes, and
 //! the file diffs. Both revisions are read from git objects ([`git`]); the
 //! head may also be the work tree. Rendering is in [`crate::render::review`].
