@@ -190,6 +190,17 @@ pub const RULES: &[Rule] = &[
          or CIDR; a DNS name evaluates but admits nobody. Write the address, e.g. 198.51.100.20/32.",
     ),
     rule(
+        "NF010",
+        Cluster,
+        Error,
+        "a `.nix` file of the cluster does not parse (a finding with `--format json` or `github`; exit 2)",
+        "nixflip judges no cluster it cannot read: a host file (or a file it imports) with a syntax \
+         error stops `check`, `status` and `promote` with exit 2. With `check --format json` the \
+         error is also a finding on stdout, and with `--format github` an annotation at the line, \
+         so a tool or a CI log shows where it is. Fix the syntax; `nix-instantiate --parse FILE` \
+         shows Nix's own message.",
+    ),
+    rule(
         "NF101",
         Cluster,
         Warning,
@@ -226,6 +237,28 @@ pub const RULES: &[Rule] = &[
          definition nixflip cannot see statically (a mkForce in another module, a computed value) \
          wins, so editing the literal would not change the system. Find the other definition with \
          `nix eval` or remove it.",
+    ),
+    rule(
+        "NF106",
+        Cluster,
+        Warning,
+        "hand-written replication admission was left behind: another member's firewall rules (or pg_hba lines) outside the cluster options admit a member, but the primary's admit no standby",
+        "Host files often admit their peer by address outside the cluster options (an nftables or \
+         iptables rule for the PostgreSQL port, a `hostssl replication` pg_hba line). A flip that \
+         rewrites only the cluster options leaves those on the old primary, which now admits the \
+         new primary, while the new primary admits nobody: replication cannot connect. Give the \
+         primary the same rule for each standby (`nixflip promote HOST --carry-address-rules` \
+         carries them on a flip), then remove the old one if its host no longer needs it.",
+    ),
+    rule(
+        "NF107",
+        Cluster,
+        Warning,
+        "a firewall rule for the PostgreSQL port, or a pg_hba line, outside the cluster options admits an address that is no member",
+        "An address in such a rule that no member has is usually a former member, and a network \
+         admits more than the cluster. Remove what names a former member. An operator's own \
+         network there is deliberate: keep it; nixflip only reports it, and never carries or \
+         removes it on a flip. Loopback is local access and not reported.",
     ),
     rule(
         "NF201",

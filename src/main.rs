@@ -96,7 +96,7 @@ pub enum Command {
     Comment(commands::diff::CommentArgs),
     /// Create a new cluster flake: module, host files, flake.nix, nixflip.toml, hook and CI files
     Init(commands::init::InitArgs),
-    /// Add a standby of the current primary: host file, flake entry, the primary's allowedSourceIPs
+    /// Add a standby of the current primary: host file, flake entry, every member's allowedSourceIPs
     AddHost(commands::add_host::AddHostArgs),
     /// Explain a finding: what it means, why it matters, how to fix it (e.g. `nixflip explain NF003`)
     Explain(commands::explain::ExplainArgs),

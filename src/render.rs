@@ -150,6 +150,16 @@ pub fn github_annotation(finding: &crate::cluster::Finding, root_prefix: &str) -
     )
 }
 
+/// `::error title=…::message` for GitHub Actions: an error with no file (a
+/// failed `nix eval`), escaped like [`github_annotation`].
+pub fn github_error(message: &str) -> String {
+    let escaped = message
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    format!("::error title=nix eval::{escaped}")
+}
+
 /// A plain table: columns padded to their widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

@@ -25,6 +25,10 @@ pub struct Evaluated {
     pub peer_host: Option<String>,
     #[serde(rename = "allowedSourceIPs")]
     pub allowed_source_ips: Vec<String>,
+    /// The values of the host's extra paths (`eval::Extra`: options a
+    /// promote carried rules to), in their order.
+    #[serde(default)]
+    pub extra: Vec<serde_json::Value>,
 }
 
 impl Evaluated {

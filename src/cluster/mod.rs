@@ -1,8 +1,10 @@
 //! The cluster model: members discovered from the flake's host files, their
 //! cluster options as written, and their addresses.
 
+pub mod addresses;
+pub mod admission;
+pub mod carry;
 pub mod discover;
-pub mod endpoints;
 pub mod evaluated;
 pub mod plan;
 pub mod rules;

@@ -46,10 +46,55 @@ pub fn check(cluster: &Cluster) -> Vec<Finding> {
     nf006_shared(cluster, &mut out);
     nf007_role_readable(cluster, &mut out);
     nf101_allows_itself(cluster, &mut out);
-    super::endpoints::nf102_endpoints_at_standbys(cluster, &mut out);
+    let literals = super::addresses::scan(cluster);
+    super::addresses::nf102_endpoints_at_standbys(cluster, &literals, &mut out);
+    let admissions = super::admission::admissions(cluster, &literals);
+    super::admission::nf106_primary_admits_no_standby(cluster, &admissions, &mut out);
+    super::admission::nf107_pg_rule_admits_non_member(cluster, &admissions, &mut out);
     out.sort_by(|a, b| (&a.file, a.line, a.column, a.id).cmp(&(&b.file, b.line, b.column, b.id)));
     out.dedup();
     out
+}
+
+/// NF010: the error says a `.nix` file of the cluster does not parse; as a
+/// finding at the first syntax error, so `check --format json|github` can
+/// report it like any other (the exit code stays 2, bad input). `None` for
+/// any other error.
+pub fn parse_failure(error: &crate::error::Error) -> Option<Finding> {
+    use crate::nixedit::EditError;
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        let parse = match (
+            e.downcast_ref::<crate::error::Error>(),
+            e.downcast_ref::<EditError>(),
+        ) {
+            (Some(crate::error::Error::Edit(edit)), _) | (None, Some(edit)) => Some(edit),
+            _ => None,
+        };
+        if let Some(EditError::Parse { file, src, labels }) = parse {
+            let text = src.inner();
+            let (offset, len, what) = labels.first().map_or((0, 0, None), |l| {
+                (l.offset(), l.len(), l.label().map(str::to_string))
+            });
+            let (line, column) = crate::nixedit::line_col(text, offset);
+            return Some(Finding {
+                id: "NF010",
+                severity: Severity::Error,
+                host: None,
+                file: std::path::PathBuf::from(file),
+                line,
+                column,
+                span: Some((offset, offset + len)),
+                message: match what {
+                    Some(what) => format!("{file} does not parse: {what}"),
+                    None => format!("{file} does not parse"),
+                },
+                help: format!("fix the syntax error; nixflip judges no cluster it cannot read (`nix-instantiate --parse {file}` shows Nix's own message)"),
+            });
+        }
+        current = e.source();
+    }
+    None
 }
 
 pub fn error_count(findings: &[Finding]) -> usize {

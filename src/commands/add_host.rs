@@ -221,6 +221,7 @@ fn validate(
         cli,
         &after,
         eval::Flake::Scratch(&scratch),
+        &eval::Extra::new(),
         &args.nix_options,
     )?
     .finish()?;

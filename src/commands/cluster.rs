@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand, ValueEnum};
 use nixflip::cluster::{rules, Cluster, Finding, Member, Role};
 use nixflip::config;
-use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
+use nixflip::error::{Error, Result, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK};
+use nixflip::generate::HOOK_MARKER;
 use nixflip::render::{self, FindingDiagnostic};
 
 use crate::Cli;
@@ -48,6 +49,10 @@ pub struct CheckArgs {
     /// Nix computes (catches definitions nixflip cannot see, e.g. a mkForce in an outside module)
     #[arg(long)]
     pub eval: bool,
+    /// Check the cluster as it is staged in the git index (what `git commit` would record),
+    /// not the files in the work tree: the pre-commit entry point
+    #[arg(long, conflicts_with = "eval")]
+    pub staged: bool,
     /// Extra argument for `nix eval` with --eval (repeatable), e.g. --nix-option=--offline
     #[arg(
         long = "nix-option",
@@ -143,11 +148,14 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
         return super::live::status(cli, args, &root, &cluster);
     }
     let findings = rules::check(&cluster);
+    let literals = nixflip::cluster::addresses::scan(&cluster);
+    let mentions = nixflip::cluster::addresses::mentions(&cluster, &literals);
     if args.json {
         let json = serde_json::json!({
             "flake": root,
             "option": cluster.option.to_string(),
             "members": cluster.members.iter().map(member_json).collect::<Vec<_>>(),
+            "addressesOutsideClusterOptions": mentions,
             "findings": findings,
         });
         let json = with_shared_modules(json, &cluster);
@@ -155,7 +163,7 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
-        return Ok(EXIT_OK);
+        return Ok(status_code(&findings));
     }
     if cluster.members.is_empty() {
         println!(
@@ -187,13 +195,51 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
     if let Some(line) = shared_modules_line(&cluster) {
         println!("\n{line}");
     }
+    if !mentions.is_empty() {
+        let rows: Vec<Vec<String>> = mentions
+            .iter()
+            .map(|m| {
+                vec![
+                    format!("{} ({})", m.member, m.address),
+                    if m.hosts.is_empty() {
+                        "-".into()
+                    } else {
+                        m.hosts.join(",")
+                    },
+                    format!("{}:{}", m.file.display(), m.line),
+                    m.option.clone().unwrap_or_else(|| "-".into()),
+                    m.text
+                        .lines()
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join(" ⏎ "),
+                ]
+            })
+            .collect();
+        println!(
+            "\nmembers' addresses outside the cluster options (a flip does not rewrite these):"
+        );
+        print!(
+            "{}",
+            render::table(&["MEMBER", "IN", "FILE", "OPTION", "TEXT"], &rows)
+        );
+    }
     if findings.is_empty() {
         println!("\nno findings");
     } else {
         println!();
         print_findings(cli, &cluster, &findings);
     }
-    Ok(EXIT_OK)
+    Ok(status_code(&findings))
+}
+
+/// `status` exits like `check`: 1 when it lists an error finding.
+fn status_code(findings: &[Finding]) -> i32 {
+    if rules::error_count(findings) > 0 {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    }
 }
 
 /// "shared modules (not members): …", when discovery found any: they set
@@ -269,23 +315,75 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
     }
     let mut worst = EXIT_OK;
     let mut all_json = Vec::new();
+    // A failed `nix eval` does not hide the static findings: they are
+    // reported first, then Nix's error (its exit code, 3).
+    let mut eval_error = None;
     for root in &roots {
-        let mut cluster = load_cluster(cli, root)?;
+        let loaded = if args.staged {
+            nixflip::review::cluster_in_index(root, cli.config.as_deref())
+        } else {
+            load_cluster(cli, root)
+        };
+        let mut cluster = match loaded {
+            Ok(cluster) => cluster,
+            Err(error) => {
+                let finding = rules::parse_failure(&error);
+                let Some(finding) = finding.filter(|_| args.format != CheckFormat::Text) else {
+                    return Err(error);
+                };
+                // Tools get the parse error in their format; people the diagnostic.
+                eprintln!("{:?}", miette::Report::new(error));
+                let findings = vec![finding];
+                match args.format {
+                    CheckFormat::Github => {
+                        println!(
+                            "{}",
+                            render::github_annotation(&findings[0], &github_prefix(root))
+                        );
+                        println!("nixflip check: {}", summary(&findings, 0));
+                    }
+                    _ => all_json.push(
+                        serde_json::json!({ "flake": root, "members": 0, "findings": findings }),
+                    ),
+                }
+                worst = worst.max(EXIT_BAD_INPUT);
+                continue;
+            }
+        };
         let mut findings = rules::check(&cluster);
+        let mut failed = None;
         if args.eval && !cluster.members.is_empty() {
-            findings = with_evaluated(cli, &mut cluster, findings, &args.nix_options)?;
+            match with_evaluated(cli, &mut cluster, findings.clone(), &args.nix_options) {
+                Ok(evaluated) => findings = evaluated,
+                Err(error) => failed = Some(error),
+            }
         }
         if rules::error_count(&findings) > 0 {
-            worst = EXIT_FINDINGS;
+            worst = worst.max(EXIT_FINDINGS);
         }
+        let failed_line = failed.as_ref().map_or(String::new(), |_| {
+            "; nix eval failed (its error follows)".to_string()
+        });
         match args.format {
-            CheckFormat::Json => all_json.push(with_shared_modules(serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings }), &cluster)),
+            CheckFormat::Json => {
+                let mut json = serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings });
+                if let Some(error) = &failed {
+                    json["evalError"] = serde_json::json!(error.to_string());
+                }
+                all_json.push(with_shared_modules(json, &cluster));
+            }
             CheckFormat::Github => {
                 let prefix = github_prefix(root);
                 for f in &findings {
                     println!("{}", render::github_annotation(f, &prefix));
                 }
-                println!("nixflip check: {}", summary(&findings, cluster.members.len()));
+                if let Some(error) = &failed {
+                    println!("{}", render::github_error(&error.to_string()));
+                }
+                println!(
+                    "nixflip check: {}{failed_line}",
+                    summary(&findings, cluster.members.len())
+                );
             }
             CheckFormat::Text => {
                 print_findings(cli, &cluster, &findings);
@@ -293,9 +391,15 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
                     if let Some(line) = shared_modules_line(&cluster) {
                         println!("{line}");
                     }
-                    println!("nixflip check: {}", summary(&findings, cluster.members.len()));
+                    println!(
+                        "nixflip check: {}{failed_line}",
+                        summary(&findings, cluster.members.len())
+                    );
                 }
             }
+        }
+        if eval_error.is_none() {
+            eval_error = failed;
         }
     }
     if args.format == CheckFormat::Json {
@@ -309,7 +413,10 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
     }
-    Ok(worst)
+    match eval_error {
+        Some(error) => Err(error),
+        None => Ok(worst),
+    }
 }
 
 /// Overlay the evaluated fields (one `nix eval` for all members) and merge
@@ -321,9 +428,14 @@ fn with_evaluated(
     nix_options: &[String],
 ) -> Result<Vec<Finding>> {
     let root = cluster.root.clone();
-    let evaluated =
-        super::start_member_eval(cli, cluster, nixflip::eval::Flake::Own(&root), nix_options)?
-            .finish()?;
+    let evaluated = super::start_member_eval(
+        cli,
+        cluster,
+        nixflip::eval::Flake::Own(&root),
+        &nixflip::eval::Extra::new(),
+        nix_options,
+    )?
+    .finish()?;
     findings.extend(nixflip::cluster::evaluated::overlay(cluster, &evaluated));
     findings.extend(rules::check(cluster));
     findings.sort_by(|a, b| {
@@ -341,8 +453,6 @@ fn github_prefix(root: &Path) -> String {
         .map(|p| p.trim().to_string())
         .unwrap_or_default()
 }
-
-const HOOK_MARKER: &str = "# nixflip pre-commit hook";
 
 /// Whether a hook file exists that nixflip did not write. Read as bytes: a
 /// hook that is not UTF-8 (a binary, another encoding) is foreign too. A read
@@ -384,14 +494,10 @@ pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
             "pass --force to replace it, or call `nixflip check` from your own hook",
         ));
     }
-    let flake_arg = root.display().to_string().replace('\'', "'\\''");
-    let script = format!(
-        "#!/bin/sh\n{HOOK_MARKER} (nixflip hook install; safe to edit or delete)\n\
-         # Checks the cluster when a staged .nix file changes; exits non-zero on errors.\n\
-         files=$(git diff --cached --name-only --diff-filter=ACMRD -- '*.nix')\n\
-         [ -z \"$files\" ] && exit 0\n\
-         exec nixflip --flake '{flake_arg}' check\n"
-    );
+    // Where the flake sits in the repository, relative: the hook finds the
+    // repository itself when it runs.
+    let prefix = super::git(&root, &["rev-parse", "--show-prefix"])?;
+    let script = nixflip::generate::pre_commit_hook(prefix.trim())?;
     std::fs::create_dir_all(&hooks).map_err(|source| Error::Write {
         path: hooks.clone(),
         help: "check permissions".into(),
@@ -401,7 +507,9 @@ pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
     // sees the old hook or the new one, never half a script.
     nixflip::fsx::replace_file(&hook, script.as_bytes(), 0o755)?;
     if !cli.quiet {
-        println!("wrote {}", hook.display());
+        // `git rev-parse --git-path` answers relative to the flake (`../.git/…`).
+        let shown = std::fs::canonicalize(&hook).unwrap_or_else(|_| hook.clone());
+        println!("wrote {}", shown.display());
     }
     Ok(EXIT_OK)
 }

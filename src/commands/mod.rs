@@ -53,21 +53,23 @@ pub fn git(root: &Path, args: &[&str]) -> Result<String> {
 }
 
 /// Start the one `nix eval` of every member's managed fields in `flake`
-/// (the cluster's own, or a scratch copy holding a rewrite); `-v` shows the
-/// command. `extra`: the command line's `--nix-option`s.
+/// (the cluster's own, or a scratch copy holding a rewrite), and of the
+/// `paths` to read besides; `-v` shows the command. `extra`: the command
+/// line's `--nix-option`s.
 pub fn start_member_eval(
     cli: &crate::Cli,
     cluster: &Cluster,
     flake: eval::Flake,
+    paths: &eval::Extra,
     extra: &[String],
 ) -> Result<eval::Pending> {
     let hosts = eval::member_hosts(cluster);
     let nix_args = eval::configured_nix_args(cluster, extra);
     if cli.verbose > 0 {
-        let argv = eval::eval_args(flake, &cluster.option, &hosts, &nix_args);
+        let argv = eval::eval_args_with(flake, &cluster.option, &hosts, paths, &nix_args);
         eprintln!("running: nix {}", nixflip::names::display_command(&argv));
     }
-    eval::start(flake, &cluster.option, &hosts, &nix_args)
+    eval::start_with(flake, &cluster.option, &hosts, paths, &nix_args)
 }
 
 /// Every field where `nix eval` disagrees with the plan, on stderr.

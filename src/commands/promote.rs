@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use nixflip::cluster::plan::{plan_promote, Plan};
+use nixflip::cluster::carry::Action;
+use nixflip::cluster::plan::{plan_promote, Plan, Rewrite};
 use nixflip::cluster::{rules, Cluster};
 use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
 use nixflip::eval;
 use nixflip::fsx::{self, FileWrite};
-use nixflip::nixedit;
 use nixflip::render::unified_diff;
 
 use super::cluster::{flake_root, load_cluster, print_findings};
@@ -49,19 +49,17 @@ pub struct PromoteArgs {
     /// Promote even if the new primary would lack a SOPS secret it needs (a warning says so)
     #[arg(long)]
     pub skip_secrets: bool,
+    /// Also give the new primary the old primary's hand-written firewall rules and pg_hba lines
+    /// that name members (plain strings and lists under networking.firewall.* and
+    /// services.postgresql.authentication), addresses exchanged; the old copies stay
+    #[arg(long)]
+    pub carry_address_rules: bool,
     /// Extra argument for `nix eval` (repeatable), e.g. --nix-option=--offline
     #[arg(long = "nix-option", value_name = "ARG", allow_hyphen_values = true)]
     pub nix_options: Vec<String>,
     /// Output format of the plan and diff
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-}
-
-/// A file's text before and after the flip.
-struct Rewrite {
-    path: PathBuf,
-    old: String,
-    new: String,
 }
 
 pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
@@ -75,7 +73,7 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
     }
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
-    let plan = plan_promote(&cluster, &args.host)?;
+    let plan = plan_promote(&cluster, &args.host, args.carry_address_rules)?;
     if plan.is_noop() {
         let msg = format!(
             "{} is already the primary and every member agrees; nothing to do",
@@ -97,6 +95,11 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
     // a gate until it is written: its start-up overlaps the rewrite and the
     // copy instead of following them.
     let mut scratch = eval::Scratch::new()?;
+    let carried = if plan.carry_address_rules {
+        eval::carry_paths(&plan.carry_checks)
+    } else {
+        eval::Extra::new()
+    };
     let pending = if args.no_eval {
         None
     } else {
@@ -104,6 +107,7 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
             cli,
             &cluster,
             eval::Flake::ScratchBeingWritten(&scratch),
+            &carried,
             &args.nix_options,
         )?)
     };
@@ -111,7 +115,7 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
     // cleaned up however nixflip ends, Ctrl-C and kill -9 included. (Not
     // before Nix starts: the janitor's own start-up would delay Nix's.)
     scratch.watch();
-    let rewrites = rewrite(&cluster, &plan)?;
+    let rewrites = plan.rewrites(&cluster)?;
     // The scratch copy goes while the diff prints (the janitor removes it;
     // without one, a thread, which `_scratch_removal` waits for).
     let (validation, _scratch_removal) =
@@ -119,6 +123,7 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
     if let Some(code) = validation {
         return Ok(code);
     }
+    warn_unrewritten(cli, &plan);
     let color = cli.color.enabled_for_stdout();
     match args.format {
         PlanFormat::Text => {
@@ -167,6 +172,30 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
+/// One line on stderr when the plan leaves literals that need an edit:
+/// the plan lists them, this makes sure they are not missed.
+fn warn_unrewritten(cli: &Cli, plan: &Plan) {
+    let pending = plan
+        .not_rewritten
+        .iter()
+        .filter(|n| match (n.action, &n.edit) {
+            (Action::Stays, _) | (_, None) => false,
+            (Action::Carry, Some(e)) => !(plan.carry_address_rules && e.carryable),
+            (Action::Edit, Some(_)) => true,
+        })
+        .count();
+    if pending > 0 && !cli.quiet {
+        let hint = if plan.carry_address_rules {
+            ""
+        } else {
+            " (--carry-address-rules carries the old primary's firewall rules and pg_hba lines)"
+        };
+        eprintln!(
+            "warning: {pending} literal(s) outside the cluster options name a member whose role flips and are not rewritten; the plan lists each with its edit{hint}"
+        );
+    }
+}
+
 /// `--rebuild`: the rebuild command, in the order the flip requires.
 fn rebuild_after(cli: &Cli, plan: &Plan, args: &PromoteArgs) -> Result<i32> {
     let rebuild_args = super::rebuild::RebuildArgs {
@@ -185,28 +214,6 @@ fn rebuild_after(cli: &Cli, plan: &Plan, args: &PromoteArgs) -> Result<i32> {
         &rebuild_args,
         Some((&plan.new_primary, plan.old_primary.as_deref())),
     )
-}
-
-/// Apply the plan's edits to the files in memory.
-fn rewrite(cluster: &Cluster, plan: &Plan) -> Result<Vec<Rewrite>> {
-    let mut out = Vec::new();
-    for (path, changes) in plan.edits_by_file(&cluster.option) {
-        let file = cluster.sources.get(&path).ok_or_else(|| {
-            Error::usage(
-                format!("{} is not a parsed file of the flake", path.display()),
-                "the plan names a file nixflip did not read, which is a bug: please report it with `nixflip status --json`",
-            )
-        })?;
-        let edited = nixedit::set_many(&path.display().to_string(), file.text(), &changes)?;
-        if edited.changed {
-            out.push(Rewrite {
-                path,
-                old: file.text().to_string(),
-                new: edited.text,
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// Write the rewrite into the scratch copy, re-run the rules there, and
@@ -267,7 +274,10 @@ fn validate(
         .into_iter()
         .filter(|f| f.severity == nixflip::cluster::Severity::Error)
         .collect();
-    let mismatches = eval::mismatches(&plan.intended, &evaluated);
+    let mut mismatches = eval::mismatches(&plan.intended, &evaluated);
+    if plan.carry_address_rules {
+        mismatches.extend(eval::carry_mismatches(&plan.carry_checks, &evaluated));
+    }
     if mismatches.is_empty() && !evaluated_findings.is_empty() {
         print_findings(cli, &after, &evaluated_findings);
         eprintln!("the flipped cluster, as nix eval computes it, would not be consistent; nothing was written");
@@ -485,13 +495,34 @@ fn short_git_error(error: Error, name: &str, args: &[&str]) -> Error {
 }
 
 pub fn render_plan_text(plan: &Plan) -> String {
-    let mut out = format!("Promote {} to primary", plan.new_primary);
-    if let Some(old) = &plan.old_primary {
-        out.push_str(&format!(" ({old} becomes standby)"));
+    let mut out = if plan.already_primary {
+        format!("{} is already primary; repairs:\n", plan.new_primary)
+    } else {
+        match &plan.old_primary {
+            Some(old) => format!(
+                "Promote {} to primary ({old} becomes standby)\n",
+                plan.new_primary
+            ),
+            None => format!("Promote {} to primary\n", plan.new_primary),
+        }
+    };
+    // Hosts with changes first, in plan order, then hosts with only notes.
+    let mut hosts: Vec<&str> = Vec::new();
+    let listed = plan
+        .changes
+        .iter()
+        .map(|c| c.host.as_str())
+        .chain(plan.kept.iter().map(|k| k.host.as_str()))
+        .chain(
+            plan.not_rewritten
+                .iter()
+                .map(|n| n.hosts.first().map_or("", String::as_str)),
+        );
+    for host in listed {
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
     }
-    out.push('\n');
-    let mut hosts: Vec<&str> = plan.changes.iter().map(|c| c.host.as_str()).collect();
-    hosts.dedup();
     let width = plan
         .changes
         .iter()
@@ -499,7 +530,11 @@ pub fn render_plan_text(plan: &Plan) -> String {
         .max()
         .unwrap_or(0);
     for host in hosts {
-        out.push_str(&format!("  {host}\n"));
+        if host.is_empty() {
+            out.push_str("  (files no member imports by a relative path)\n");
+        } else {
+            out.push_str(&format!("  {host}\n"));
+        }
         for c in plan.changes.iter().filter(|c| c.host == host) {
             out.push_str(&format!(
                 "    {:<width$}  {} → {}   ({})\n",
@@ -512,8 +547,74 @@ pub fn render_plan_text(plan: &Plan) -> String {
                 out.push_str(&format!("    {:<width$}  note: {note}\n", ""));
             }
         }
+        let allowed_changes = plan
+            .changes
+            .iter()
+            .any(|c| c.host == host && c.field == nixflip::cluster::ALLOWED_IPS);
+        for k in plan
+            .kept
+            .iter()
+            .filter(|k| k.host == host && !allowed_changes)
+        {
+            out.push_str(&format!(
+                "    {}  keeps {} (covers no member; {}:{})\n",
+                nixflip::cluster::ALLOWED_IPS,
+                k.entries.join(", "),
+                k.file.display(),
+                k.line
+            ));
+        }
+        for n in plan
+            .not_rewritten
+            .iter()
+            .filter(|n| n.hosts.first().map_or("", String::as_str) == host)
+        {
+            out.push_str(&render_unrewritten(plan, n));
+        }
     }
     out
+}
+
+/// One "not rewritten" literal: where, what it names, and the edit.
+fn render_unrewritten(plan: &Plan, n: &nixflip::cluster::carry::Unrewritten) -> String {
+    let text = one_line(&n.text);
+    let option = n.option.as_deref().unwrap_or("(no option)");
+    let mut out = format!(
+        "    not rewritten: {option} ({}:{}): {text}\n      names {}; {}\n",
+        n.file.display(),
+        n.line,
+        n.names.join(", "),
+        n.note
+    );
+    let Some(edit) = &n.edit else {
+        return out;
+    };
+    let to = edit.host.as_deref().unwrap_or("?");
+    let line = match (n.action, edit.carryable, plan.carry_address_rules) {
+        (Action::Carry, true, true) => format!("carried to {to}: {}", edit.describe),
+        (Action::Carry, true, false) => format!(
+            "carry to {to} (--carry-address-rules writes it): {}",
+            edit.describe
+        ),
+        (Action::Carry, false, _) => format!(
+            "not carried ({}): {}",
+            edit.why_not.as_deref().unwrap_or("by hand"),
+            edit.describe
+        ),
+        _ => format!("edit by hand: {}", edit.describe),
+    };
+    out.push_str(&format!("      {}\n", one_line(&line)));
+    if let (Some(command), false) = (&edit.command, plan.carry_address_rules && edit.carryable) {
+        out.push_str(&format!("        {command}\n"));
+    }
+    out
+}
+
+/// Multi-line text on one line: each newline with the indentation after it
+/// shown as ` ⏎ `.
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines.join(" ⏎ ")
 }
 
 /// Markdown for a pull request or chat: values and paths are escaped with
@@ -533,6 +634,38 @@ fn render_plan_markdown(plan: &Plan, rewrites: &[Rewrite]) -> String {
             cell(&code(&c.old)),
             cell(&code(&c.new))
         ));
+    }
+    for k in &plan.kept {
+        out.push_str(&format!(
+            "\n{}: `allowedSourceIPs` keeps {} (covers no member).\n",
+            cell(&k.host),
+            k.entries
+                .iter()
+                .map(|e| code(e))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !plan.not_rewritten.is_empty() {
+        out.push_str("\n**Not rewritten** (outside the cluster options):\n\n");
+        for n in &plan.not_rewritten {
+            let edit = n.edit.as_ref().map_or(String::new(), |e| {
+                let done = if plan.carry_address_rules && e.carryable {
+                    "carried"
+                } else {
+                    "edit"
+                };
+                format!(" — {done}: {}", code(&e.describe))
+            });
+            out.push_str(&format!(
+                "- {}:{} {}: {} ({}){edit}\n",
+                code(&n.file.display().to_string()),
+                n.line,
+                code(n.option.as_deref().unwrap_or("(no option)")),
+                code(&one_line(&n.text)),
+                html(&n.note)
+            ));
+        }
     }
     for r in rewrites {
         let path = r.path.display().to_string();
@@ -558,7 +691,13 @@ mod tests {
         let plan = Plan {
             new_primary: "b".into(),
             old_primary: None,
+            already_primary: false,
             standbys: Vec::new(),
+            kept: Vec::new(),
+            not_rewritten: Vec::new(),
+            carry_address_rules: false,
+            carries: Vec::new(),
+            carry_checks: Vec::new(),
             changes: vec![Change {
                 host: "b".into(),
                 field: "role".into(),

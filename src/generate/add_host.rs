@@ -9,7 +9,7 @@
 //! - a `nixosConfigurations` entry in `flake.nix`, copied from the primary's
 //!   entry with its host file path (and name) substituted, inserted as a
 //!   text edit: the rest of `flake.nix` keeps every byte;
-//! - lossless edits of the existing host files: the primary's
+//! - lossless edits of the existing host files: every member's
 //!   `allowedSourceIPs` gains the new address, and members whose address was
 //!   only inferred from a two-node peerHost get it pinned as `publicIp`
 //!   (with three members that inference no longer works).
@@ -160,19 +160,22 @@ pub fn plan_add_host(cluster: &Cluster, req: &AddHostRequest) -> Result<AddHostP
             new: flake_new,
         },
     ];
-    changes.extend(member_edits(cluster, primary, req, &mut notes)?);
+    changes.extend(member_edits(cluster, req, &mut notes)?);
 
     let mut intended = BTreeMap::new();
     let new_cidr = source_cidr(&req.address);
-    intended.insert(
-        primary.name.clone(),
-        Intended {
-            role: "primary".into(),
-            synapse: primary.effective_synapse().unwrap_or(true),
-            peer_host: None,
-            allowed_source_ips: vec![new_cidr],
-        },
-    );
+    for m in &cluster.members {
+        let primary_here = m.name == primary.name;
+        intended.insert(
+            m.name.clone(),
+            Intended {
+                role: if primary_here { "primary" } else { "standby" }.into(),
+                synapse: m.effective_synapse().unwrap_or(primary_here),
+                peer_host: None,
+                allowed_source_ips: vec![new_cidr.clone()],
+            },
+        );
+    }
     intended.insert(
         req.name.clone(),
         Intended {
@@ -220,11 +223,10 @@ fn others(cluster: &Cluster, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// The primary's allowedSourceIPs gains the new address; members whose
+/// Every member's allowedSourceIPs gains the new address; members whose
 /// address only a two-node inference gave get it pinned as publicIp.
 fn member_edits(
     cluster: &Cluster,
-    primary: &Member,
     req: &AddHostRequest,
     notes: &mut Vec<String>,
 ) -> Result<Vec<FileChange>> {
@@ -240,14 +242,24 @@ fn member_edits(
             })?;
         Ok(cluster.option.join(&rel))
     };
+    // Every member admits the new host, not only the primary: the cluster
+    // stays symmetric, so a later promote is a pure flip (and promoting the
+    // primary stays a no-op). A member without a list gets the whole one.
     let cidr = source_cidr(&req.address);
-    let current = primary.allowed_ips().unwrap_or_default();
-    if !current.contains(&cidr) && !covers(&current, std::slice::from_ref(&req.address)) {
+    for m in &cluster.members {
+        let current = match (m.allowed_ips(), m.def(ALLOWED_IPS)) {
+            (Some(list), _) => list,
+            (None, Some(_)) => Vec::new(), // not a literal: the editor refuses it, naming the span
+            (None, None) => others(cluster, &m.name),
+        };
+        if current.contains(&cidr) || covers(&current, std::slice::from_ref(&req.address)) {
+            continue;
+        }
         let mut list: Vec<Value> = current.into_iter().map(Value::String).collect();
         list.push(Value::String(cidr.clone()));
-        let file = primary
+        let file = m
             .def(ALLOWED_IPS)
-            .map_or_else(|| primary.file.clone(), |d| d.file.clone());
+            .map_or_else(|| m.file.clone(), |d| d.file.clone());
         by_file
             .entry(file)
             .or_default()

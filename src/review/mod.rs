@@ -249,6 +249,31 @@ pub fn review(request: &Request) -> Result<Review> {
     Ok(compare(&base, &head, prefix, files))
 }
 
+/// The label of the index in diagnostics and in the config's file name.
+const INDEX: &str = "(index)";
+
+/// The cluster as it is staged: every file under the flake root read from
+/// the git index (one `git ls-files`, one `git cat-file --batch`), so a
+/// pre-commit check judges what the commit will hold, whatever the work tree
+/// says. Its own staged `nixflip.toml` applies unless `config` overrides it.
+pub fn cluster_in_index(root: &Path, config: Option<&Path>) -> Result<Cluster> {
+    git::show_prefix(root).map_err(|_| {
+        Error::usage(
+            format!("{} is not inside a git repository", root.display()),
+            "--staged reads the git index: run it in the flake's repository, or drop --staged to check the files as they are",
+        )
+    })?;
+    let tree = git::ls_index(root)?;
+    let wanted: BTreeSet<String> = tree
+        .entries
+        .iter()
+        .filter(|(path, _)| is_read(path))
+        .map(|(_, entry)| entry.oid.clone())
+        .collect();
+    let blobs = git::cat_blobs(root, &wanted)?;
+    cluster_at(root, &tree, &blobs, config, INDEX)
+}
+
 /// Files read on every side whatever changed: the ones discovery may parse,
 /// and the config.
 fn is_read(path: &Path) -> bool {
@@ -333,10 +358,10 @@ fn at_revision(error: Error, label: &str) -> Error {
     if error.exit_code() != EXIT_BAD_INPUT {
         return error;
     }
-    let place = if label == "work tree" {
-        "in the work tree".to_string()
-    } else {
-        format!("at revision `{label}`")
+    let place = match label {
+        "work tree" => "in the work tree".to_string(),
+        INDEX => "in the git index (what is staged)".to_string(),
+        _ => format!("at revision `{label}`"),
     };
     Error::caused(
         EXIT_BAD_INPUT,
