@@ -51,6 +51,9 @@ pub struct SwitchoverArgs {
     /// Extra argument for `nix eval` (repeatable), e.g. --nix-option=--offline
     #[arg(long = "nix-option", value_name = "ARG", allow_hyphen_values = true)]
     pub nix_options: Vec<String>,
+    /// Carry the old primary's hand-written firewall rules and pg_hba lines to the new primary
+    #[arg(long)]
+    pub carry_address_rules: bool,
 }
 
 impl SwitchoverArgs {
@@ -75,6 +78,9 @@ impl SwitchoverArgs {
         }
         if !self.nix_options.is_empty() {
             set.push("--nix-option");
+        }
+        if self.carry_address_rules {
+            set.push("--carry-address-rules");
         }
         set
     }
@@ -157,6 +163,7 @@ pub fn switchover(cli: &Cli, args: &SwitchoverArgs) -> Result<i32> {
             args.nixos_rebuild_args.clone()
         },
         nix_args: args.nix_options.clone(),
+        carry_address_rules: args.carry_address_rules,
     };
     if args.dry_run {
         let plan = switchover::dry_run(location, &host, options, &mut |e| view.event(cli, e));

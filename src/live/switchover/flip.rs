@@ -11,21 +11,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::cluster::plan::{plan_promote, Plan};
+use crate::cluster::plan::{plan_promote, Plan, Rewrite};
 use crate::cluster::{rules, Cluster, Finding, Severity};
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::fsx::{self, FileWrite};
-use crate::nixedit;
-
-/// One file of the flip: its text before and after.
-#[derive(Clone, Debug)]
-pub struct Rewrite {
-    /// Relative to the flake root.
-    pub path: PathBuf,
-    pub old: String,
-    pub new: String,
-}
 
 /// A file of the flip as the journal keeps it: which text it had and gets.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,27 +36,29 @@ fn sha256(text: &str) -> String {
 }
 
 impl Flip {
-    /// Plan promoting `host` and apply the edits to the files in memory.
-    pub fn prepare(cluster: &Cluster, host: &str) -> Result<Flip> {
-        let plan = plan_promote(cluster, host)?;
-        let mut rewrites = Vec::new();
-        for (path, changes) in plan.edits_by_file(&cluster.option) {
-            let file = cluster.sources.get(&path).ok_or_else(|| {
-                Error::usage(
-                    format!("{} is not a parsed file of the flake", path.display()),
-                    "the plan names a file nixflip did not read, which is a bug: please report it",
-                )
-            })?;
-            let edited = nixedit::set_many(&path.display().to_string(), file.text(), &changes)?;
-            if edited.changed {
-                rewrites.push(Rewrite {
-                    path,
-                    old: file.text().to_string(),
-                    new: edited.text,
-                });
-            }
-        }
+    /// Plan promoting `host` and apply the edits to the files in memory;
+    /// `carry`: carry the old primary's hand-written firewall rules and
+    /// pg_hba lines too (as `promote --carry-address-rules`).
+    pub fn prepare(cluster: &Cluster, host: &str, carry: bool) -> Result<Flip> {
+        let plan = plan_promote(cluster, host, carry)?;
+        let rewrites = plan.rewrites(cluster)?;
         Ok(Flip { plan, rewrites })
+    }
+
+    /// Literals outside the cluster options that name a member whose role
+    /// flips and that the flip leaves as they are (promote's plan lists
+    /// them with their edit).
+    pub fn unrewritten(&self) -> usize {
+        use crate::cluster::carry::Action;
+        self.plan
+            .not_rewritten
+            .iter()
+            .filter(|n| match (n.action, &n.edit) {
+                (Action::Stays, _) | (_, None) => false,
+                (Action::Carry, Some(e)) => !(self.plan.carry_address_rules && e.carryable),
+                (Action::Edit, Some(_)) => true,
+            })
+            .count()
     }
 
     pub fn files(&self) -> Vec<PathBuf> {
@@ -127,10 +119,16 @@ pub fn validate(
         scratch.write(&r.path, &r.new)?;
     }
     let hosts = eval::member_hosts(cluster);
-    let pending = eval::start(
+    let carried = if flip.plan.carry_address_rules {
+        eval::carry_paths(&flip.plan.carry_checks)
+    } else {
+        eval::Extra::new()
+    };
+    let pending = eval::start_with(
         eval::Flake::Scratch(&scratch),
         &cluster.option,
         &hosts,
+        &carried,
         nix_args,
     )?;
     let mut after = cluster.with_rewrites(
@@ -153,7 +151,10 @@ pub fn validate(
     secrets_gate(&cluster.root, &after, &flip.plan.new_primary)?;
     let evaluated = pending.finish()?;
     crate::cluster::evaluated::overlay(&mut after, &evaluated);
-    let mismatches = eval::mismatches(&flip.plan.intended, &evaluated);
+    let mut mismatches = eval::mismatches(&flip.plan.intended, &evaluated);
+    if flip.plan.carry_address_rules {
+        mismatches.extend(eval::carry_mismatches(&flip.plan.carry_checks, &evaluated));
+    }
     if !mismatches.is_empty() {
         return Ok(Err(Invalid::Mismatches(mismatches)));
     }
@@ -239,10 +240,11 @@ pub fn write_and_commit(
     cluster: &Cluster,
     host: &str,
     old: &str,
+    carry: bool,
     records: &[FileRecord],
 ) -> Result<Written> {
     let root = &cluster.root;
-    let flip = Flip::prepare(cluster, host)?;
+    let flip = Flip::prepare(cluster, host, carry)?;
     let mut writes = Vec::new();
     for r in &flip.rewrites {
         let record = records.iter().find(|rec| rec.path == r.path);

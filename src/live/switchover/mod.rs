@@ -126,6 +126,10 @@ pub struct Options {
     pub rebuild_args: Vec<String>,
     /// Passed to `nix eval` (after `[eval] nix_args`).
     pub nix_args: Vec<String>,
+    /// Carry the old primary's hand-written firewall rules and pg_hba
+    /// lines to the new primary (as `promote --carry-address-rules`).
+    #[serde(default)]
+    pub carry_address_rules: bool,
 }
 
 /// What the journal says the operation is about.
@@ -814,7 +818,11 @@ impl Run<'_> {
                 ))
             }
         }
-        let flip = Flip::prepare(&self.cluster, &new)?;
+        let flip = Flip::prepare(
+            &self.cluster,
+            &new,
+            self.subject.options.carry_address_rules,
+        )?;
         flip::refuse_dirty(&self.root, &flip.files())?;
         // The pair, as it runs.
         self.doing("reading both hosts over ssh");
@@ -1040,7 +1048,11 @@ impl Run<'_> {
     fn build(&mut self) -> Result<()> {
         let new = self.new_name().to_string();
         let old = self.old_name().to_string();
-        let flip = Flip::prepare(&self.cluster, &new)?;
+        let flip = Flip::prepare(
+            &self.cluster,
+            &new,
+            self.subject.options.carry_address_rules,
+        )?;
         self.doing("validating the flip in a scratch copy (rules, secrets, nix eval)");
         let scratch = match flip::validate(&self.cluster, &flip, &self.nix_args())? {
             Ok(scratch) => scratch,
@@ -1070,6 +1082,17 @@ impl Run<'_> {
                 ));
             }
         };
+        let unrewritten = flip.unrewritten();
+        if unrewritten > 0 {
+            self.emit(Event::Warning(format!(
+                "{unrewritten} literal(s) outside the cluster options name a member whose role flips and are not rewritten; `nixflip promote {new} --dry-run` lists each with its edit{}",
+                if self.subject.options.carry_address_rules {
+                    ""
+                } else {
+                    " (--carry-address-rules carries the old primary's firewall rules and pg_hba lines)"
+                }
+            )));
+        }
         self.journal.record("files", flip.records());
         self.journal.record(
             "plan",
@@ -1410,7 +1433,13 @@ impl Run<'_> {
                 .journal
                 .fact_as(Step::Build.name(), "files")
                 .ok_or_else(|| Error::usage("the journal lacks the flip's files", "start over"))?;
-            let written = flip::write_and_commit(&self.cluster, &new, &old, &records)?;
+            let written = flip::write_and_commit(
+                &self.cluster,
+                &new,
+                &old,
+                self.subject.options.carry_address_rules,
+                &records,
+            )?;
             self.journal.record("written", &written.written);
             self.journal.record(
                 "commit",
@@ -1703,7 +1732,11 @@ impl Run<'_> {
         let old = self.old_name().to_string();
         let new_host = self.new_host()?;
         let old_host = self.old_host()?;
-        let flip = Flip::prepare(&self.cluster, &new)?;
+        let flip = Flip::prepare(
+            &self.cluster,
+            &new,
+            self.subject.options.carry_address_rules,
+        )?;
         let remote = |h: &HostSettings, c: &ops::Command| Planned {
             host: Some(h.host.clone()),
             target: Some(h.target.to_string()),
