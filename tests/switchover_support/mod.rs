@@ -45,6 +45,8 @@ pub struct Switch {
     /// The inode of alpha's `global/pg_control` at the start: a new base
     /// backup would replace the file.
     pub alpha_control_inode: u64,
+    /// The nixflip binary run (the benchmark runs the release build).
+    pub binary: PathBuf,
 }
 
 impl Switch {
@@ -99,6 +101,7 @@ impl Switch {
             dns,
             tester,
             rebuild,
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_nixflip")),
         };
         switch.write_config(extra_toml);
         let flake = &switch.env.flake;
@@ -137,7 +140,8 @@ impl Switch {
     /// The real binary on this flake, the nixos-rebuild stand-in first on
     /// its PATH.
     pub fn nixflip(&self) -> Command {
-        let mut cmd = self.env.nixflip();
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--flake").arg(&self.env.flake).env("NO_COLOR", "1");
         let path = std::env::var("PATH").unwrap_or_default();
         cmd.env(
             "PATH",
@@ -521,6 +525,24 @@ impl Writes {
             .iter()
             .filter(|c| runs.contains(&c.0))
             .count()
+    }
+
+    /// After `since` (seconds since the epoch): the first commit on `new`,
+    /// less the last commit on `old` before it, as the client saw them.
+    pub fn gap_after(&self, since: f64, old: &str, new: &str) -> Option<f64> {
+        let (old_runs, new_runs) = (self.runs_on(old), self.runs_on(new));
+        let first_new = self
+            .times
+            .iter()
+            .find(|(t, r)| *t >= since && new_runs.contains(r))
+            .map(|(t, _)| *t)?;
+        let last_old = self
+            .times
+            .iter()
+            .filter(|(t, r)| *t <= first_new && old_runs.contains(r))
+            .map(|(t, _)| *t)
+            .next_back()?;
+        Some(first_new - last_old)
     }
 
     /// Seconds between the last commit on `old` and the first on `new`, as
