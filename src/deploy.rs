@@ -10,7 +10,8 @@
 //!   a [`RebuildReport`]; [`resume_command`] gives the invocation that
 //!   continues from the failed host.
 //!
-//! [`rebuild_after_promote`] strings them together for `promote --rebuild`.
+//! [`RebuildOptions::resolve`] decides each setting: the command line, then
+//! `[rebuild]` in nixflip.toml, then nixos-rebuild's defaults.
 
 use crate::names::{is_valid_host_name, validate_attr, validate_target};
 use std::io::BufRead;
@@ -63,7 +64,44 @@ impl Default for RebuildOptions {
     }
 }
 
+/// The rebuild settings as given on the command line: unset ones come from
+/// `[rebuild]` in nixflip.toml, then nixos-rebuild's defaults.
+#[derive(Clone, Debug, Default)]
+pub struct RebuildFlags {
+    pub action: Option<String>,
+    pub build_host: Option<String>,
+    pub use_remote_sudo: bool,
+    pub sudo: bool,
+    /// Replaces `[rebuild] extra_args` when not empty.
+    pub extra_args: Vec<String>,
+    pub dry_run: bool,
+}
+
 impl RebuildOptions {
+    /// Flags over `[rebuild]` in nixflip.toml over nixos-rebuild's defaults.
+    pub fn resolve(flags: &RebuildFlags, config: &crate::config::RebuildConfig) -> RebuildOptions {
+        RebuildOptions {
+            action: flags
+                .action
+                .clone()
+                .or_else(|| config.action.clone())
+                .unwrap_or_else(|| "switch".into()),
+            build_host: flags
+                .build_host
+                .clone()
+                .or_else(|| config.build_host.clone()),
+            // --sudo on the command line replaces use_remote_sudo from the config.
+            use_remote_sudo: flags.use_remote_sudo || (config.use_remote_sudo && !flags.sudo),
+            sudo: flags.sudo,
+            extra_args: if flags.extra_args.is_empty() {
+                config.extra_args.clone()
+            } else {
+                flags.extra_args.clone()
+            },
+            dry_run: flags.dry_run,
+        }
+    }
+
     /// Check the action and the build host (before anything runs).
     pub fn validate(&self) -> Result<()> {
         if !ACTIONS.contains(&self.action.as_str()) {
@@ -659,21 +697,6 @@ pub fn resume_command(
     Some(argv)
 }
 
-/// After a promote: rebuild `new_primary`, then `old_primary`, then the other
-/// standbys. `cluster` is the flipped cluster (as written after the promote).
-pub fn rebuild_after_promote(
-    cluster: &Cluster,
-    new_primary: &str,
-    old_primary: Option<&str>,
-    opts: &RebuildOptions,
-    progress: &mut dyn FnMut(Event),
-) -> Result<RebuildReport> {
-    opts.validate()?;
-    let hosts = order(cluster, Some(new_primary), old_primary, &[]);
-    let steps = plan(cluster, &hosts)?;
-    run(&steps, opts, progress)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,6 +708,38 @@ mod tests {
             flake_ref: format!("/flake#{attr}"),
             target: target.into(),
         }
+    }
+
+    #[test]
+    fn flags_win_over_the_config_which_wins_over_the_defaults() {
+        let config = crate::config::RebuildConfig {
+            action: Some("boot".into()),
+            build_host: Some("builder".into()),
+            use_remote_sudo: true,
+            extra_args: vec!["--show-trace".into()],
+        };
+        let from_config = RebuildOptions::resolve(&RebuildFlags::default(), &config);
+        assert_eq!(from_config.action, "boot");
+        assert_eq!(from_config.build_host.as_deref(), Some("builder"));
+        assert!(from_config.use_remote_sudo && !from_config.sudo);
+        assert_eq!(from_config.extra_args, ["--show-trace"]);
+        let flags = RebuildFlags {
+            action: Some("test".into()),
+            sudo: true,
+            extra_args: vec!["-L".into()],
+            ..RebuildFlags::default()
+        };
+        let from_flags = RebuildOptions::resolve(&flags, &config);
+        assert_eq!(from_flags.action, "test");
+        // --sudo replaces the config's use_remote_sudo rather than adding to it.
+        assert!(from_flags.sudo && !from_flags.use_remote_sudo);
+        assert_eq!(from_flags.extra_args, ["-L"]);
+        let defaults = RebuildOptions::resolve(
+            &RebuildFlags::default(),
+            &crate::config::RebuildConfig::default(),
+        );
+        assert_eq!(defaults.action, "switch");
+        assert_eq!(defaults.build_host, None);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! - [`textdiff`]: plain unified diffs of one file;
 //! - [`render`]: diffs, tables and finding diagnostics;
 //! - [`review`]: the role diff between two git revisions (the PR bot);
+//! - [`transaction`]: prove a change of the flake, then write it all or nothing;
 //! - [`error`]: the application error and its exit codes.
 
 // Diagnostics carry their source snippet, so error values are large; they are
@@ -39,5 +40,6 @@ pub mod render;
 pub mod review;
 pub mod secrets;
 pub mod textdiff;
+pub mod transaction;
 
 pub use error::{Error, Result};

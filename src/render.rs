@@ -3,7 +3,9 @@
 use owo_colors::{OwoColorize, Style};
 
 pub mod live;
+pub mod plan;
 pub mod review;
+pub mod status;
 
 /// A unified diff of one file, with `a/` and `b/` headers like git's; empty
 /// when nothing changed. Coloured for a terminal when `color` is set.

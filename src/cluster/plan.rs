@@ -155,6 +155,23 @@ impl Plan {
         Ok(out)
     }
 
+    /// The commit message of the flip: the subject states it, the body lists
+    /// every field that changes.
+    pub fn commit_message(&self) -> String {
+        let mut subject = format!("nixflip: promote {} to primary", self.new_primary);
+        if let Some(old) = &self.old_primary {
+            subject.push_str(&format!("; {old} becomes standby"));
+        }
+        let mut body = String::new();
+        for c in &self.changes {
+            body.push_str(&format!(
+                "- {}: {} {} -> {}\n",
+                c.host, c.field, c.old, c.new
+            ));
+        }
+        format!("{subject}\n\n{body}")
+    }
+
     pub fn is_noop(&self) -> bool {
         self.changes.is_empty() && (!self.carry_address_rules || self.carries.is_empty())
     }

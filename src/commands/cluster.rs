@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
-use nixflip::cluster::{rules, Cluster, Finding, Member, Role};
+use nixflip::cluster::{rules, Cluster, Finding};
 use nixflip::config;
 use nixflip::error::{Error, Result, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK};
 use nixflip::generate::HOOK_MARKER;
@@ -89,58 +89,6 @@ pub fn load_cluster(cli: &Cli, root: &Path) -> Result<Cluster> {
     Cluster::load(root, loaded)
 }
 
-fn member_row(m: &Member) -> Vec<String> {
-    let role = match m.role() {
-        Role::Primary => "primary".to_string(),
-        Role::Standby => "standby".to_string(),
-        Role::Invalid(expr) => format!("?{expr}"),
-        Role::Missing => "(unset)".to_string(),
-    };
-    let synapse = match m.effective_synapse() {
-        Some(true) => "on",
-        Some(false) => "off",
-        None => "?",
-    };
-    let def_line = m.def(nixflip::cluster::ROLE).map_or(1, |d| d.line);
-    vec![
-        m.name.clone(),
-        role,
-        synapse.to_string(),
-        m.address.clone().unwrap_or_else(|| "?".into()),
-        m.peer_host().map_or_else(
-            || {
-                m.def(nixflip::cluster::PEER_HOST)
-                    .map_or("-".into(), |d| d.expr.clone())
-            },
-            str::to_string,
-        ),
-        m.allowed_ips()
-            .map_or_else(|| "-".into(), |ips| ips.join(",")),
-        format!(
-            "{}:{}",
-            m.def(nixflip::cluster::ROLE)
-                .map_or(&m.file, |d| &d.file)
-                .display(),
-            def_line
-        ),
-    ]
-}
-
-pub fn member_json(m: &Member) -> serde_json::Value {
-    serde_json::json!({
-        "host": m.name,
-        "role": match m.role() { Role::Primary => Some("primary"), Role::Standby => Some("standby"), _ => None },
-        "synapse": m.effective_synapse(),
-        "address": m.address,
-        "addressSource": m.address_source,
-        "peerHost": m.peer_host(),
-        "allowedSourceIPs": m.allowed_ips(),
-        "secretsFile": m.has_secrets_file(),
-        "file": m.file,
-        "line": m.def(nixflip::cluster::ROLE).map(|d| d.line),
-    })
-}
-
 pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
@@ -151,78 +99,16 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
     let literals = nixflip::cluster::addresses::scan(&cluster);
     let mentions = nixflip::cluster::addresses::mentions(&cluster, &literals);
     if args.json {
-        let json = serde_json::json!({
-            "flake": root,
-            "option": cluster.option.to_string(),
-            "members": cluster.members.iter().map(member_json).collect::<Vec<_>>(),
-            "addressesOutsideClusterOptions": mentions,
-            "findings": findings,
-        });
-        let json = with_shared_modules(json, &cluster);
+        let json = render::status::json(&root, &cluster, &mentions, &findings);
         println!(
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
         return Ok(status_code(&findings));
     }
+    print!("{}", render::status::text(&root, &cluster, &mentions));
     if cluster.members.is_empty() {
-        println!(
-            "no cluster members found under `{}` in {}",
-            cluster.option,
-            root.display()
-        );
-        if let Some(line) = shared_modules_line(&cluster) {
-            println!("{line}");
-        }
         return Ok(EXIT_OK);
-    }
-    let rows: Vec<Vec<String>> = cluster.members.iter().map(member_row).collect();
-    print!(
-        "{}",
-        render::table(
-            &[
-                "HOST",
-                "ROLE",
-                "SYNAPSE",
-                "ADDRESS",
-                "PEERHOST",
-                "ALLOWEDSOURCEIPS",
-                "FILE"
-            ],
-            &rows
-        )
-    );
-    if let Some(line) = shared_modules_line(&cluster) {
-        println!("\n{line}");
-    }
-    if !mentions.is_empty() {
-        let rows: Vec<Vec<String>> = mentions
-            .iter()
-            .map(|m| {
-                vec![
-                    format!("{} ({})", m.member, m.address),
-                    if m.hosts.is_empty() {
-                        "-".into()
-                    } else {
-                        m.hosts.join(",")
-                    },
-                    format!("{}:{}", m.file.display(), m.line),
-                    m.option.clone().unwrap_or_else(|| "-".into()),
-                    m.text
-                        .lines()
-                        .map(str::trim)
-                        .collect::<Vec<_>>()
-                        .join(" ⏎ "),
-                ]
-            })
-            .collect();
-        println!(
-            "\nmembers' addresses outside the cluster options (a flip does not rewrite these):"
-        );
-        print!(
-            "{}",
-            render::table(&["MEMBER", "IN", "FILE", "OPTION", "TEXT"], &rows)
-        );
     }
     if findings.is_empty() {
         println!("\nno findings");
@@ -240,32 +126,6 @@ fn status_code(findings: &[Finding]) -> i32 {
     } else {
         EXIT_OK
     }
-}
-
-/// "shared modules (not members): …", when discovery found any: they set
-/// cluster options for the hosts that use them, outside the per-member model.
-fn shared_modules_line(cluster: &Cluster) -> Option<String> {
-    if cluster.shared_modules.is_empty() {
-        return None;
-    }
-    let files: Vec<String> = cluster
-        .shared_modules
-        .iter()
-        .map(|f| f.display().to_string())
-        .collect();
-    Some(format!(
-        "shared modules (not members): {}",
-        files.join(", ")
-    ))
-}
-
-/// Adds `sharedModules` to a JSON object when there are any (absent otherwise,
-/// so the output of a cluster without them is unchanged).
-fn with_shared_modules(mut json: serde_json::Value, cluster: &Cluster) -> serde_json::Value {
-    if !cluster.shared_modules.is_empty() {
-        json["sharedModules"] = serde_json::json!(cluster.shared_modules);
-    }
-    json
 }
 
 /// Findings as miette diagnostics on stderr.
@@ -353,7 +213,12 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
         let mut findings = rules::check(&cluster);
         let mut failed = None;
         if args.eval && !cluster.members.is_empty() {
-            match with_evaluated(cli, &mut cluster, findings.clone(), &args.nix_options) {
+            match nixflip::eval::recheck(
+                &mut cluster,
+                findings.clone(),
+                &args.nix_options,
+                &mut super::show_command(cli),
+            ) {
                 Ok(evaluated) => findings = evaluated,
                 Err(error) => failed = Some(error),
             }
@@ -370,7 +235,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
                 if let Some(error) = &failed {
                     json["evalError"] = serde_json::json!(error.to_string());
                 }
-                all_json.push(with_shared_modules(json, &cluster));
+                all_json.push(render::status::with_shared_modules(json, &cluster));
             }
             CheckFormat::Github => {
                 let prefix = github_prefix(root);
@@ -388,7 +253,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
             CheckFormat::Text => {
                 print_findings(cli, &cluster, &findings);
                 if !cli.quiet {
-                    if let Some(line) = shared_modules_line(&cluster) {
+                    if let Some(line) = render::status::shared_modules_line(&cluster) {
                         println!("{line}");
                     }
                     println!(
@@ -417,33 +282,6 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
         Some(error) => Err(error),
         None => Ok(worst),
     }
-}
-
-/// Overlay the evaluated fields (one `nix eval` for all members) and merge
-/// the rules' verdict on them with the static findings.
-fn with_evaluated(
-    cli: &Cli,
-    cluster: &mut Cluster,
-    mut findings: Vec<Finding>,
-    nix_options: &[String],
-) -> Result<Vec<Finding>> {
-    let root = cluster.root.clone();
-    let evaluated = super::start_member_eval(
-        cli,
-        cluster,
-        nixflip::eval::Flake::Own(&root),
-        &nixflip::eval::Extra::new(),
-        nix_options,
-    )?
-    .finish()?;
-    findings.extend(nixflip::cluster::evaluated::overlay(cluster, &evaluated));
-    findings.extend(rules::check(cluster));
-    findings.sort_by(|a, b| {
-        (&a.file, a.line, a.column, a.id, &a.message)
-            .cmp(&(&b.file, b.line, b.column, b.id, &b.message))
-    });
-    findings.dedup();
-    Ok(findings)
 }
 
 /// GitHub wants paths relative to the repository root: the flake may sit in

@@ -48,27 +48,16 @@ pub struct RebuildArgs {
     pub ignore_findings: bool,
 }
 
-/// Flags over `[rebuild]` in nixflip.toml over nixos-rebuild's defaults.
-fn options(args: &RebuildArgs, config: &nixflip::config::RebuildConfig) -> RebuildOptions {
-    RebuildOptions {
-        action: args
-            .action
-            .clone()
-            .or_else(|| config.action.clone())
-            .unwrap_or_else(|| "switch".into()),
-        build_host: args
-            .build_host
-            .clone()
-            .or_else(|| config.build_host.clone()),
-        // --sudo on the command line replaces use_remote_sudo from the config.
-        use_remote_sudo: args.use_remote_sudo || (config.use_remote_sudo && !args.sudo),
-        sudo: args.sudo,
-        extra_args: if args.nixos_rebuild_args.is_empty() {
-            config.extra_args.clone()
-        } else {
-            args.nixos_rebuild_args.clone()
-        },
-        dry_run: args.dry_run,
+impl RebuildArgs {
+    fn flags(&self) -> deploy::RebuildFlags {
+        deploy::RebuildFlags {
+            action: self.action.clone(),
+            build_host: self.build_host.clone(),
+            use_remote_sudo: self.use_remote_sudo,
+            sudo: self.sudo,
+            extra_args: self.nixos_rebuild_args.clone(),
+            dry_run: self.dry_run,
+        }
     }
 }
 
@@ -85,7 +74,7 @@ pub fn rebuild_in_order(
 ) -> Result<i32> {
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
-    let opts = options(args, &cluster.config.config.rebuild);
+    let opts = RebuildOptions::resolve(&args.flags(), &cluster.config.config.rebuild);
     opts.validate()?;
     deploy::check_hosts(&cluster, &args.hosts)?;
 

@@ -258,6 +258,62 @@ pub(crate) fn parse_answers(
     Ok(out)
 }
 
+/// Start the one `nix eval` of every member's managed fields in `flake` (the
+/// cluster's own, or a scratch copy holding a change; `new_members` are hosts
+/// the change adds), and of the `paths` to read besides. `nix_args` come
+/// from the command line; `[eval] nix_args` of nixflip.toml are added.
+/// `on_command` sees the argv first.
+pub fn start_members(
+    cluster: &crate::cluster::Cluster,
+    new_members: &[String],
+    flake: Flake,
+    paths: &Extra,
+    nix_args: &[String],
+    on_command: &mut dyn FnMut(&[String]),
+) -> Result<Pending> {
+    let mut hosts = member_hosts(cluster);
+    hosts.extend(new_members.iter().map(|name| (name.clone(), None)));
+    let nix_args = configured_nix_args(cluster, nix_args);
+    on_command(&eval_args_with(
+        flake,
+        &cluster.option,
+        &hosts,
+        paths,
+        &nix_args,
+    ));
+    start_with(flake, &cluster.option, &hosts, paths, &nix_args)
+}
+
+/// `check --eval`: evaluate every member of the flake itself, put the
+/// evaluated managed fields in place of the written ones, and return
+/// `findings` merged with the rules' verdict on what Nix computes (and
+/// NF105 where a written literal is not what wins).
+pub fn recheck(
+    cluster: &mut crate::cluster::Cluster,
+    mut findings: Vec<crate::cluster::Finding>,
+    nix_args: &[String],
+    on_command: &mut dyn FnMut(&[String]),
+) -> Result<Vec<crate::cluster::Finding>> {
+    let root = cluster.root.clone();
+    let evaluated = start_members(
+        cluster,
+        &[],
+        Flake::Own(&root),
+        &Extra::new(),
+        nix_args,
+        on_command,
+    )?
+    .finish()?;
+    findings.extend(crate::cluster::evaluated::overlay(cluster, &evaluated));
+    findings.extend(crate::cluster::rules::check(cluster));
+    findings.sort_by(|a, b| {
+        (&a.file, a.line, a.column, a.id, &a.message)
+            .cmp(&(&b.file, b.line, b.column, b.id, &b.message))
+    });
+    findings.dedup();
+    Ok(findings)
+}
+
 /// One field where evaluation disagrees with the plan.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Mismatch {

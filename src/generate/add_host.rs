@@ -39,13 +39,7 @@ pub struct AddHostRequest {
     pub file: Option<PathBuf>,
 }
 
-/// One file's text before (None: a new file) and after.
-#[derive(Clone, Debug)]
-pub struct FileChange {
-    pub path: PathBuf,
-    pub old: Option<String>,
-    pub new: String,
-}
+pub use crate::transaction::FileChange;
 
 #[derive(Clone, Debug)]
 pub struct AddHostPlan {
@@ -59,6 +53,28 @@ pub struct AddHostPlan {
     pub notes: Vec<String>,
     /// The managed fields the result must evaluate to (§7).
     pub intended: BTreeMap<String, Intended>,
+}
+
+impl AddHostPlan {
+    /// The change to prove and write: the new files and edits, the new host
+    /// among the members afterwards, every member as intended.
+    pub fn change(&self) -> crate::transaction::Change {
+        crate::transaction::Change {
+            files: self.changes.clone(),
+            intended: self.intended.clone(),
+            new_members: vec![self.name.clone()],
+            commit_message: format!(
+                "nixflip: add {} as a standby of {}\n\n{}",
+                self.name,
+                self.primary,
+                self.changes
+                    .iter()
+                    .map(|c| format!("- {}\n", c.path.display()))
+                    .collect::<String>()
+            ),
+            ..Default::default()
+        }
+    }
 }
 
 /// Plan adding `req` to `cluster` as a standby of its primary.
