@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use nixflip::deploy::{RebuildFlags, RebuildOptions};
 use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
 use nixflip::live::switchover::{self, Event, Location, Options, Report, Step};
 use nixflip::render;
@@ -152,16 +153,20 @@ pub fn switchover(cli: &Cli, args: &SwitchoverArgs) -> Result<i32> {
             .config
             .rebuild
     };
+    let flags = RebuildFlags {
+        build_host: args.build_host.clone(),
+        use_remote_sudo: args.use_remote_sudo,
+        sudo: args.sudo,
+        extra_args: args.nixos_rebuild_args.clone(),
+        ..RebuildFlags::default()
+    };
+    let rebuild = RebuildOptions::resolve(&flags, &config_rebuild);
     let options = Options {
         no_dns: args.no_dns,
-        build_host: args.build_host.clone().or(config_rebuild.build_host),
-        use_remote_sudo: args.use_remote_sudo || (config_rebuild.use_remote_sudo && !args.sudo),
-        sudo: args.sudo,
-        rebuild_args: if args.nixos_rebuild_args.is_empty() {
-            config_rebuild.extra_args
-        } else {
-            args.nixos_rebuild_args.clone()
-        },
+        build_host: rebuild.build_host,
+        use_remote_sudo: rebuild.use_remote_sudo,
+        sudo: rebuild.sudo,
+        rebuild_args: rebuild.extra_args,
         nix_args: args.nix_options.clone(),
         carry_address_rules: args.carry_address_rules,
     };
@@ -276,7 +281,7 @@ pub fn render_dry_run(plan: &switchover::DryRun) -> String {
         "switchover from {} to {} (dry run)\n\n",
         plan.old_primary, plan.new_primary
     );
-    out.push_str(&super::promote::render_plan_text(&plan.plan));
+    out.push_str(&render::plan::promote_text(&plan.plan));
     for (step, lines) in &plan.steps {
         out.push_str(&format!("\n{}. {}\n", step.number(), step.title()));
         for line in lines {

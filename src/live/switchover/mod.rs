@@ -821,6 +821,7 @@ impl Run<'_> {
         let flip = Flip::prepare(
             &self.cluster,
             &new,
+            &old,
             self.subject.options.carry_address_rules,
         )?;
         flip::refuse_dirty(&self.root, &flip.files())?;
@@ -1008,10 +1009,6 @@ impl Run<'_> {
         }
     }
 
-    fn nix_args(&self) -> Vec<String> {
-        crate::eval::configured_nix_args(&self.cluster, &self.subject.options.nix_args)
-    }
-
     /// Run `nixos-rebuild` calls, forwarding their output.
     fn rebuild(&mut self, calls: &[Invocation]) -> Result<()> {
         let progress = &mut *self.progress;
@@ -1051,10 +1048,11 @@ impl Run<'_> {
         let flip = Flip::prepare(
             &self.cluster,
             &new,
+            &old,
             self.subject.options.carry_address_rules,
         )?;
         self.doing("validating the flip in a scratch copy (rules, secrets, nix eval)");
-        let scratch = match flip::validate(&self.cluster, &flip, &self.nix_args())? {
+        let scratch = match flip::validate(&self.cluster, &flip, &self.subject.options.nix_args)? {
             Ok(scratch) => scratch,
             Err(Invalid::Findings(findings, after)) => {
                 self.emit(Event::Findings(&findings, &after));
@@ -1735,6 +1733,7 @@ impl Run<'_> {
         let flip = Flip::prepare(
             &self.cluster,
             &new,
+            &old,
             self.subject.options.carry_address_rules,
         )?;
         let remote = |h: &HostSettings, c: &ops::Command| Planned {
@@ -1759,7 +1758,7 @@ impl Run<'_> {
         let opts = self.rebuild_options();
         let mut build = vec![local(format!(
             "validate the flip in a scratch copy: the rules, the secrets gate, one nix eval of every member ({} file(s) change)",
-            flip.rewrites.len()
+            flip.change.files.len()
         ))];
         for attr in &attrs {
             build.push(local(display_command(&deploy::build_command(
