@@ -476,6 +476,42 @@ fn switch_failure_after_promotion_cannot_be_aborted_and_resumes() {
 }
 
 #[test]
+fn a_refused_commit_leaves_the_flip_written_and_resume_commits_it_once() {
+    let s = Switch::start();
+    let before = s.subjects().len();
+    let hooks = s.env.flake.join(".git/hooks");
+    fs::create_dir_all(&hooks).expect("hooks");
+    let hook = hooks.join("pre-commit");
+    fs::write(&hook, "#!/bin/sh\necho 'no commits today' >&2\nexit 1\n").expect("hook");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = s.run(&["beta", "--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("step 6 (flip and switch) failed"), "{err}");
+    assert!(
+        err.contains("the flip is written but not committed"),
+        "{err}"
+    );
+    assert!(err.contains("no commits today"), "{err}");
+    assert!(err.contains(&resume_line(&s)), "{err}");
+    // Written whole, not committed, and no host switched yet.
+    let dirty = common::git(&s.env.flake, &["status", "--porcelain"]);
+    assert!(dirty.contains("beta"), "{dirty}");
+    assert_eq!(s.subjects().len(), before);
+    assert!(!s.rebuild_log().iter().any(|c| c["action"] == "switch"));
+    fs::remove_file(&hook).expect("hook");
+    let out = s.run(&["--resume", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(s.subjects().len(), before + 1);
+    assert_eq!(
+        s.subjects()[0],
+        "nixflip: switch over to beta; alpha becomes standby"
+    );
+    s.assert_switched();
+}
+
+#[test]
 fn dns_failure_says_how_to_resume_and_never_shows_the_keys() {
     let s = Switch::start();
     s.dns.state.lock().expect("dns").fail_edit =
