@@ -129,7 +129,11 @@ fn repair(s: &Switch, old: &Host, new: &Host) {
         .args(["promote", new.name, "--yes", "--commit"])
         .output()
         .expect("promote");
-    assert!(out.status.success(), "promote: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "promote: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for host in [new, old] {
         let sshopts = format!(
             "-o BatchMode=yes -o UserKnownHostsFile={} -o IdentityFile={} -p {}",
@@ -139,13 +143,22 @@ fn repair(s: &Switch, old: &Host, new: &Host) {
         );
         let out = Command::new(s.rebuild.join("bin/nixos-rebuild"))
             .args(["switch", "--flake"])
-            .arg(format!("{}#{}|x86_64-linux", s.env.flake.display(), host.name))
+            .arg(format!(
+                "{}#{}|x86_64-linux",
+                s.env.flake.display(),
+                host.name
+            ))
             .args(["--target-host", &format!("root@{}", host.address)])
             .env("NIX_SSHOPTS", sshopts)
             .current_dir(s.env.base())
             .output()
             .expect("nixos-rebuild stand-in");
-        assert!(out.status.success(), "switch {}: {}", host.name, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "switch {}: {}",
+            host.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     new.wait_for(
         &format!(
@@ -178,7 +191,11 @@ fn nixflip_run(s: &Switch) -> (f64, f64, f64) {
     let drain = seconds(&fact("fence", "drainStarted"));
     let promoted = seconds(&fact("promote", "promotedAt"));
     let span = |e: &Value| seconds(&e["finished"]) - seconds(&e["started"]);
-    let build: f64 = entries.iter().filter(|e| e["step"] == "build").map(span).sum();
+    let build: f64 = entries
+        .iter()
+        .filter(|e| e["step"] == "build")
+        .map(span)
+        .sum();
     let first = seconds(&entries[0]["started"]);
     let last = seconds(&entries[entries.len() - 1]["finished"]);
     (promoted - drain, last - first - build, drain)

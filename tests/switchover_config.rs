@@ -126,10 +126,12 @@ fn resume_and_abort_with_nothing_in_progress() {
     let dir = flake_with("");
     let out = switchover(dir.path(), &["--resume", "--yes"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no switchover in progress to resume"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("there is no switchover in progress to resume"));
     let out = switchover(dir.path(), &["--abort"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no switchover in progress to abort"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("there is no switchover in progress to abort"));
     // A flake outside git keeps its journals in the state directory.
     assert!(dir.path().join("state/nixflip/live").is_dir());
 }
@@ -139,7 +141,8 @@ fn switching_over_to_the_primary_is_nothing_to_do() {
     let dir = flake_with("");
     let out = switchover(dir.path(), &["alpha", "--yes"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("alpha is already the primary; nothing to do"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("alpha is already the primary; nothing to do"));
 }
 
 #[test]
@@ -148,5 +151,8 @@ fn an_unknown_host_suggests_a_member() {
     let out = switchover(dir.path(), &["betta", "--yes"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`betta` is not a member") && err.contains("did you mean `beta`?"), "{err}");
+    assert!(
+        err.contains("`betta` is not a member") && err.contains("did you mean `beta`?"),
+        "{err}"
+    );
 }
