@@ -111,46 +111,64 @@ pub enum Invalid {
     Mismatches(Vec<Mismatch>),
 }
 
-/// Prove the flip with the shared transaction (the rules, the new
-/// primary's secrets, one `nix eval` of every member); when it holds, a
-/// scratch copy of the flipped flake to build the configurations from.
-/// `nix_args`: the command line's (the transaction adds `[eval] nix_args`).
-pub fn validate(
+/// Prove the flip with the shared transaction: the rules on the flipped
+/// files and the new primary's secrets gate, and with `eval` one `nix eval`
+/// of every member. `nix_args`: the command line's (the transaction adds
+/// `[eval] nix_args`).
+fn prove(
     cluster: &Cluster,
     flip: &Flip,
+    eval: bool,
     nix_args: &[String],
-) -> Result<std::result::Result<eval::Scratch, Invalid>> {
+) -> Result<std::result::Result<(), Invalid>> {
     let proof = Proof {
-        eval: true,
+        eval,
         skip_secrets: false,
         nix_args: nix_args.to_vec(),
     };
     let validation = transaction::validate(cluster, &flip.change, &proof, &mut |_| {})?;
     match validation.outcome {
-        Outcome::Proven { .. } | Outcome::Unproven => {}
+        Outcome::Proven { .. } | Outcome::Unproven => Ok(Ok(())),
         Outcome::Inconsistent { findings, .. } => {
-            return Ok(Err(Invalid::Findings(findings, Box::new(validation.after))))
+            Ok(Err(Invalid::Findings(findings, Box::new(validation.after))))
         }
-        Outcome::Mismatched(mismatches) => return Ok(Err(Invalid::Mismatches(mismatches))),
+        Outcome::Mismatched(mismatches) => Ok(Err(Invalid::Mismatches(mismatches))),
         Outcome::SecretsMissing { host, missing } => {
             let lines: Vec<String> = missing
                 .iter()
                 .map(|f| transaction::secret_problem_line(f, false))
                 .collect();
-            return Err(Error::refused(
+            Err(Error::refused(
                 format!(
                     "{host} would become primary without secrets it needs:\n{}",
                     lines.join("\n")
                 ),
                 "fix the secrets first (`nixflip secrets check` lists every finding); nothing was changed",
-            ));
-        }
-        Outcome::MemberMissing(name) => {
-            return Err(Error::failed(
-                format!("{name} is not a member after the flip"),
-                "check the flake with `nixflip check`",
             ))
         }
+        Outcome::MemberMissing(name) => Err(Error::failed(
+            format!("{name} is not a member after the flip"),
+            "check the flake with `nixflip check`",
+        )),
+    }
+}
+
+/// The pre-flight's part of the proof, without Nix: the rules on the
+/// flipped files and the new primary's secrets gate (refused, exit 4).
+pub fn precheck(cluster: &Cluster, flip: &Flip) -> Result<std::result::Result<(), Invalid>> {
+    prove(cluster, flip, false, &[])
+}
+
+/// The whole proof (the rules, the secrets gate, one `nix eval` of every
+/// member); when it holds, a scratch copy of the flipped flake to build the
+/// configurations from.
+pub fn validate(
+    cluster: &Cluster,
+    flip: &Flip,
+    nix_args: &[String],
+) -> Result<std::result::Result<eval::Scratch, Invalid>> {
+    if let Err(invalid) = prove(cluster, flip, true, nix_args)? {
+        return Ok(Err(invalid));
     }
     // The validation's own scratch copy is gone by now; the builds get one
     // of their own, written from the same texts.

@@ -2,8 +2,9 @@
 //! steps that a later run can resume. It must never promote a standby that has not replayed
 //! past the old primary's fence, and never roll back once promotion has been requested.
 //!
-//! 1. pre-flight: the flake is consistent, the live pair is healthy (HOST
-//!    streams from the declared primary), the DNS record and its TTL;
+//! 1. pre-flight: the flake is consistent as it is and flipped, the new
+//!    primary has its secrets, the live pair is healthy (HOST streams from
+//!    the declared primary), the DNS record and its TTL;
 //! 2. build ahead: the flip is validated in a scratch copy and both new
 //!    configurations are built while the old primary still serves;
 //! 3. drain and fence: Synapse stops, CHECKPOINT, PostgreSQL stops (fast),
@@ -561,6 +562,38 @@ impl Run<'_> {
         (self.progress)(Event::Doing(what.into()));
     }
 
+    /// A flip that does not prove out, as the error that stops the run
+    /// (its findings shown first).
+    fn invalid(&mut self, invalid: Invalid) -> Error {
+        match invalid {
+            Invalid::Findings(findings, after) => {
+                self.emit(Event::Findings(&findings, &after));
+                Error::failed(
+                    "the flipped cluster would not be consistent (above); nothing was changed",
+                    "fix the flake so that the flip checks clean (`nixflip promote HOST --dry-run` shows the same)",
+                )
+            }
+            Invalid::Mismatches(mismatches) => {
+                let lines: Vec<String> = mismatches
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "  {}: {} should be {} but evaluates to {}",
+                            m.host, m.field, m.intended, m.evaluated
+                        )
+                    })
+                    .collect();
+                Error::failed(
+                    format!(
+                        "nix eval disagrees with the plan; nothing was changed:\n{}",
+                        lines.join("\n")
+                    ),
+                    "another definition wins over the one nixflip edits (a lib.mkForce elsewhere?)",
+                )
+            }
+        }
+    }
+
     fn save(&self) -> Result<()> {
         if self.persist {
             self.store.save(&self.journal)
@@ -825,6 +858,12 @@ impl Run<'_> {
             self.subject.options.carry_address_rules,
         )?;
         flip::refuse_dirty(&self.root, &flip.files())?;
+        // The flipped files and the new primary's secrets, before anything
+        // is read from the hosts (the one `nix eval` is the build step's).
+        self.doing("checking the flipped flake (rules, the new primary's secrets)");
+        if let Err(invalid) = flip::precheck(&self.cluster, &flip)? {
+            return Err(self.invalid(invalid));
+        }
         // The pair, as it runs.
         self.doing("reading both hosts over ssh");
         let status = super::status(&self.cluster, &self.settings, &self.transport);
@@ -1054,31 +1093,7 @@ impl Run<'_> {
         self.doing("validating the flip in a scratch copy (rules, secrets, nix eval)");
         let scratch = match flip::validate(&self.cluster, &flip, &self.subject.options.nix_args)? {
             Ok(scratch) => scratch,
-            Err(Invalid::Findings(findings, after)) => {
-                self.emit(Event::Findings(&findings, &after));
-                return Err(Error::failed(
-                    "the flipped cluster would not be consistent (above); nothing was changed",
-                    "fix the flake so that the flip checks clean (`nixflip promote HOST --dry-run` shows the same)",
-                ));
-            }
-            Err(Invalid::Mismatches(mismatches)) => {
-                let lines: Vec<String> = mismatches
-                    .iter()
-                    .map(|m| {
-                        format!(
-                            "  {}: {} should be {} but evaluates to {}",
-                            m.host, m.field, m.intended, m.evaluated
-                        )
-                    })
-                    .collect();
-                return Err(Error::failed(
-                    format!(
-                        "nix eval disagrees with the plan; nothing was changed:\n{}",
-                        lines.join("\n")
-                    ),
-                    "another definition wins over the one nixflip edits (a lib.mkForce elsewhere?)",
-                ));
-            }
+            Err(invalid) => return Err(self.invalid(invalid)),
         };
         let unrewritten = flip.unrewritten();
         if unrewritten > 0 {
