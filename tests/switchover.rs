@@ -508,6 +508,17 @@ fn a_refused_commit_leaves_the_flip_written_and_resume_commits_it_once() {
         s.subjects()[0],
         "nixflip: switch over to beta; alpha becomes standby"
     );
+    // The plan has nothing left to change by then: the body lists the
+    // files the commit takes.
+    let body = common::git(&s.env.flake, &["log", "-1", "--format=%b"]);
+    let files = common::git(&s.env.flake, &["show", "--format=", "--name-only", "HEAD"]);
+    assert!(!files.trim().is_empty());
+    for file in files.lines() {
+        assert!(
+            body.contains(&format!("- {file}")),
+            "{file} not in:\n{body}"
+        );
+    }
     s.assert_switched();
 }
 

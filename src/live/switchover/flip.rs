@@ -253,6 +253,9 @@ pub fn write_and_commit(
         });
     }
     change.files.extend(kept);
+    // After an earlier attempt wrote the files, the plan has no changes
+    // left to list: the message lists the files.
+    change.commit_message = commit_message(host, old, &flip.plan, &change.paths());
     let git = in_git(root) && !change.files.is_empty();
     // Already written and committed by an earlier attempt: nothing to do.
     let uncommitted = git && refuse_dirty(root, &change.paths()).is_err();
