@@ -40,45 +40,69 @@ fn rendered(cluster: &Cluster) -> String {
         .join("\n")
 }
 
-#[test]
-fn each_rule_fires_on_its_fixture_and_nothing_else() {
-    for (fixture_name, id) in [
-        ("nf001_two_primaries", "NF001"),
-        ("nf002_standby_peerhost_not_primary", "NF002"),
-        ("nf003_allowed_ips_miss_standby", "NF003"),
-        ("nf004_standby_synapse_forced_on", "NF004"),
-        ("nf005_synapse_without_secrets", "NF005"),
-        ("nf006_shared_domain_differs", "NF006"),
-        ("nf007_role_not_allowed", "NF007"),
-        ("nf008_address_unknown", "NF008"),
-        ("nf009_allowed_ips_not_an_ip", "NF009"),
-        ("nf101_allowed_lists_own_address", "NF101"),
-        ("nf102_proxy_points_at_standby", "NF102"),
-    ] {
-        let cluster = load(&fixture(fixture_name));
-        assert_eq!(ids(&cluster), vec![id], "{fixture_name}");
-        insta::assert_snapshot!(fixture_name, rendered(&cluster));
-    }
+/// One test per violation fixture: its rule fires, and no other.
+macro_rules! rule_fixtures {
+    ($($fixture:ident => $id:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $fixture() {
+                let name = stringify!($fixture);
+                let cluster = load(&fixture(name));
+                assert_eq!(ids(&cluster), vec![$id], "{name}");
+                insta::assert_snapshot!(name, rendered(&cluster));
+            }
+        )*
+    };
+}
+
+rule_fixtures! {
+    nf001_two_primaries => "NF001",
+    nf002_standby_peerhost_not_primary => "NF002",
+    nf003_allowed_ips_miss_standby => "NF003",
+    nf004_standby_synapse_forced_on => "NF004",
+    nf005_synapse_without_secrets => "NF005",
+    nf006_shared_domain_differs => "NF006",
+    nf007_role_not_allowed => "NF007",
+    nf008_address_unknown => "NF008",
+    nf009_allowed_ips_not_an_ip => "NF009",
+    nf101_allowed_lists_own_address => "NF101",
+    nf102_proxy_points_at_standby => "NF102",
+}
+
+fn assert_clean(dir: &Path) {
+    let cluster = load(dir);
+    assert_eq!(
+        ids(&cluster),
+        Vec::<&str>::new(),
+        "{}: {}",
+        dir.display(),
+        rendered(&cluster)
+    );
 }
 
 #[test]
-fn clean_clusters_have_no_findings() {
-    for name in [
-        "three_node",
-        "ipv6_standby",
-        "copy_secrets_file",
-        "mkforce_role_hidden_in_flake",
-    ] {
-        let cluster = load(&fixture(name));
-        assert_eq!(
-            ids(&cluster),
-            Vec::<&str>::new(),
-            "{name}: {}",
-            rendered(&cluster)
-        );
-    }
-    let example = load(&common::repo().join("examples/two-node"));
-    assert_eq!(ids(&example), Vec::<&str>::new(), "{}", rendered(&example));
+fn three_node_is_clean() {
+    assert_clean(&fixture("three_node"));
+}
+
+#[test]
+fn ipv6_standby_is_clean() {
+    assert_clean(&fixture("ipv6_standby"));
+}
+
+#[test]
+fn copy_secrets_file_is_clean() {
+    assert_clean(&fixture("copy_secrets_file"));
+}
+
+#[test]
+fn mkforce_role_hidden_in_flake_is_clean() {
+    assert_clean(&fixture("mkforce_role_hidden_in_flake"));
+}
+
+#[test]
+fn the_example_is_clean() {
+    assert_clean(&common::repo().join("examples/two-node"));
 }
 
 #[test]
