@@ -382,7 +382,7 @@ impl Cluster {
     }
 
     /// Addresses: nixflip.toml, else `publicIp`, else inferred from peers'
-    /// `peerHost` (DESIGN §4). Unknown addresses become NF008 notes.
+    /// `peerHost`. Unknown addresses become NF008 notes.
     fn resolve_addresses(&mut self) {
         for m in &mut self.members {
             if m.address.is_none() {

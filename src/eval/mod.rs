@@ -1,4 +1,4 @@
-//! Validation with `nix eval` (DESIGN §7): the rewrite goes into a scratch
+//! Validation with `nix eval`: the rewrite goes into a scratch
 //! copy of the flake, then ONE `nix eval --json` process reads the managed
 //! fields of every member at once through `--apply`.
 
@@ -19,24 +19,7 @@ pub use gate::{default_conf_files_from, Gate};
 pub use pending::Pending;
 pub use scratch::{enable_janitor, janitor, sweep, Removal, Scratch};
 
-/// The managed fields of one member as Nix evaluated them.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Evaluated {
-    pub role: String,
-    pub override_enable_synapse: Option<bool>,
-    pub secrets_file: bool,
-    pub peer_host: Option<String>,
-    #[serde(rename = "allowedSourceIPs")]
-    pub allowed_source_ips: Vec<String>,
-}
-
-impl Evaluated {
-    pub fn synapse(&self) -> bool {
-        self.override_enable_synapse
-            .unwrap_or(self.role == "primary")
-    }
-}
+pub use crate::cluster::evaluated::Evaluated;
 
 /// A Nix string literal.
 fn nix_string(s: &str) -> String {
