@@ -328,7 +328,7 @@ pub fn target(member: &Member) -> Result<String> {
             ))
         }
     };
-    validate_target(&target).map_err(|why| {
+    let parsed = crate::names::Target::parse(&target).map_err(|why| {
         Error::refused(
             format!("{}: unsafe ssh target: {why}", member.name),
             format!(
@@ -337,7 +337,23 @@ pub fn target(member: &Member) -> Result<String> {
             ),
         )
     })?;
-    Ok(target)
+    // nixos-rebuild's --target-host takes `user@host` only; a port would
+    // have to travel in NIX_SSHOPTS, which nixflip does not set.
+    if parsed.port.is_some() {
+        return Err(Error::usage(
+            format!(
+                "{}: the target {target} has a port, which nixos-rebuild's --target-host cannot take",
+                member.name
+            ),
+            "give the host a `Host` entry with its `Port` in ~/.ssh/config and use that name \
+             as the target, or run nixos-rebuild yourself with NIX_SSHOPTS=\"-p PORT\"",
+        ));
+    }
+    if target.starts_with("ssh://") {
+        Ok(parsed.user_host())
+    } else {
+        Ok(target)
+    }
 }
 
 /// One validated [`Step`] per host, in the given order. Reads `flake.nix` only

@@ -49,6 +49,8 @@ pub enum Family {
     Cluster,
     /// `secrets check` and promote's secrets gate.
     Secrets,
+    /// `status --live`: the cluster as it runs, held against the flake.
+    Live,
 }
 
 impl Family {
@@ -56,6 +58,7 @@ impl Family {
         match self {
             Family::Cluster => "nixflip check, status, promote, add-host, diff",
             Family::Secrets => "nixflip secrets check, and the secrets gate of promote",
+            Family::Live => "nixflip status --live",
         }
     }
 }
@@ -97,7 +100,7 @@ const fn rule(
     }
 }
 
-use Family::{Cluster, Secrets};
+use Family::{Cluster, Live, Secrets};
 use Severity::{Error, Warning};
 
 pub const RULES: &[Rule] = &[
@@ -305,6 +308,137 @@ pub const RULES: &[Rule] = &[
         "With an age identity nixflip decrypts every value and verifies the file's MAC, as sops \
          does. A failure means the identity is not a recipient, or the file was edited without \
          sops (its MAC no longer matches). Re-encrypt with `sops`, or use the right identity.",
+    ),
+    rule(
+        "NF103",
+        Live,
+        Error,
+        "a member's live role (PostgreSQL in recovery or not) differs from its declared role",
+        "`pg_is_in_recovery()` says what a member runs: a primary (false) or a standby (true). \
+         When that differs from the role the flake declares, the next `nixos-rebuild` applies \
+         the declared role to a database that runs the other one: a promoted standby declared \
+         standby gets `standby.signal` written into it and restarts as a standby of a primary it \
+         no longer follows; a demoted primary declared primary starts Synapse on a read-only \
+         replica. Make the flake say what runs (`nixflip promote HOST` for the live primary), or \
+         make the cluster follow the flake, before the next rebuild.",
+    ),
+    rule(
+        "NF301",
+        Live,
+        Error,
+        "live split brain: more than one member's PostgreSQL is out of recovery",
+        "Two members out of recovery both accept writes, on databases that diverge from the \
+         moment the second was promoted; no replication can merge them afterwards. Keep one \
+         primary: stop Synapse and PostgreSQL on the others before anything writes to them, then \
+         make them standbys of the one you keep (the writes they took are lost to the cluster \
+         unless you copy them over by hand).",
+    ),
+    rule(
+        "NF302",
+        Live,
+        Error,
+        "a member cannot be reached over ssh (exit 3; the others are still reported)",
+        "nixflip reads each member over ssh as `[hosts.X] target` (default root@ADDRESS), with \
+         BatchMode (it never prompts) and strict host key checking (it never learns a key). A \
+         host that is down, a key that is not loaded, a port that is closed, or a host key that \
+         is unknown or changed makes the member unreachable; the message is ssh's own. Check \
+         that `ssh -o BatchMode=yes TARGET true` works from the same machine, and add a verified \
+         host key to ~/.ssh/known_hosts or to `[live] known_hosts`.",
+    ),
+    rule(
+        "NF303",
+        Live,
+        Error,
+        "a member's PostgreSQL does not answer",
+        "psql, run on the member as the PostgreSQL superuser over the Unix socket, got no answer: \
+         the server is stopped, starting, or not where `[hosts.X.live] pg_port`, `pg_socket_dir` \
+         and `pg_user` say. A primary that does not answer takes no writes; a standby that does \
+         not answer falls behind while the primary keeps WAL for it. Read `systemctl status \
+         postgresql` and PostgreSQL's log on the host.",
+    ),
+    rule(
+        "NF304",
+        Live,
+        Error,
+        "a standby is not streaming from the primary",
+        "A declared standby must stream WAL from the primary (its WAL receiver `streaming`). One \
+         that does not falls further behind with every write, and a failover to it loses what it \
+         never received. When the standby itself cannot be asked, the primary's \
+         `pg_stat_replication` decides: no streaming connection from the standby's address. \
+         Typical causes: PostgreSQL stopped on the standby, a wrong `primary_conninfo`, a \
+         replication password or pg_hba line that does not admit it, a firewall.",
+    ),
+    rule(
+        "NF305",
+        Live,
+        Error,
+        "a standby streams from an address that is not the declared primary's",
+        "The standby's WAL receiver is connected to a host other than the one the flake declares \
+         primary: it follows an old primary, or the flake names the primary at an address it does \
+         not have. Either way a switchover or failover planned from the flake starts from a \
+         wrong picture. Rebuild the standby so that it follows the declared primary, or fix the \
+         flake.",
+    ),
+    rule(
+        "NF306",
+        Live,
+        Error,
+        "a standby lags behind the primary by more than `[live] max_lag_bytes` or `max_lag_seconds`",
+        "Bytes: the primary's WAL position minus the standby's replay position, as the primary \
+         reports it. Seconds: the larger of the primary's `replay_lag` and, while received WAL \
+         waits to be replayed, the time since the standby's last replayed transaction. A standby \
+         far behind would lose that much on a failover, and a switchover has to wait for it. \
+         Look for paused replay (`SELECT pg_wal_replay_resume();`), long queries holding replay \
+         back, a slow disk or network.",
+    ),
+    rule(
+        "NF307",
+        Live,
+        Error,
+        "a replication slot (active or not) retains more WAL than `[live] max_slot_retained_bytes`",
+        "A replication slot keeps every WAL segment from its `restart_lsn` on, until its consumer \
+         has received it. When the consumer stops (a standby that died or was removed), WAL piles \
+         up on the primary until its disk is full and PostgreSQL stops: the incident this check \
+         exists for. Bring the slot's standby back so that it catches up, or, if it is gone for \
+         good, drop the slot: `SELECT pg_drop_replication_slot('NAME');`.",
+    ),
+    rule(
+        "NF308",
+        Live,
+        Warning,
+        "a replication slot is inactive: nothing consumes it, and the WAL it holds piles up",
+        "An inactive slot holds WAL for a consumer that is not connected. Harmless for a short \
+         restart of its standby; dangerous when the standby is gone, because the retained WAL \
+         grows with every write (see NF307). Start the standby that uses it, or drop the slot.",
+    ),
+    rule(
+        "NF309",
+        Live,
+        Error,
+        "the filesystem of a data directory has less free space than `[live] min_free_percent`",
+        "PostgreSQL stops accepting writes (and a primary stops altogether) when the filesystem \
+         holding its data directory and WAL is full. The free space counted is what an \
+         unprivileged user may use, as PostgreSQL runs as one. Free space, grow the filesystem, \
+         or look for a replication slot retaining WAL (NF307).",
+    ),
+    rule(
+        "NF310",
+        Live,
+        Error,
+        "Synapse runs on a standby",
+        "On a standby the database is a read-only replica: Synapse there fails its writes, and \
+         two Synapses for one server name split the federation's view of the server. The \
+         cluster module keeps Synapse off on standbys; one running there was started by hand or \
+         by an override. Stop it (`systemctl stop matrix-synapse`).",
+    ),
+    rule(
+        "NF311",
+        Live,
+        Error,
+        "Synapse is not running, or not answering `/_matrix/client/versions`, on the primary",
+        "The primary serves the homeserver: with its Synapse unit not active, or its listener \
+         (`[hosts.X.live] synapse_url`, as the host itself reaches it) not answering 200 with a \
+         `versions` list, nobody can use the server. Start it and read its log.",
     ),
 ];
 

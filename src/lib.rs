@@ -10,6 +10,7 @@
 //! - [`secrets`]: SOPS files (recipients, keys, decryption, MAC);
 //! - [`names`]: what host names, addresses, targets and attributes may be;
 //! - [`git`]: running git (argv only, git's message in the error);
+//! - [`live`]: the cluster as it runs (`status --live`): ssh, facts, findings;
 //! - [`fsx`]: all-or-nothing multi-file writes and the run lock;
 //! - [`findings`]: the registry of every finding (id, severity, explanation);
 //! - [`textdiff`]: plain unified diffs of one file;
@@ -31,6 +32,7 @@ pub mod forge;
 pub mod fsx;
 pub mod generate;
 pub mod git;
+pub mod live;
 pub mod names;
 pub mod nixedit;
 pub mod render;

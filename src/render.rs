@@ -2,6 +2,7 @@
 
 use owo_colors::{OwoColorize, Style};
 
+pub mod live;
 pub mod review;
 
 /// A unified diff of one file, with `a/` and `b/` headers like git's; empty

@@ -33,6 +33,16 @@ fn readme_secrets_table_is_the_registry() {
     );
 }
 
+#[test]
+fn readme_live_table_is_the_registry() {
+    let table = findings::markdown_table(Family::Live);
+    assert!(
+        readme().contains(&table),
+        "README.md's live findings table differs from the registry (src/findings.rs); \
+         it should read:\n{table}"
+    );
+}
+
 /// Every `"NFnnn"` string literal in the library names a registered rule, and
 /// every registered rule is emitted somewhere.
 #[test]

@@ -148,6 +148,7 @@ fixture_flakes! {
     copy_secrets_file: [("alpha", Is("primary"), BUILDS), ("beta", Is("standby"), BUILDS)],
     ipv6_standby: [("alpha", Is("primary"), BUILDS), ("beta", Is("standby"), BUILDS)],
     loopback_pair: [("alpha", Is("primary"), BUILDS), ("beta", Is("standby"), BUILDS)],
+    live_pair: [("alpha", Is("primary"), BUILDS), ("beta", Is("standby"), BUILDS)],
     shared_module_sets_domain: [("alpha", Is("primary"), BUILDS), ("beta", Is("standby"), BUILDS)],
     duplicate_host_name: [("alpha", Is("primary"), BUILDS), ("alpha-standby", Is("standby"), BUILDS)],
 }

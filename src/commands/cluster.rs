@@ -15,6 +15,19 @@ pub struct StatusArgs {
     /// Print JSON (stable: members and findings)
     #[arg(long)]
     pub json: bool,
+    /// Read what every member runs, over ssh and in parallel (PostgreSQL's role, timeline, LSNs,
+    /// replication, slots, Synapse, disk), and report drift from the flake and danger; exit 1 on
+    /// an error finding, 3 when a host cannot be reached
+    #[arg(long)]
+    pub live: bool,
+    /// With --live, on a terminal: redraw every SECONDS until interrupted (Ctrl-C)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        requires = "live",
+        conflicts_with = "json"
+    )]
+    pub watch: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -126,6 +139,9 @@ pub fn member_json(m: &Member) -> serde_json::Value {
 pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
+    if args.live {
+        return super::live::status(cli, args, &root, &cluster);
+    }
     let findings = rules::check(&cluster);
     if args.json {
         let json = serde_json::json!({

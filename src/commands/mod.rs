@@ -7,6 +7,7 @@ pub mod diff;
 pub mod edit;
 pub mod explain;
 pub mod init;
+pub mod live;
 pub mod promote;
 pub mod rebuild;
 pub mod secrets;
