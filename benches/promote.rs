@@ -50,9 +50,8 @@ fn copy_tree(from: &Path, to: &Path) {
 /// module system; the nixpkgs stand-in is in the store, so Nix does not hash
 /// it again on every evaluation, as it would not a locked nixpkgs).
 fn overrides() -> Vec<String> {
-    let stand_in = run_checked(
-        Command::new("bash").arg(repo().join("nix/stand-ins/nixpkgs/assemble.sh")),
-    );
+    let stand_in =
+        run_checked(Command::new("bash").arg(repo().join("nix/stand-ins/nixpkgs/assemble.sh")));
     vec![
         "--override-input".into(),
         "nixpkgs".into(),
@@ -221,7 +220,12 @@ fn main() {
     let hosts = ["hectic-lab", "bfs.poland.xray"];
     // Check once that both do what is measured.
     run_checked(&mut bare_eval(&two, &hosts, overrides));
-    let plan = run_checked(&mut promote_dry_run(&bin, &two, "bfs.poland.xray", overrides));
+    let plan = run_checked(&mut promote_dry_run(
+        &bin,
+        &two,
+        "bfs.poland.xray",
+        overrides,
+    ));
     assert!(
         plan.contains("primary"),
         "unexpected promote output:\n{plan}"
@@ -235,7 +239,14 @@ fn main() {
             ),
             (
                 "nixflip promote bfs.poland.xray --dry-run",
-                Box::new(|| run_quiet(&mut promote_dry_run(&bin, &two, "bfs.poland.xray", overrides))),
+                Box::new(|| {
+                    run_quiet(&mut promote_dry_run(
+                        &bin,
+                        &two,
+                        "bfs.poland.xray",
+                        overrides,
+                    ))
+                }),
             ),
         ],
     );
