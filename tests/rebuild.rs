@@ -40,7 +40,7 @@ fn env(source: &str) -> Env {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let base = std::fs::canonicalize(dir.path()).unwrap_or_else(|e| panic!("canonicalize: {e}"));
     let flake = base.join("flake");
-    common::copy_tree(&common::repo().join(source), &flake);
+    common::copy_flake(source, &flake);
     let bin = base.join("bin");
     std::fs::create_dir_all(&bin).unwrap_or_else(|e| panic!("mkdir bin: {e}"));
     let fake = bin.join("nixos-rebuild");

@@ -43,7 +43,7 @@ pub struct Rewrite {
     pub new: String,
 }
 
-/// The intended values after the flip, per host, for validation (§7).
+/// The intended values after the flip, per host, for validation.
 /// JSON keys are camelCase like `status` and `diff`; the allowed-IPs list is
 /// spelt as the Nix option (`allowedSourceIPs`), as `status` does.
 #[derive(Clone, Debug, Serialize, PartialEq)]

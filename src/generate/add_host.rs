@@ -51,7 +51,7 @@ pub struct AddHostPlan {
     pub changes: Vec<FileChange>,
     /// What the operator should know (copied values, values not copied).
     pub notes: Vec<String>,
-    /// The managed fields the result must evaluate to (§7).
+    /// The managed fields the result must evaluate to.
     pub intended: BTreeMap<String, Intended>,
 }
 

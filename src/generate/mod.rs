@@ -6,7 +6,7 @@
 //! files beside it. They are rendered with minijinja; the `nix` filter turns
 //! any value into an escaped Nix string literal, so no input can break out of
 //! a string. Two templates are emitted verbatim: the cluster module (a copy
-//! of `nix/matrix-cluster.nix`, kept identical by `nix/check-copies.sh`) and
+//! of `nix/matrix-cluster.nix`, kept identical by a test) and
 //! the CI workflow (a copy of `examples/ci/github-actions.yml`), because they
 //! hold no variables and the workflow's own `${{ … }}` syntax is Jinja's.
 
