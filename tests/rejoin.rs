@@ -56,13 +56,14 @@ fn checkpoint_of(host: &Host) -> String {
         .expect("a checkpoint location")
 }
 
-/// The flake flipped to beta and committed (`nixflip promote`), and beta
+/// The flake flipped to beta and committed (`nixflip promote --no-eval`:
+/// the nixos-rebuild double evaluates it with the real `nix eval`), and beta
 /// switched to its primary configuration through the nixos-rebuild
 /// double, as an operator finishing a failover by hand would.
 fn flip_to_beta(s: &Switch) {
     let out = s
         .nixflip()
-        .args(["promote", "beta", "--yes", "--commit"])
+        .args(["promote", "beta", "--yes", "--commit", "--no-eval"])
         .stdin(Stdio::null())
         .output()
         .expect("run nixflip promote");
