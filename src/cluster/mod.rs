@@ -4,6 +4,7 @@
 pub mod discover;
 pub mod endpoints;
 pub mod evaluated;
+pub mod flake;
 pub mod plan;
 pub mod rules;
 pub mod secrets;
@@ -17,6 +18,7 @@ use crate::config::Loaded;
 use crate::error::{Error, Result};
 use crate::nixedit::{value::resolve_literal, AttrPath, Value};
 pub use discover::Sources;
+pub use flake::FlakeModel;
 pub use rules::{Finding, Severity};
 
 /// One definition of a cluster option in a file.
@@ -49,6 +51,8 @@ pub struct Member {
     pub address: Option<String>,
     /// How the address was found ("nixflip.toml", "publicIp", "peerHost of X").
     pub address_source: Option<String>,
+    /// Its `nixosConfigurations` attribute: `[hosts.X] attr`, else the entry
+    /// of the flake model that builds its file (or is named after it).
     pub attr: Option<String>,
     pub target: Option<String>,
 }
@@ -142,6 +146,8 @@ pub struct Cluster {
     pub option: AttrPath,
     pub members: Vec<Member>,
     pub sources: Sources,
+    /// What `flake.nix` says: entries, modules, names of the flake root.
+    pub flake: FlakeModel,
     pub config: Loaded,
     /// What discovery noticed (unknown addresses, options defined twice).
     pub notes: Vec<Finding>,
@@ -171,9 +177,11 @@ impl Cluster {
         let option = Self::option_path(&config)?;
         let hint = option.keys().last().cloned().unwrap_or_default();
         let exclude = config.config.cluster.exclude.clone();
-        let scanned = texts
-            .into_iter()
-            .filter(|(rel, _)| discover::is_scanned(rel, &exclude));
+        let texts: Vec<(PathBuf, String)> = texts.into_iter().collect();
+        let nested = discover::nested_flakes(texts.iter().map(|(p, _)| p));
+        let scanned = texts.into_iter().filter(|(rel, _)| {
+            discover::is_scanned(rel, &exclude) && !discover::in_nested_flake(rel, &nested)
+        });
         let sources = Sources::from_texts(root, scanned, &hint)?;
         Self::from_sources(sources, option, config)
     }
@@ -197,31 +205,182 @@ impl Cluster {
         config: Loaded,
     ) -> Result<Cluster> {
         let exclude = &config.config.cluster.exclude;
-        // A new file is seen only where discovery would look for it.
+        // A new file is seen only where discovery would look for it: not
+        // excluded, and not inside another flake.
+        let rewrites: Vec<(PathBuf, String)> = rewrites.into_iter().collect();
+        let mut nested = discover::nested_flakes(rewrites.iter().map(|(p, _)| p));
+        nested.extend(rewrites.iter().flat_map(|(rel, _)| {
+            rel.ancestors()
+                .skip(1)
+                .filter(|d| !d.as_os_str().is_empty() && root.join(d).join("flake.nix").is_file())
+                .map(Path::to_path_buf)
+                .collect::<Vec<_>>()
+        }));
         let sources = self.sources.with_texts(
             root,
-            rewrites
-                .into_iter()
-                .filter(|(rel, _)| discover::is_scanned(rel, exclude)),
+            rewrites.into_iter().filter(|(rel, _)| {
+                discover::is_scanned(rel, exclude) && !discover::in_nested_flake(rel, &nested)
+            }),
         )?;
         Cluster::from_sources(sources, self.option.clone(), config)
     }
 
     /// Build the model from already-parsed sources (also used for git revisions).
-    pub fn from_sources(sources: Sources, option: AttrPath, config: Loaded) -> Result<Cluster> {
+    pub fn from_sources(mut sources: Sources, option: AttrPath, config: Loaded) -> Result<Cluster> {
+        let flake = FlakeModel::read(&sources, &config.config);
+        sources.set_modules(
+            flake
+                .modules
+                .iter()
+                .filter_map(|(name, m)| m.file.clone().map(|f| (name.clone(), f)))
+                .collect(),
+        );
         let mut cluster = Cluster {
             root: sources.root.clone(),
             option,
             members: Vec::new(),
             sources,
+            flake,
             config,
             notes: Vec::new(),
             shared_modules: Vec::new(),
         };
         (cluster.members, cluster.shared_modules) = cluster.find_members()?;
+        cluster.assign_entries();
+        cluster.note_unresolved_modules();
         cluster.resolve_addresses();
         cluster.note_multiple_definitions();
         Ok(cluster)
+    }
+
+    /// Each member's `nixosConfigurations` attribute, from the flake model
+    /// unless nixflip.toml pins it; NF107 when flake.nix lists entries and
+    /// none builds the member.
+    fn assign_entries(&mut self) {
+        let mut notes = Vec::new();
+        for m in &mut self.members {
+            if m.attr.is_some() {
+                continue;
+            }
+            match self.flake.entry_for(&m.name, &m.file) {
+                flake::EntryMatch::One(entry) => m.attr = Some(entry.attr.clone()),
+                flake::EntryMatch::Several(entries) if self.flake.has_configurations() => {
+                    let names: Vec<&str> = entries.iter().map(|e| e.attr.as_str()).collect();
+                    notes.push(rules::finding_at(
+                        "NF107",
+                        Severity::Warning,
+                        m,
+                        m.def(ROLE),
+                        format!(
+                            "{}: several nixosConfigurations entries build {} ({}), so nixflip cannot tell which to evaluate and rebuild",
+                            m.name,
+                            m.file.display(),
+                            names.join(", ")
+                        ),
+                        format!("pin one in nixflip.toml: [hosts.\"{}\"] attr = \"…\"", m.name),
+                    ));
+                }
+                flake::EntryMatch::None if self.flake.has_configurations() => {
+                    let unfollowed: Vec<String> = self
+                        .flake
+                        .unfollowed()
+                        .iter()
+                        .map(|e| format!("`{}` (flake.nix:{})", e.attr, e.place.line))
+                        .collect();
+                    let why = if unfollowed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; nixflip cannot follow {}", unfollowed.join(", "))
+                    };
+                    notes.push(rules::finding_at(
+                        "NF107",
+                        Severity::Warning,
+                        m,
+                        m.def(ROLE),
+                        format!(
+                            "{}: no nixosConfigurations entry of flake.nix builds {} or is named `{}` or `{}|SYSTEM`{why}",
+                            m.name,
+                            m.file.display(),
+                            m.name,
+                            m.name
+                        ),
+                        format!("pin its entry in nixflip.toml: [hosts.\"{}\"] attr = \"…\"", m.name),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        self.notes.extend(notes);
+    }
+
+    /// NF106: a member imports `self.nixosModules.X` and nixflip cannot tell
+    /// which file that is (so the module's cluster options are not read).
+    fn note_unresolved_modules(&mut self) {
+        let mut seen: BTreeSet<(PathBuf, usize)> = BTreeSet::new();
+        let mut notes = Vec::new();
+        for m in &self.members {
+            for file in self.sources.closure(&m.file) {
+                for import in self.sources.module_imports(&file) {
+                    if import.file.is_some() || !seen.insert((file.clone(), import.span.start)) {
+                        continue;
+                    }
+                    let why = match self.flake.modules.get(&import.name) {
+                        Some(module) => module
+                            .why
+                            .clone()
+                            .unwrap_or_else(|| "its file is not part of the flake".into()),
+                        None if self.flake.opaque.iter().any(|o| o.output == "nixosModules") => {
+                            "flake.nix computes nixosModules in a way nixflip does not evaluate"
+                                .into()
+                        }
+                        None => "flake.nix defines no such module".into(),
+                    };
+                    let text = self.sources.text(&file).unwrap_or_default();
+                    let (line, column) = crate::nixedit::line_col(text, import.span.start);
+                    notes.push(Finding {
+                        id: "NF106",
+                        severity: Severity::Warning,
+                        host: Some(m.name.clone()),
+                        file: file.clone(),
+                        line,
+                        column,
+                        span: Some((import.span.start, import.span.end)),
+                        message: format!(
+                            "{}: nixflip cannot tell which file self.nixosModules.{} is ({why}), so the cluster options it sets are not read",
+                            m.name, import.name
+                        ),
+                        help: format!(
+                            "name its file in nixflip.toml: [modules] {} = \"path/to/module.nix\"",
+                            crate::nixedit::path::render_key(&import.name)
+                        ),
+                    });
+                }
+            }
+        }
+        self.notes.extend(notes);
+    }
+
+    /// Every file a member's configuration reads that nixflip can follow:
+    /// its host file's imports, and the files (and modules) its
+    /// `nixosConfigurations` entry adds.
+    pub fn files_used_by(&self, m: &Member) -> BTreeSet<PathBuf> {
+        let mut starts = vec![m.file.clone()];
+        if let Some(entry) = m.attr.as_deref().and_then(|a| self.flake.entry(a)) {
+            starts.extend(entry.files.iter().cloned());
+            starts.extend(
+                entry
+                    .modules
+                    .iter()
+                    .filter_map(|name| self.flake.module_file(name).map(Path::to_path_buf)),
+            );
+        }
+        let mut out = BTreeSet::new();
+        for start in starts {
+            if !out.contains(&start) {
+                out.extend(self.sources.closure(&start));
+            }
+        }
+        out
     }
 
     pub fn member(&self, name: &str) -> Option<&Member> {
