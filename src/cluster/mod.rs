@@ -313,6 +313,22 @@ impl Cluster {
         self.notes.extend(notes);
     }
 
+    /// The error for a member without a `nixosConfigurations` attribute: it
+    /// points at the entries nixflip could not follow and names the key
+    /// that settles it.
+    pub fn no_entry_error(&self, m: &Member) -> Error {
+        let several = match self.flake.entry_for(&m.name, &m.file) {
+            flake::EntryMatch::Several(list) => list,
+            _ => Vec::new(),
+        };
+        Error::Other(Box::new(self.flake.no_entry_error(
+            &self.sources,
+            &m.name,
+            &m.file,
+            &several,
+        )))
+    }
+
     /// NF106: a member imports `self.nixosModules.X` and nixflip cannot tell
     /// which file that is (so the module's cluster options are not read).
     fn note_unresolved_modules(&mut self) {
