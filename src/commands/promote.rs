@@ -246,8 +246,8 @@ fn validate(
         eprintln!("the flipped cluster would not be consistent; nothing was written");
         return Ok((Some(EXIT_FINDINGS), None));
     }
-    secrets_gate(cli, &cluster.root, &after, plan, args)?;
     let Some(mut pending) = pending else {
+        secrets_gate(cli, &cluster.root, &after, plan, args, None)?;
         eprintln!("warning: --no-eval: the rewrite was not proven with `nix eval`");
         return Ok((None, None));
     };
@@ -260,6 +260,8 @@ fn validate(
         let evaluated = pending.finish()?;
         (scratch.remove(), evaluated)
     };
+    // The secrets gate reads what the same evaluation says of sops.
+    secrets_gate(cli, &cluster.root, &after, plan, args, Some(&evaluated))?;
     // The rules judge what Nix computed too (a definition nixflip did not
     // edit may still win somewhere it cannot see).
     nixflip::cluster::evaluated::overlay(&mut after, &evaluated);
@@ -286,16 +288,21 @@ fn validate(
 
 /// The new primary must have every secret its role needs (DESIGN §11):
 /// declared, present in its SOPS file, in a file it is a recipient of. The
-/// checks run on the flipped cluster; SOPS files are read from the real flake.
-/// A cluster without any SOPS configuration is not checked.
+/// checks run on the flipped cluster, with what the one `nix eval` computed
+/// of sops when there is one; SOPS files are read from the real flake. A
+/// cluster without any SOPS configuration is not checked.
 fn secrets_gate(
     cli: &Cli,
     root: &Path,
     after: &Cluster,
     plan: &Plan,
     args: &PromoteArgs,
+    evaluated: Option<&BTreeMap<String, (String, eval::Evaluated)>>,
 ) -> Result<()> {
-    let report = nixflip::cluster::secrets::check_at(after, root);
+    let report = match evaluated {
+        Some(e) => nixflip::cluster::secrets::check_evaluated(after, root, e),
+        None => nixflip::cluster::secrets::check_at(after, root),
+    };
     if !report.configured {
         return Ok(());
     }

@@ -29,6 +29,30 @@ pub struct Evaluated {
     pub peer_host: Option<String>,
     #[serde(rename = "allowedSourceIPs")]
     pub allowed_source_ips: Vec<String>,
+    /// What sops-nix's options evaluate to (`None`: the host has no `sops`
+    /// options, or they do not evaluate).
+    #[serde(default)]
+    pub sops: Option<EvaluatedSops>,
+}
+
+/// `sops.defaultSopsFile` and every `sops.secrets.<name>` as Nix evaluates
+/// them: file paths as Nix prints them (a file of the flake is in the store).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluatedSops {
+    /// `None`: not set (reading it fails).
+    pub default_sops_file: Option<String>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, EvaluatedSecret>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluatedSecret {
+    /// `None`: it does not evaluate (no `sopsFile` and no default file).
+    pub sops_file: Option<String>,
+    pub key: Option<String>,
+    pub format: Option<String>,
 }
 
 impl Evaluated {
@@ -44,7 +68,9 @@ fn nix_string(s: &str) -> String {
 }
 
 /// The `--apply` function: for each host, find its configuration (`NAME`,
-/// `NAME|SYSTEM`, or the pinned attribute) and read the managed fields.
+/// `NAME|SYSTEM`, or the pinned attribute) and read the managed fields, and
+/// the SOPS files and keys of its secrets (each behind `tryEval`: a secret
+/// without a file is an answer, not a failed evaluation).
 pub fn apply_expression(option: &AttrPath, hosts: &[(String, Option<String>)]) -> String {
     let keys: Vec<String> = option.keys().iter().map(|k| nix_string(k)).collect();
     let hosts_list: Vec<String> = hosts
@@ -63,16 +89,27 @@ pub fn apply_expression(option: &AttrPath, hosts: &[(String, Option<String>)]) -
   matches = host: builtins.filter (n: n == host || builtins.substring 0 (builtins.stringLength host + 1) n == host + "|") names;
   resolve = h: if h.attr != null then [ h.attr ] else matches h.name;
   opt = c: builtins.foldl' (a: k: a.${{k}}) c.config [ {keys} ];
-  fields = o: {{
+  try = v: let r = builtins.tryEval (builtins.deepSeq v v); in if r.success then r.value else null;
+  secret = s: {{
+    sopsFile = try (toString s.sopsFile);
+    key = try s.key;
+    format = try (s.format or null);
+  }};
+  sops = c: if c.config ? sops then try {{
+    defaultSopsFile = try (toString c.config.sops.defaultSopsFile);
+    secrets = builtins.mapAttrs (_: secret) (c.config.sops.secrets or {{ }});
+  }} else null;
+  fields = c: let o = opt c; in {{
     role = o.role;
     overrideEnableSynapse = o.overrideEnableSynapse;
     secretsFile = o.secretsFile != null;
     peerHost = o.replication.peerHost or null;
     allowedSourceIPs = o.replication.allowedSourceIPs;
+    sops = sops c;
   }};
   one = h: let found = resolve h; in
     if builtins.length found == 1 && cs ? ${{builtins.head found}}
-    then {{ ok = fields (opt cs.${{builtins.head found}}); attr = builtins.head found; }}
+    then {{ ok = fields cs.${{builtins.head found}}; attr = builtins.head found; }}
     else {{ candidates = found; }};
 in builtins.listToAttrs (map (h: {{ name = h.name; value = one h; }}) [ {} ])"#,
         hosts_list.join(" "),

@@ -371,6 +371,8 @@ impl<'a> Reader<'a> {
                 None => V::Unknown,
             },
             K::NODE_PATH_REL => self.path(node, env, file).map_or(V::Unknown, V::Path),
+            // Outside the flake: kept as the string it stands for.
+            K::NODE_PATH_ABS if node.children().next().is_none() => V::Str(node.text().to_string()),
             K::NODE_STRING => self.string(node, env, file),
             K::NODE_IDENT => {
                 let name = node.text().to_string();
@@ -967,4 +969,104 @@ fn builtin(name: &str) -> Option<V> {
         "toString" => "toString",
         _ => return None,
     }))
+}
+
+/// The scope at `node` in a module file, for reading a value written there:
+/// the `let` bindings and recursive sets around it, and the parameters of the
+/// functions around it, where a parameter named in `root_names` is the flake
+/// root and `inputs` holds `self`. Other parameters (`config`, `lib`) are
+/// unknown.
+pub fn env_at(
+    node: &SyntaxNode,
+    file: &Path,
+    root_names: &std::collections::BTreeSet<String>,
+) -> Env {
+    let mut enclosing: Vec<SyntaxNode> = node
+        .ancestors()
+        .skip(1)
+        .filter(|a| {
+            matches!(a.kind(), K::NODE_LET_IN | K::NODE_LAMBDA)
+                || (a.kind() == K::NODE_ATTR_SET
+                    && a.children_with_tokens().any(|e| e.kind() == K::TOKEN_REC))
+        })
+        .collect();
+    enclosing.reverse();
+    // Names of the flake root that no function of the file takes (they come
+    // from `_module.args` or `specialArgs`) are still the root.
+    let free: HashMap<String, Slot> = root_names
+        .iter()
+        .map(|n| (n.clone(), Slot::Value(V::Flake)))
+        .collect();
+    let mut env: Env = Some(Rc::new(Scope {
+        kind: ScopeKind::Vars(free),
+        parent: None,
+        file: file.to_path_buf(),
+    }));
+    for a in enclosing {
+        let kind = match a.kind() {
+            K::NODE_LAMBDA => {
+                let Some(param) = a.children().next() else {
+                    continue;
+                };
+                let mut vars = HashMap::new();
+                let mut bind = |name: String| {
+                    let v = if root_names.contains(&name) {
+                        V::Flake
+                    } else if name == "inputs" {
+                        let map = [(
+                            "self".to_string(),
+                            Attr {
+                                slot: Slot::Value(V::Flake),
+                                binding: None,
+                            },
+                        )]
+                        .into_iter()
+                        .collect();
+                        V::Set(Rc::new(Attrs {
+                            map,
+                            file: file.to_path_buf(),
+                        }))
+                    } else {
+                        V::Unknown
+                    };
+                    vars.insert(name, Slot::Value(v));
+                };
+                match param.kind() {
+                    K::NODE_IDENT_PARAM => bind(param.text().to_string().trim().to_string()),
+                    K::NODE_PATTERN => {
+                        for entry in param.children() {
+                            if let Some(name) = entry.children().next() {
+                                bind(name.text().to_string());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                ScopeKind::Vars(vars)
+            }
+            _ => ScopeKind::Rec(a.clone()),
+        };
+        env = Some(Rc::new(Scope {
+            kind,
+            parent: env,
+            file: file.to_path_buf(),
+        }));
+    }
+    env
+}
+
+impl Reader<'_> {
+    /// The expression a variable is bound to (`let`, recursive set), with
+    /// the scope it is written in; `None` for a parameter or a free name.
+    pub fn binding_of(&self, env: &Env, name: &str) -> Option<(SyntaxNode, Env)> {
+        match self.lookup(env, name)? {
+            Slot::Thunk(t) => Some((t.node, t.env)),
+            _ => None,
+        }
+    }
+
+    /// Whether `name` is bound anywhere in `env`.
+    pub fn is_bound(&self, env: &Env, name: &str) -> bool {
+        self.lookup(env, name).is_some()
+    }
 }

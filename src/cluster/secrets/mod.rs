@@ -21,9 +21,10 @@
 //!   recipient: PGP/KMS only); warning for a post-quantum or plugin recipient
 //!   next to usable ones.
 //! - `NF206` warning: something nixflip cannot check statically (a member's
-//!   age key is unknown, a `sopsFile` or `key` that is not a literal).
+//!   age key is unknown, a `sopsFile` or `key` it cannot resolve, a
+//!   declaration whose `sops.defaultSopsFile` it cannot see).
 //! - `NF207` error: a SOPS file (or `.sops.yaml`) is missing or unreadable, or
-//!   a declaration has no file at all.
+//!   (as Nix evaluates it) a declaration has no file at all.
 //! - `NF208` error (with `--decrypt` only): a file does not decrypt with the
 //!   given identity, a value does not decrypt, or the MAC does not verify.
 
@@ -36,6 +37,7 @@ use serde::Serialize;
 
 use super::rules::{Finding, Severity};
 use super::{Cluster, Member, Role, SECRETS_FILE};
+use crate::eval::{Evaluated, EvaluatedSops};
 use crate::secrets::sops_yaml::relative_path;
 use crate::secrets::ssh_to_age::normalize_recipient;
 use crate::secrets::{
@@ -65,7 +67,13 @@ pub enum SopsFileRef {
     /// Relative to the flake root (absolute when outside it).
     Path { path: PathBuf },
     /// An expression nixflip cannot resolve statically.
-    Expr { expr: String },
+    Expr {
+        expr: String,
+        /// A free variable the expression starts from (`root` in
+        /// `root + "/x.yaml"`): perhaps the flake root under another name.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unbound: Option<String>,
+    },
     /// Neither `sopsFile` nor `sops.defaultSopsFile` is set.
     Missing,
 }
@@ -100,6 +108,9 @@ pub struct Declaration {
     /// The declaration's value as written, when it fits on one line.
     #[serde(skip)]
     pub value_text: Option<String>,
+    /// Its file and key are what `nix eval` computed (not the static reading).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub evaluated: bool,
 }
 
 /// A cluster option that uses a secret (`config.sops.secrets."x".path`).
@@ -214,7 +225,22 @@ pub fn check(cluster: &Cluster) -> SecretsReport {
 
 /// The no-key checks, reading SOPS files and `.sops.yaml` under `files_root`.
 pub fn check_at(cluster: &Cluster, files_root: &Path) -> SecretsReport {
-    let mut checker = Checker::new(cluster, files_root);
+    let mut checker = Checker::new(cluster, files_root, None);
+    checker.run();
+    checker.report
+}
+
+/// The same checks with what `nix eval` computed (the one evaluation of
+/// `check --eval`, `secrets check --eval` or `promote`): each evaluated
+/// member's `sops.defaultSopsFile` and `sops.secrets.<name>.{sopsFile,key}`
+/// replace the static reading, so a default file set by a module nixflip
+/// does not read is checked too.
+pub fn check_evaluated(
+    cluster: &Cluster,
+    files_root: &Path,
+    evaluated: &BTreeMap<String, (String, Evaluated)>,
+) -> SecretsReport {
+    let mut checker = Checker::new(cluster, files_root, Some(evaluated));
     checker.run();
     checker.report
 }
@@ -222,13 +248,18 @@ pub fn check_at(cluster: &Cluster, files_root: &Path) -> SecretsReport {
 struct Checker<'a> {
     cluster: &'a Cluster,
     root: &'a Path,
+    evaluated: Option<&'a BTreeMap<String, (String, Evaluated)>>,
     sops_yaml: Option<(PathBuf, Result<SopsConfig, SopsError>)>,
     files: BTreeMap<PathBuf, Result<(String, SopsFile), SopsError>>,
     report: SecretsReport,
 }
 
 impl<'a> Checker<'a> {
-    fn new(cluster: &'a Cluster, root: &'a Path) -> Self {
+    fn new(
+        cluster: &'a Cluster,
+        root: &'a Path,
+        evaluated: Option<&'a BTreeMap<String, (String, Evaluated)>>,
+    ) -> Self {
         let sops_yaml = find_sops_yaml(root).map(|p| {
             let parsed = SopsConfig::load(&p);
             (p, parsed)
@@ -236,6 +267,7 @@ impl<'a> Checker<'a> {
         Checker {
             cluster,
             root,
+            evaluated,
             sops_yaml,
             files: BTreeMap::new(),
             report: SecretsReport {
@@ -267,8 +299,17 @@ impl<'a> Checker<'a> {
     fn run(&mut self) {
         let mut declared_anything = false;
         for m in &self.cluster.members {
-            let (decls, notes, has_default) = declarations(self.cluster, m);
+            let (mut decls, mut notes, has_default) = declarations(self.cluster, m);
             declared_anything |= !decls.is_empty() || has_default || !notes.is_empty();
+            let sops = self
+                .evaluated
+                .and_then(|e| e.get(&m.name))
+                .and_then(|(_, fields)| fields.sops.as_ref());
+            if let Some(sops) = sops {
+                declared_anything |= !sops.secrets.is_empty();
+                decls = evaluated_declarations(self.root, m, decls, sops);
+                notes.clear();
+            }
             self.report.declarations.extend(decls);
             for n in notes {
                 self.push(n, vec![m.name.clone()], Vec::new(), None);
@@ -400,26 +441,44 @@ impl<'a> Checker<'a> {
         let decls = self.report.declarations.clone();
         for d in &decls {
             match &d.sops_file {
-                SopsFileRef::Missing => {
+                SopsFileRef::Missing if d.evaluated => {
                     let f = at(
                         "NF207",
                         Severity::Error,
                         &d.host,
                         &d.loc,
-                        format!("{}: sops.secrets.\"{}\" has no sopsFile, and {} sets no sops.defaultSopsFile", d.host, d.name, d.host),
+                        format!("{}: sops.secrets.\"{}\" has no sopsFile, and sops.defaultSopsFile is not set on {} (as nix eval computes it): sops-nix cannot install it", d.host, d.name, d.host),
                         format!("set sopsFile = ./path/to/secrets.yaml; on the declaration, or sops.defaultSopsFile on {}", d.host),
                     );
                     self.push(f, vec![d.host.clone()], vec![d.name.clone()], None);
                 }
-                SopsFileRef::Expr { expr } => {
+                SopsFileRef::Missing => {
+                    // Another module (of an input, or one nixflip does not
+                    // read) may set sops.defaultSopsFile: not checkable
+                    // statically, which is no reason to refuse anything.
+                    let f = at(
+                        "NF206",
+                        Severity::Warning,
+                        &d.host,
+                        &d.loc,
+                        format!("{}: sops.secrets.\"{}\" has no sopsFile, and no file of {} that nixflip reads sets sops.defaultSopsFile (a module it does not evaluate may): its key and recipients are not checked", d.host, d.name, d.host),
+                        format!("set sopsFile on the declaration, or sops.defaultSopsFile in a file of {}; or run with --eval to read what Nix computes", d.host),
+                    );
+                    self.push(f, vec![d.host.clone()], vec![d.name.clone()], None);
+                }
+                SopsFileRef::Expr { expr, unbound } => {
                     let loc = d.file_loc.as_ref().unwrap_or(&d.loc);
+                    let help = match unbound {
+                        Some(name) => format!("if `{name}` is the flake root, say so in nixflip.toml: [flake] root_names = [\"{name}\"]; or run with --eval to read what Nix computes"),
+                        None => "write the path as a literal (./secrets/x.yaml, or self + \"/secrets/x.yaml\"), or run with --eval to read what Nix computes".into(),
+                    };
                     let f = at(
                         "NF206",
                         Severity::Warning,
                         &d.host,
                         loc,
                         format!("{}: the SOPS file of sops.secrets.\"{}\" is `{expr}`, which nixflip cannot resolve statically; its key and recipients are not checked", d.host, d.name),
-                        "write the path as a literal (./secrets/x.yaml, or self + \"/secrets/x.yaml\")".into(),
+                        help,
                     );
                     self.push(f, vec![d.host.clone()], vec![d.name.clone()], None);
                 }
@@ -857,6 +916,93 @@ impl<'a> Checker<'a> {
             let secrets = self.secrets_in(&path);
             self.push(f, Vec::new(), secrets, Some(path));
         }
+    }
+}
+
+/// A member's declarations as `nix eval` computed them: every evaluated
+/// secret, at its static declaration when nixflip found one (else at the
+/// host file), with the evaluated file and key. A static declaration Nix
+/// does not have (under a false `mkIf`) is dropped.
+fn evaluated_declarations(
+    root: &Path,
+    m: &Member,
+    statics: Vec<Declaration>,
+    sops: &EvaluatedSops,
+) -> Vec<Declaration> {
+    let host_loc = Loc {
+        file: m.file.clone(),
+        span: 0..0,
+        line: 1,
+        column: 1,
+    };
+    sops.secrets
+        .iter()
+        .map(|(name, secret)| {
+            let mut d = statics
+                .iter()
+                .find(|d| &d.name == name)
+                .cloned()
+                .unwrap_or_else(|| Declaration {
+                    host: m.name.clone(),
+                    name: name.clone(),
+                    key: None,
+                    sops_file: SopsFileRef::Missing,
+                    format: None,
+                    file: m.file.clone(),
+                    line: 1,
+                    loc: host_loc.clone(),
+                    file_loc: None,
+                    value_text: None,
+                    evaluated: false,
+                });
+            // Where Nix cannot compute a value (the evaluation of it fails),
+            // the static reading stands; only a file that neither gives is
+            // missing.
+            match &secret.sops_file {
+                Some(path) => {
+                    d.sops_file = SopsFileRef::Path {
+                        path: flake_path(root, path),
+                    };
+                    d.evaluated = true;
+                }
+                None if matches!(d.sops_file, SopsFileRef::Missing) => d.evaluated = true,
+                None => {}
+            }
+            if let Some(key) = &secret.key {
+                d.key = Some(key.clone());
+            }
+            if secret.format.is_some() {
+                d.format = secret.format.clone();
+            }
+            d
+        })
+        .collect()
+}
+
+/// A file path as Nix prints it, as nixflip names it: a file of the flake
+/// (Nix evaluates the flake from a copy in the store) relative to its root,
+/// anything else as it is. A store path is the flake's file when the flake
+/// has a file of the same bytes at the same place.
+pub fn flake_path(root: &Path, evaluated: &str) -> PathBuf {
+    let path = Path::new(evaluated);
+    if let Ok(inside) = path.strip_prefix(root) {
+        return inside.to_path_buf();
+    }
+    let Ok(in_store) = path.strip_prefix("/nix/store") else {
+        return path.to_path_buf();
+    };
+    let rel: PathBuf = in_store.components().skip(1).collect();
+    let same = match (std::fs::read(path), std::fs::read(root.join(&rel))) {
+        (Ok(a), Ok(b)) => a == b,
+        // The store copy cannot be read here (a remote store): the place
+        // alone tells.
+        (Err(_), Ok(_)) => true,
+        _ => false,
+    };
+    if same && !rel.as_os_str().is_empty() {
+        rel
+    } else {
+        path.to_path_buf()
     }
 }
 
