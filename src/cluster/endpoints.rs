@@ -162,3 +162,84 @@ mod tests {
         assert_eq!(find_endpoint("http://10.0.0.22:80", "10.0.0.2"), None);
     }
 }
+
+/// How a string literal refers to an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// The host of a URL or of an `ADDR:PORT` endpoint.
+    Endpoint,
+    /// The whole string is the address (a `peerHost`, say).
+    Exact,
+    /// The whole string is a network of it (`ADDR/32` in `allowedSourceIPs`).
+    Network,
+}
+
+/// A string literal that refers to an address.
+#[derive(Clone, Debug)]
+pub struct AddressUse {
+    pub file: std::path::PathBuf,
+    pub span: Range<usize>,
+    pub line: usize,
+    pub column: usize,
+    pub kind: Reference,
+}
+
+/// Every string literal of the cluster's files (except `skip`) that refers
+/// to `address`: as an endpoint, as the whole string, or as its network.
+pub fn address_uses(
+    cluster: &Cluster,
+    address: &str,
+    skip: &[std::path::PathBuf],
+) -> Vec<AddressUse> {
+    let mut out = Vec::new();
+    for (rel, text) in cluster.sources.texts() {
+        if skip.contains(rel) || !text.contains(address) {
+            continue;
+        }
+        let Some(file) = cluster.sources.get(rel) else {
+            continue;
+        };
+        for string in file
+            .root()
+            .descendants()
+            .filter(|n| n.kind() == SyntaxKind::NODE_STRING)
+        {
+            let parts: Vec<SyntaxToken> = string_parts(&string).collect();
+            let whole = match (parts.as_slice(), string.children().next()) {
+                ([one], None) => Some(one.text().to_string()),
+                _ => None,
+            };
+            let found = match whole.as_deref() {
+                Some(s) if s == address => Some((Reference::Exact, 0)),
+                Some(s)
+                    if s.strip_prefix(address)
+                        .and_then(|r| r.strip_prefix('/'))
+                        .is_some_and(|len| len.parse::<u8>().is_ok()) =>
+                {
+                    Some((Reference::Network, 0))
+                }
+                _ => None,
+            };
+            let found = found
+                .map(|(kind, at)| (kind, parts[0].clone(), at))
+                .or_else(|| {
+                    parts.iter().find_map(|part| {
+                        find_endpoint(part.text(), address)
+                            .map(|at| (Reference::Endpoint, part.clone(), at))
+                    })
+                });
+            if let Some((kind, token, at)) = found {
+                let start = usize::from(token.text_range().start()) + at;
+                let (line, column) = file.position(start);
+                out.push(AddressUse {
+                    file: rel.clone(),
+                    span: start..start + address.len(),
+                    line,
+                    column,
+                    kind,
+                });
+            }
+        }
+    }
+    out
+}

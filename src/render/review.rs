@@ -369,10 +369,10 @@ fn md_findings(review: &Review, budget: usize) -> String {
 /// even cut down (a cut diff keeps at least a few lines).
 fn md_file(review: &Review, f: &FileDiff, room: usize) -> Option<(String, bool)> {
     let path = format!("{}{}", review.prefix, f.path.display());
-    let hosts = if f.hosts.is_empty() {
-        String::new()
-    } else {
-        format!(" — {}", html(&f.hosts.join(", ")))
+    let hosts = match (f.hosts.is_empty(), f.imported_by.is_empty()) {
+        (false, _) => format!(" — {}", html(&f.hosts.join(", "))),
+        (true, false) => format!(" — imported by {}", html(&f.imported_by.join(", "))),
+        (true, true) => String::new(),
     };
     let open = format!(
         "<details><summary><code>{}</code> ({}){hosts}</summary>\n\n",
