@@ -155,7 +155,7 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
     let rows: Vec<Vec<String>> = cluster.members.iter().map(member_row).collect();
     print!(
         "{}",
-        render::table(
+        render::table_within(
             &[
                 "HOST",
                 "ROLE",
@@ -165,7 +165,8 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
                 "ALLOWEDSOURCEIPS",
                 "FILE"
             ],
-            &rows
+            &rows,
+            render::stdout_width()
         )
     );
     if let Some(line) = shared_modules_line(&cluster) {

@@ -196,9 +196,10 @@ fn overview(report: &SecretsReport, outcomes: &[DecryptOutcome], decrypting: boo
         })
         .collect();
     out.push('\n');
-    out.push_str(&render::table(
+    out.push_str(&render::table_within(
         &["HOST", "ROLE", "RECIPIENT", "DECLARES", "NEEDS"],
         &rows,
+        render::stdout_width(),
     ));
     out.push('\n');
     out

@@ -105,8 +105,8 @@ fn other_changes(h: &HostDiff) -> Vec<String> {
 // Text
 
 /// For a terminal: summary, table, findings, then the diffs (coloured when
-/// `color`).
-pub fn text(review: &Review, color: bool) -> String {
+/// `color`); the table fits `width` characters when given.
+pub fn text(review: &Review, color: bool, width: Option<usize>) -> String {
     let mut out = format!(
         "nixflip diff {} → {}: {}\n",
         review.base, review.head, review.summary
@@ -127,7 +127,7 @@ pub fn text(review: &Review, color: bool) -> String {
             })
             .collect();
         out.push('\n');
-        out.push_str(&super::table(
+        out.push_str(&super::table_within(
             &[
                 "HOST",
                 "ROLE",
@@ -137,6 +137,7 @@ pub fn text(review: &Review, color: bool) -> String {
                 "OTHER CHANGES",
             ],
             &rows,
+            width,
         ));
     }
     out.push_str(&format!(
@@ -595,6 +596,7 @@ mod tests {
             errors: 0,
             warnings: 0,
             hosts: Vec::new(),
+            modules: Vec::new(),
             findings: Vec::new(),
             resolved: Vec::new(),
             files,
@@ -606,6 +608,7 @@ mod tests {
             path: PathBuf::from(path),
             status: FileStatus::Modified,
             hosts: Vec::new(),
+            imported_by: Vec::new(),
             diff: Some(diff),
             note: None,
         }
