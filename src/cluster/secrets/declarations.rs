@@ -15,9 +15,12 @@ use crate::cluster::{Cluster, Member};
 use crate::nixedit::{syntax, Value};
 
 /// A member's `sops.secrets` declarations (from its host file and every file
-/// it imports by relative path), notes about what cannot be read, and
-/// whether it sets `sops.defaultSopsFile`.
-pub fn declarations(cluster: &Cluster, m: &Member) -> (Vec<Declaration>, Vec<Finding>, bool) {
+/// it imports), notes about what cannot be read, and its
+/// `sops.defaultSopsFile` when it sets one.
+pub fn declarations(
+    cluster: &Cluster,
+    m: &Member,
+) -> (Vec<Declaration>, Vec<Finding>, Option<SopsFileRef>) {
     let files = cluster.sources.closure(&m.file);
     let reader = Reader::new(&cluster.sources);
     let roots = &cluster.flake.root_names;
@@ -95,7 +98,7 @@ pub fn declarations(cluster: &Cluster, m: &Member) -> (Vec<Declaration>, Vec<Fin
             }
         }
     }
-    let has_default = default_file.is_some();
+    let default_ref = default_file.as_ref().map(|(r, _, _)| r.clone());
     for d in decls.values_mut() {
         if let Some((r, loc, _)) = &default_file {
             d.sops_file = r.clone();
@@ -120,14 +123,14 @@ pub fn declarations(cluster: &Cluster, m: &Member) -> (Vec<Declaration>, Vec<Fin
             _ => {}
         }
     }
-    (decls.into_values().collect(), notes, has_default)
+    (decls.into_values().collect(), notes, default_ref)
 }
 
 /// A Nix expression for a file, as a path relative to the flake root: a
 /// relative path literal, an absolute one, or anything the flake reader
 /// resolves through the names of the flake root (`flake + "/x.yaml"`,
 /// `"${self}/x.yaml"`, a `let`-bound value of those).
-fn path_ref(
+pub fn path_ref(
     reader: &Reader,
     roots: &BTreeSet<String>,
     node: &SyntaxNode,

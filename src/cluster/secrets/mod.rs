@@ -248,6 +248,8 @@ pub fn check_evaluated(
 struct Checker<'a> {
     cluster: &'a Cluster,
     root: &'a Path,
+    /// Each member's `sops.defaultSopsFile`, where known.
+    defaults: BTreeMap<String, SopsFileRef>,
     evaluated: Option<&'a BTreeMap<String, (String, Evaluated)>>,
     sops_yaml: Option<(PathBuf, Result<SopsConfig, SopsError>)>,
     files: BTreeMap<PathBuf, Result<(String, SopsFile), SopsError>>,
@@ -267,6 +269,7 @@ impl<'a> Checker<'a> {
         Checker {
             cluster,
             root,
+            defaults: BTreeMap::new(),
             evaluated,
             sops_yaml,
             files: BTreeMap::new(),
@@ -299,12 +302,21 @@ impl<'a> Checker<'a> {
     fn run(&mut self) {
         let mut declared_anything = false;
         for m in &self.cluster.members {
-            let (mut decls, mut notes, has_default) = declarations(self.cluster, m);
-            declared_anything |= !decls.is_empty() || has_default || !notes.is_empty();
+            let (mut decls, mut notes, default_file) = declarations(self.cluster, m);
+            declared_anything |= !decls.is_empty() || default_file.is_some() || !notes.is_empty();
             let sops = self
                 .evaluated
                 .and_then(|e| e.get(&m.name))
                 .and_then(|(_, fields)| fields.sops.as_ref());
+            let default_file = match sops.and_then(|s| s.default_sops_file.as_ref()) {
+                Some(path) => Some(SopsFileRef::Path {
+                    path: flake_path(self.root, path),
+                }),
+                None => default_file,
+            };
+            if let Some(default) = default_file {
+                self.defaults.insert(m.name.clone(), default);
+            }
             if let Some(sops) = sops {
                 declared_anything |= !sops.secrets.is_empty();
                 decls = evaluated_declarations(self.root, m, decls, sops);
@@ -754,7 +766,7 @@ impl<'a> Checker<'a> {
                     "{role_text} and needs secret `{name}` ({why}), but {} does not declare sops.secrets.\"{name}\": it would not exist on the host",
                     m.name
                 );
-                let help = declaration_hint(&self.report.declarations, name, m);
+                let help = self.declaration_hint(name, m);
                 let f = match &loc {
                     Some(loc) => at("NF202", Severity::Error, &m.name, loc, message, help),
                     None => Finding {
@@ -785,6 +797,111 @@ impl<'a> Checker<'a> {
                 needs: resolved.into_iter().collect(),
             });
         }
+    }
+
+    /// How to declare `name` on `m`: as another member declares it, if one
+    /// does, with the SOPS file that declaration would read on `m` (its own
+    /// `sopsFile` read in `m`'s file, or `m`'s default file), and whether
+    /// that file has the key and lists `m` as a recipient.
+    fn declaration_hint(&self, name: &str, m: &Member) -> String {
+        let key = crate::nixedit::path::render_key(name);
+        let Some(d) = self
+            .report
+            .declarations
+            .iter()
+            .find(|d| d.name == name && d.host != m.name)
+        else {
+            return format!(
+                "declare it on {}: add `sops.secrets.{key} = {{ }};` to {}",
+                m.name,
+                m.file.display()
+            );
+        };
+        let value = d.value_text.clone().unwrap_or_else(|| "{ … }".into());
+        let mut hint = format!(
+            "declare it on {}: add `sops.secrets.{key} = {value};` to {} (as {} declares it at {}:{})",
+            m.name,
+            m.file.display(),
+            d.host,
+            d.loc.file.display(),
+            d.loc.line
+        );
+        let target = self.copied_file(d, m);
+        let secret_key = d.key.clone().unwrap_or_else(|| name.to_string());
+        let reads = match &target {
+            SopsFileRef::Path { path } => {
+                let has_key = match self.files.get(path) {
+                    Some(Ok((_, file))) => Some(file.lookup_sops_nix_key(&secret_key).is_some()),
+                    _ => None,
+                };
+                let recipient = match (host_key(self.cluster, self.root, &m.name), self.files.get(path)) {
+                    (Some(k), Some(Ok((_, file)))) => {
+                        let recipients: BTreeSet<String> = file
+                            .age_recipients()
+                            .iter()
+                            .map(|r| normalize_recipient(r))
+                            .collect();
+                        Some(k.forms.iter().any(|f| recipients.contains(f)))
+                    }
+                    _ => None,
+                };
+                let has = match has_key {
+                    Some(true) => "which has that key".to_string(),
+                    Some(false) => format!("which has no key `{secret_key}` (add it with `sops set`)"),
+                    None => "which nixflip cannot read".to_string(),
+                };
+                let member = match (has_key, recipient) {
+                    (None, _) => String::new(),
+                    (_, Some(true)) => format!(" and lists {} as a recipient", m.name),
+                    (_, Some(false)) => format!(" but does not list {} as a recipient (add its key to .sops.yaml, then `sops updatekeys {}`)", m.name, path.display()),
+                    (_, None) => format!("; whether {} can decrypt it is unknown (its age key is not in nixflip.toml)", m.name),
+                };
+                format!("there it would read key `{secret_key}` from {}, {has}{member}", path.display())
+            }
+            SopsFileRef::Expr { expr, .. } => format!("there its SOPS file would be `{expr}`, which nixflip cannot resolve"),
+            SopsFileRef::Missing => format!("there it would read the default SOPS file, and {} sets none that nixflip can see: add a sopsFile", m.name),
+        };
+        hint.push_str("; ");
+        hint.push_str(&reads);
+        hint
+    }
+
+    /// The SOPS file `d` (another member's declaration) would read if its
+    /// text were written in `m`'s host file.
+    fn copied_file(&self, d: &Declaration, m: &Member) -> SopsFileRef {
+        let own_file = d.file_loc.as_ref().filter(|loc| {
+            loc.file == d.loc.file
+                && d.loc.span.start <= loc.span.start
+                && loc.span.end <= d.loc.span.end
+        });
+        let Some(loc) = own_file else {
+            // It reads its host's default file: on `m`, `m`'s.
+            return self
+                .defaults
+                .get(&m.name)
+                .cloned()
+                .unwrap_or(SopsFileRef::Missing);
+        };
+        let text = self
+            .cluster
+            .sources
+            .text(&loc.file)
+            .and_then(|t| t.get(loc.span.clone()))
+            .unwrap_or_default();
+        // Read the expression as if written in m's file (one binding, so
+        // the reader resolves it in that file's directory).
+        let wrapped = format!("{{ x = {text}; }}");
+        let parsed = rnix::Root::parse(&wrapped);
+        let Some(value) = parsed
+            .syntax()
+            .descendants()
+            .find(|n| n.kind() == rnix::SyntaxKind::NODE_ATTRPATH_VALUE)
+            .and_then(|b| crate::nixedit::syntax::binding_value(&b))
+        else {
+            return SopsFileRef::Missing;
+        };
+        let reader = crate::cluster::flake::reader::Reader::new(&self.cluster.sources);
+        declarations::path_ref(&reader, &self.cluster.flake.root_names, &value, &m.file)
     }
 
     /// NF203 (and NF206 when a member's key is unknown).
@@ -1122,31 +1239,6 @@ fn first_declaration(decls: &[Declaration], host: &str) -> Option<Loc> {
         .filter(|d| d.host == host)
         .min_by_key(|d| (d.loc.file.clone(), d.loc.span.start))
         .map(|d| d.loc.clone())
-}
-
-/// How to declare `name` on `m`: as another member declares it, if one does.
-fn declaration_hint(decls: &[Declaration], name: &str, m: &Member) -> String {
-    let value = decls
-        .iter()
-        .find(|d| d.name == name && d.host != m.name)
-        .map(|d| {
-            (
-                d.value_text.clone().unwrap_or_else(|| "{ … }".into()),
-                format!(
-                    " (as {} declares it at {}:{})",
-                    d.host,
-                    d.loc.file.display(),
-                    d.loc.line
-                ),
-            )
-        });
-    let (value, from) = value.unwrap_or_else(|| ("{ }".into(), String::new()));
-    let key = crate::nixedit::path::render_key(name);
-    format!(
-        "declare it on {}: add `sops.secrets.{key} = {value};` to {}{from}",
-        m.name,
-        m.file.display()
-    )
 }
 
 fn short(text: &str) -> String {
