@@ -6,6 +6,13 @@
 # so it can. Secrets are read from files at run time (never put them
 # in the Nix store): with sops-nix, write config.sops.secrets."NAME".path.
 {{ header }}
+{% if lets %}
+let
+{% for line in lets %}
+  {{ line }}
+{% endfor %}
+in
+{% endif %}
 {
   imports = [
 {% for i in imports %}

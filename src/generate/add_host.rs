@@ -392,7 +392,7 @@ fn host_file(
             "set it there first: every member needs the same one",
         )
     })?;
-    let extra = [
+    let extra: Vec<String> = [
         "objectStorage.s3.bucket",
         "objectStorage.s3.region",
         "objectStorage.s3.endpoint",
@@ -401,7 +401,7 @@ fn host_file(
     .iter()
     .filter_map(|k| copy(k).flatten().map(|v| format!("{k} = {v};")))
     .collect();
-    let replication_extra = ["peerPort", "sslMode"]
+    let replication_extra: Vec<String> = ["peerPort", "sslMode"]
         .iter()
         .filter_map(|k| {
             copy(&format!("replication.{k}"))
@@ -433,6 +433,25 @@ fn host_file(
             primary.name
         ));
     }
+    // `let` bindings of the primary's module that the copied text uses
+    // (`sopsFile = clusterSopsFile;`) come along, or the copy would not
+    // evaluate.
+    let mut used_text: Vec<String> = tail.clone();
+    used_text.extend(imports.iter().cloned());
+    used_text.extend(extra.iter().cloned());
+    used_text.extend(replication_extra.iter().cloned());
+    used_text.extend(
+        [
+            &domain_expr,
+            &secrets_file,
+            &signing_key_file,
+            &password_file,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned(),
+    );
+    let lets = let_bindings(&source, &used_text.join("\n"), &from_dir, &to_dir);
     let state_version = source
         .lookup(&AttrPath::new(vec!["system".into(), "stateVersion".into()]))
         .ok()
@@ -448,6 +467,7 @@ fn host_file(
         peer: primary_address.to_string(),
         allowed: others(cluster, &req.name),
         header: header(&source),
+        lets,
         imports,
         hostname: system_host_name(&req.name),
         state_version,
@@ -459,6 +479,78 @@ fn host_file(
         extra,
         tail,
     })
+}
+
+/// The bindings of the `let` around the primary's module body that `used`
+/// refers to (and those they refer to), in their order, rebased, as lines.
+fn let_bindings(file: &NixFile, used: &str, from_dir: &Path, to_dir: &Path) -> Vec<String> {
+    let mut node = file.root().children().next();
+    while let Some(n) = node.clone().map(|n| syntax::unparen(&n)) {
+        if n.kind() != SyntaxKind::NODE_LAMBDA {
+            break;
+        }
+        node = n.children().last();
+    }
+    let Some(let_in) = node.filter(|n| n.kind() == SyntaxKind::NODE_LET_IN) else {
+        return Vec::new();
+    };
+    let bindings: Vec<(Vec<String>, SyntaxNode)> = let_in
+        .children()
+        .filter_map(|b| match b.kind() {
+            SyntaxKind::NODE_ATTRPATH_VALUE => syntax::binding_keys(&b)
+                .and_then(|k| k.first().cloned())
+                .map(|k| (vec![k], b)),
+            SyntaxKind::NODE_INHERIT => Some((
+                b.children()
+                    .filter(|c| c.kind() != SyntaxKind::NODE_INHERIT_FROM)
+                    .filter_map(|c| syntax::attr_key(&c))
+                    .collect(),
+                b,
+            )),
+            _ => None,
+        })
+        .collect();
+    let words = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '\'' || c == '-'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut wanted = words(used);
+    let mut taken = vec![false; bindings.len()];
+    loop {
+        let mut grew = false;
+        for (i, (names, node)) in bindings.iter().enumerate() {
+            if !taken[i] && names.iter().any(|n| wanted.contains(n)) {
+                taken[i] = true;
+                wanted.extend(words(&node.text().to_string()));
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    let mut lines = Vec::new();
+    for ((_, node), _) in bindings.iter().zip(&taken).filter(|(_, t)| **t) {
+        let wrapped = rebase_paths(&format!("{{ {} }}", node.text()), from_dir, to_dir);
+        let text = wrapped
+            .strip_prefix("{ ")
+            .and_then(|t| t.strip_suffix(" }"))
+            .unwrap_or(&wrapped)
+            .to_string();
+        let indent = line_indent(file.text(), node_range(node).start);
+        for (i, line) in text.lines().enumerate() {
+            lines.push(if i == 0 {
+                line.to_string()
+            } else {
+                line.strip_prefix(indent.as_str())
+                    .unwrap_or(line.trim_start())
+                    .to_string()
+            });
+        }
+    }
+    lines
 }
 
 /// The module's function headers as written: `{ inputs, flake, self }: { config, … }:`.

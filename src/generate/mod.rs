@@ -192,6 +192,8 @@ pub struct HostFile {
     pub allowed: Vec<String>,
     /// The module header, e.g. `{ config, lib, pkgs, self, ... }:`.
     pub header: String,
+    /// Lines of a `let` around the module body (bindings the copied values use).
+    pub lets: Vec<String>,
     pub imports: Vec<String>,
     pub hostname: String,
     pub state_version: String,
@@ -277,6 +279,7 @@ fn init_host(spec: &InitSpec, host: &HostSpec, role: &str) -> HostFile {
             .map(|o| source_cidr(&o.address))
             .collect(),
         header: "{ config, lib, pkgs, self, ... }:".into(),
+        lets: Vec::new(),
         imports: vec!["self.nixosModules.matrix-cluster".into()],
         hostname: system_host_name(&host.name),
         // The release the generated flake pins (templates/flake.nix): a

@@ -1098,8 +1098,9 @@ fn evaluated_declarations(
 
 /// A file path as Nix prints it, as nixflip names it: a file of the flake
 /// (Nix evaluates the flake from a copy in the store) relative to its root,
-/// anything else as it is. A store path is the flake's file when the flake
-/// has a file of the same bytes at the same place.
+/// anything else as it is. A store path is in a copy of this flake when the
+/// store object holds the same `flake.nix` (or, failing that, the same file
+/// at the same place).
 pub fn flake_path(root: &Path, evaluated: &str) -> PathBuf {
     let path = Path::new(evaluated);
     if let Ok(inside) = path.strip_prefix(root) {
@@ -1108,15 +1109,19 @@ pub fn flake_path(root: &Path, evaluated: &str) -> PathBuf {
     let Ok(in_store) = path.strip_prefix("/nix/store") else {
         return path.to_path_buf();
     };
-    let rel: PathBuf = in_store.components().skip(1).collect();
-    let same = match (std::fs::read(path), std::fs::read(root.join(&rel))) {
+    let mut parts = in_store.components();
+    let Some(object) = parts.next() else {
+        return path.to_path_buf();
+    };
+    let rel: PathBuf = parts.collect();
+    let object = Path::new("/nix/store").join(object);
+    let same = |a: &Path, b: &Path| match (std::fs::read(a), std::fs::read(b)) {
         (Ok(a), Ok(b)) => a == b,
-        // The store copy cannot be read here (a remote store): the place
-        // alone tells.
-        (Err(_), Ok(_)) => true,
         _ => false,
     };
-    if same && !rel.as_os_str().is_empty() {
+    let copy_of_flake =
+        same(&object.join("flake.nix"), &root.join("flake.nix")) || same(path, &root.join(&rel));
+    if copy_of_flake && !rel.as_os_str().is_empty() {
         rel
     } else {
         path.to_path_buf()
