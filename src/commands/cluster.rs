@@ -120,6 +120,7 @@ pub fn member_json(m: &Member) -> serde_json::Value {
         "secretsFile": m.has_secrets_file(),
         "file": m.file,
         "line": m.def(nixflip::cluster::ROLE).map(|d| d.line),
+        "attr": m.attr,
     })
 }
 

@@ -580,14 +580,15 @@ fn module_changes(base: &Side, head: &Side, files: &[FileDiff]) -> Vec<ModuleCha
     out
 }
 
-/// Whether `path` declares options under the cluster option.
+/// Whether `path` declares options under the cluster option
+/// (`options.hectic.generic.matrix-cluster = { … };`).
 fn declares_option(cluster: &Cluster, path: &Path) -> bool {
-    let keys = cluster.option.keys();
+    let mut declared = vec!["options".to_string()];
+    declared.extend(cluster.option.keys().iter().cloned());
     cluster.sources.get(path).is_some_and(|file| {
-        file.walk_under(keys)
-            .bindings
+        file.bindings()
             .iter()
-            .any(|b| b.declaration && b.path.starts_with(keys))
+            .any(|b| b.declaration && b.path.starts_with(&declared))
     })
 }
 

@@ -1064,9 +1064,4 @@ impl Reader<'_> {
             _ => None,
         }
     }
-
-    /// Whether `name` is bound anywhere in `env`.
-    pub fn is_bound(&self, env: &Env, name: &str) -> bool {
-        self.lookup(env, name).is_some()
-    }
 }

@@ -166,8 +166,9 @@ pub fn path_ref(
     }
 }
 
-/// In `NAME + "/x"` or `"${NAME}/x"`, a `NAME` nothing in the file binds:
-/// perhaps the flake root under a name nixflip does not know.
+/// In `NAME + "/x"` or `"${NAME}/x"`, a `NAME` that is a function parameter
+/// or bound nowhere in the file (not a `let`): perhaps the flake root under a
+/// name nixflip does not know.
 fn unbound_base(reader: &Reader, env: &reader::Env, node: &SyntaxNode) -> Option<String> {
     let base = match node.kind() {
         SyntaxKind::NODE_BIN_OP => node.children().next(),
@@ -179,7 +180,9 @@ fn unbound_base(reader: &Reader, env: &reader::Env, node: &SyntaxNode) -> Option
     }?;
     let base = syntax::unparen(&base);
     let name = base.text().to_string();
-    (base.kind() == SyntaxKind::NODE_IDENT && !reader.is_bound(env, &name)).then_some(name)
+    let unknown = matches!(reader.eval(&base, env, Path::new("")), V::Unknown);
+    (base.kind() == SyntaxKind::NODE_IDENT && reader.binding_of(env, &name).is_none() && unknown)
+        .then_some(name)
 }
 
 /// [`unbound_base`] of the expression itself, or of what the variable it is
@@ -349,10 +352,11 @@ mod tests {
                 unbound: Some("root".into())
             }
         );
-        // A parameter that is not the root is never taken for it.
+        // A parameter that is not known as the root is never taken for it;
+        // the help names it.
         assert!(matches!(
             sops_file("{ inputs, src }", "src + \"/sus/s.yaml\"", &roots),
-            SopsFileRef::Expr { unbound: None, .. }
+            SopsFileRef::Expr { unbound: Some(name), .. } if name == "src"
         ));
         // Leaving the flake is not resolved.
         assert!(matches!(
