@@ -887,8 +887,7 @@ fn insert_entry(
     // After the last entry of the same set, on a line of its own.
     let last = siblings
         .iter()
-        .filter(|c| entries_share_group(c, node))
-        .last()
+        .rfind(|c| entries_share_group(c, node))
         .cloned()
         .unwrap_or_else(|| node.clone());
     let end = node_range(&last).end;

@@ -115,25 +115,19 @@ pub struct Refs {
 impl Refs {
     fn add(&mut self, v: &V) {
         match v {
-            V::Path(p) | V::File(p) => {
-                if !self.paths.contains(p) {
-                    self.paths.push(p.clone());
-                }
-            }
-            V::Module(m) => {
-                if !self.modules.contains(m) {
-                    self.modules.push(m.clone());
-                }
-            }
+            V::Path(p) | V::File(p) => push_new(&mut self.paths, p),
+            V::Module(m) => push_new(&mut self.modules, m),
             V::Str(s) => self.strings.push(s.clone()),
-            V::Lambda(c) => {
-                // A module function written in a file of its own.
-                if !self.paths.contains(&c.file) {
-                    self.paths.push(c.file.clone());
-                }
-            }
+            // A module function written in a file of its own.
+            V::Lambda(c) => push_new(&mut self.paths, &c.file),
             _ => {}
         }
+    }
+}
+
+fn push_new<T: Clone + PartialEq>(list: &mut Vec<T>, item: &T) {
+    if !list.contains(item) {
+        list.push(item.clone());
     }
 }
 
