@@ -1,9 +1,9 @@
-//! `nixflip.toml` at the flake root (DESIGN §4): optional; pins what discovery
+//! `nixflip.toml` at the flake root: optional; pins what discovery
 //! would otherwise infer. Unknown keys and bad values are errors naming the key
 //! and its line.
 
+use crate::names::{is_valid_address, is_valid_host_name, validate_target};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -191,6 +191,13 @@ impl Loaded {
     }
 }
 
+/// A bad `nixflip.toml` is bad input.
+impl From<ConfigError> for crate::Error {
+    fn from(e: ConfigError) -> Self {
+        crate::Error::caused(crate::error::EXIT_BAD_INPUT, e)
+    }
+}
+
 /// Load `path` if given, else `ROOT/nixflip.toml` when it exists, else defaults.
 pub fn load(root: &Path, path: Option<&Path>) -> Result<Loaded, crate::Error> {
     let path = match path {
@@ -232,14 +239,14 @@ pub fn from_text(
             };
             loaded.error(span, format!("{}: {message}", path.display()), "here", help)
         })
-        .map_err(|e| crate::Error::Other(Box::new(e)))?;
+        .map_err(crate::Error::from)?;
     let mut loaded = Loaded {
         config,
         path: Some(path),
         text,
     };
-    take_profile_secrets(&mut loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
-    validate(root, exists, &loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
+    take_profile_secrets(&mut loaded)?;
+    validate(root, exists, &loaded)?;
     Ok(loaded)
 }
 
@@ -352,7 +359,7 @@ fn validate(
         }
         validate_host_keys(root, loaded, name, host)?;
         if let Some(target) = &host.target {
-            if let Err(why) = crate::deploy::validate_target(target.get_ref()) {
+            if let Err(why) = validate_target(target.get_ref()) {
                 return Err(loaded.error(
                     target.span(),
                     format!("hosts.\"{name}\".target: {why}"),
@@ -376,7 +383,7 @@ fn validate(
         }
     }
     for name in &loaded.config.flake.root_names {
-        if !is_nix_identifier(name.get_ref()) {
+        if !crate::names::is_nix_identifier(name.get_ref()) {
             return Err(loaded.error(
                 name.span(),
                 format!(
@@ -454,63 +461,14 @@ fn validate_host_keys(
     Ok(())
 }
 
-/// A name Nix accepts as a variable: a letter or `_`, then letters, digits,
-/// `_`, `'` and `-`.
-pub fn is_nix_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '\'' | '-'))
-}
-
-/// Host names become file names and Nix attribute names.
-pub fn is_valid_host_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(['-', '.'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-}
-
-/// An IP address or a DNS name (RFC 1123 labels).
-pub fn is_valid_address(text: &str) -> bool {
-    if text.parse::<IpAddr>().is_ok() {
-        return true;
-    }
-    let labels_ok = text.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    });
-    // An all-numeric dotted name is a malformed IP, not a host name.
-    let numeric = text.chars().all(|c| c.is_ascii_digit() || c == '.');
-    labels_ok && !numeric && text.len() <= 253
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn addresses_and_names() {
-        assert!(is_valid_address("128.140.75.58"));
-        assert!(is_valid_address("2001:db8::1"));
-        assert!(is_valid_address("db.example.org"));
-        assert!(!is_valid_address("300.1.1.1"));
-        assert!(!is_valid_address("a b"));
-        assert!(!is_valid_address("-x.org"));
-        assert!(is_valid_host_name("bfs.poland.xray"));
-        assert!(!is_valid_host_name("-rf"));
-        assert!(!is_valid_host_name("a;b"));
-    }
-
-    #[test]
     fn a_bad_host_name_is_pointed_at_in_the_file() {
         let text = "[cluster]\noption = \"a.b\"\n\n[hosts.\"-rf\"]\naddress = \"10.0.0.1\"\n";
-        let Err(crate::Error::Other(error)) = from_text(
+        let Err(crate::Error::Caused(error)) = from_text(
             PathBuf::from("nixflip.toml"),
             text.to_string(),
             &|_| true,

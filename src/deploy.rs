@@ -1,4 +1,4 @@
-//! Running `nixos-rebuild` on cluster members in a safe order (DESIGN §9).
+//! Running `nixos-rebuild` on cluster members in a safe order.
 //!
 //! The pieces, in the order a caller uses them:
 //! - [`order`]: which hosts, in which order (new primary, old primary, the
@@ -12,6 +12,7 @@
 //!
 //! [`rebuild_after_promote`] strings them together for `promote --rebuild`.
 
+use crate::names::{is_valid_host_name, validate_attr, validate_target};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -138,41 +139,6 @@ impl RebuildReport {
     }
 }
 
-/// A target (`user@host` or `host`) must be safe to pass as one argv element to
-/// ssh: no leading '-', no whitespace or shell metacharacters.
-pub fn validate_target(target: &str) -> Result<(), String> {
-    if target.is_empty() {
-        return Err("the target is empty".into());
-    }
-    if target.starts_with('-') {
-        return Err(format!(
-            "`{target}` starts with '-', which ssh would read as an option"
-        ));
-    }
-    if let Some(bad) = target.chars().find(|c| {
-        !(c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '-' | '_' | ':' | '[' | ']'))
-    }) {
-        return Err(format!(
-            "`{target}` contains `{bad}`; only letters, digits and @ . - _ : [ ] are allowed"
-        ));
-    }
-    Ok(())
-}
-
-/// A flake attribute must be usable after `#` in a flake reference.
-fn validate_attr(attr: &str) -> Result<(), String> {
-    if attr.is_empty() {
-        return Err("the attribute is empty".into());
-    }
-    if let Some(bad) = attr
-        .chars()
-        .find(|c| c.is_control() || c.is_whitespace() || matches!(c, '#' | '?' | '"' | '\''))
-    {
-        return Err(format!("`{attr}` contains {bad:?}"));
-    }
-    Ok(())
-}
-
 /// The hosts to rebuild, in order: `new_primary` first, then `old_primary`,
 /// then every other host alphabetically. `new_primary = None` means the
 /// cluster's current primary (when there is exactly one) goes first: that is
@@ -280,7 +246,7 @@ pub fn plan(cluster: &Cluster, hosts: &[String]) -> Result<Vec<Step>> {
         let Some(member) = cluster.member(host) else {
             continue; // check_hosts rejected unknown names
         };
-        if !crate::config::is_valid_host_name(&member.name) {
+        if !is_valid_host_name(&member.name) {
             return Err(Error::refused(
                 format!("`{}` is not a safe host name", member.name),
                 "host names may contain letters, digits, '.', '-' and '_', and must not start with '-'",
@@ -496,27 +462,6 @@ pub fn resume_command(
     Some(argv)
 }
 
-/// Quote one argument for display as POSIX shell text (never executed).
-pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
-    if plain {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
-}
-
-/// An argv as one line of shell text, for display.
-pub fn display_command(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// After a promote: rebuild `new_primary`, then `old_primary`, then the other
 /// standbys. `cluster` is the flipped cluster (as written after the promote).
 pub fn rebuild_after_promote(
@@ -535,6 +480,7 @@ pub fn rebuild_after_promote(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::display_command;
 
     fn step(host: &str, attr: &str, target: &str) -> Step {
         Step {
@@ -616,21 +562,13 @@ mod tests {
         assert_eq!(
             display_command(&argv),
             "nixflip --flake '/my flake' rebuild beta gamma --action switch --build-host b \
-             --sudo --nixos-rebuild-arg=--show-trace"
+             --sudo '--nixos-rebuild-arg=--show-trace'"
         );
         let done = RebuildReport {
             done: vec!["alpha".into()],
             ..RebuildReport::default()
         };
         assert_eq!(resume_command(&done, &opts, &context), None);
-    }
-
-    #[test]
-    fn quoting_for_display() {
-        assert_eq!(shell_quote("root@1.2.3.4"), "root@1.2.3.4");
-        assert_eq!(shell_quote("/f#a|b"), "'/f#a|b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

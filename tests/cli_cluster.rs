@@ -134,6 +134,39 @@ fn bad_config_is_exit_2_naming_the_key_and_line() {
     insta::assert_snapshot!("bad_config_unknown_key", stderr);
 }
 
+/// A nixflip.toml that exists but cannot be read is the system failing
+/// (exit 3), not bad input; a path that is not there is bad input (exit 2).
+/// `/proc/self/mem` fails every read from offset 0 with EIO, even for root.
+#[test]
+fn unreadable_config_is_exit_3_and_a_missing_one_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("flake.nix"), "{ outputs = _: { }; }\n").expect("write");
+    let flake = dir.path().display().to_string();
+    let out = nixflip()
+        .args(["--flake", &flake, "--config", "/proc/self/mem", "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /proc/self/mem"));
+
+    let missing = dir.path().join("nope.toml").display().to_string();
+    let out = nixflip()
+        .args(["--flake", &flake, "--config", &missing, "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn hook_install_writes_and_refuses_foreign_hooks() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -321,12 +321,11 @@ impl Cluster {
             flake::EntryMatch::Several(list) => list,
             _ => Vec::new(),
         };
-        Error::Other(Box::new(self.flake.no_entry_error(
-            &self.sources,
-            &m.name,
-            &m.file,
-            &several,
-        )))
+        Error::caused(
+            crate::error::EXIT_BAD_INPUT,
+            self.flake
+                .no_entry_error(&self.sources, &m.name, &m.file, &several),
+        )
     }
 
     /// NF106: a member imports `self.nixosModules.X` and nixflip cannot tell
@@ -557,7 +556,7 @@ impl Cluster {
     }
 
     /// Addresses: nixflip.toml, else `publicIp`, else inferred from peers'
-    /// `peerHost` (DESIGN §4). Unknown addresses become NF008 notes.
+    /// `peerHost`. Unknown addresses become NF008 notes.
     fn resolve_addresses(&mut self) {
         for m in &mut self.members {
             if m.address.is_none() {

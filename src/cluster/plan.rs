@@ -1,4 +1,4 @@
-//! The flip planner (DESIGN §5): what every member's options must become when
+//! The flip planner: what every member's options must become when
 //! HOST is promoted, as minimal per-file edits.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,40 +1,17 @@
-//! Consistency rules (DESIGN §6). Each finding has a stable id, a severity,
+//! Consistency rules. Each finding has a stable id, a severity,
 //! the file and span it is about, a message and a help line.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use ipnet::IpNet;
-use serde::Serialize;
 
 use super::{
     Cluster, Def, Member, Role, ALLOWED_IPS, OVERRIDE_SYNAPSE, PEER_HOST, ROLE, SECRETS_FILE,
 };
 use crate::nixedit::Value;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Finding {
-    pub id: &'static str,
-    pub severity: Severity,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    /// Byte range in the file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub span: Option<(usize, usize)>,
-    pub message: String,
-    pub help: String,
-}
+pub use crate::findings::{Finding, Severity};
 
 /// A finding about `member`, pointing at `def` (or at the host file's start).
 pub fn finding_at(

@@ -5,6 +5,7 @@ pub mod add_host;
 pub mod cluster;
 pub mod diff;
 pub mod edit;
+pub mod explain;
 pub mod init;
 pub mod promote;
 pub mod rebuild;
@@ -62,7 +63,7 @@ pub fn start_member_eval(
     let nix_args = eval::configured_nix_args(cluster, extra);
     if cli.verbose > 0 {
         let argv = eval::eval_args(flake, &cluster.option, &hosts, &nix_args);
-        eprintln!("running: nix {}", nixflip::deploy::display_command(&argv));
+        eprintln!("running: nix {}", nixflip::names::display_command(&argv));
     }
     eval::start(flake, &cluster.option, &hosts, &nix_args)
 }

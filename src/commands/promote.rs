@@ -1,5 +1,5 @@
 //! `promote HOST`: plan the flip, rewrite in a scratch copy, prove it with
-//! `nix eval`, show the diff, then apply atomically (DESIGN §5, §7–§9).
+//! `nix eval`, show the diff, then apply atomically.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -286,7 +286,7 @@ fn validate(
     Ok((Some(EXIT_FINDINGS), removal))
 }
 
-/// The new primary must have every secret its role needs (DESIGN §11):
+/// The new primary must have every secret its role needs:
 /// declared, present in its SOPS file, in a file it is a recipient of. The
 /// checks run on the flipped cluster, with what the one `nix eval` computed
 /// of sops when there is one; SOPS files are read from the real flake. A
@@ -423,8 +423,8 @@ fn not_committed(error: Error, files: &[PathBuf], message: &str) -> Error {
         format!("the files were written but not committed: {cause}"),
         format!(
             "fix what stopped git, then run in the flake directory: `git add -- {names} && {command}`",
-            names = nixflip::deploy::display_command(&argv[5..]),
-            command = nixflip::deploy::display_command(&argv)
+            names = nixflip::names::display_command(&argv[5..]),
+            command = nixflip::names::display_command(&argv)
         ),
     )
 }

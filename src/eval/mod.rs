@@ -1,4 +1,4 @@
-//! Validation with `nix eval` (DESIGN §7): the rewrite goes into a scratch
+//! Validation with `nix eval`: the rewrite goes into a scratch
 //! copy of the flake, then ONE `nix eval --json` process reads the managed
 //! fields of every member at once through `--apply`.
 
@@ -19,48 +19,7 @@ pub use gate::{default_conf_files_from, Gate};
 pub use pending::Pending;
 pub use scratch::{enable_janitor, janitor, sweep, Removal, Scratch};
 
-/// The managed fields of one member as Nix evaluated them.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Evaluated {
-    pub role: String,
-    pub override_enable_synapse: Option<bool>,
-    pub secrets_file: bool,
-    pub peer_host: Option<String>,
-    #[serde(rename = "allowedSourceIPs")]
-    pub allowed_source_ips: Vec<String>,
-    /// What sops-nix's options evaluate to (`None`: the host has no `sops`
-    /// options, or they do not evaluate).
-    #[serde(default)]
-    pub sops: Option<EvaluatedSops>,
-}
-
-/// `sops.defaultSopsFile` and every `sops.secrets.<name>` as Nix evaluates
-/// them: file paths as Nix prints them (a file of the flake is in the store).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct EvaluatedSops {
-    /// `None`: not set (reading it fails).
-    pub default_sops_file: Option<String>,
-    #[serde(default)]
-    pub secrets: BTreeMap<String, EvaluatedSecret>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct EvaluatedSecret {
-    /// `None`: it does not evaluate (no `sopsFile` and no default file).
-    pub sops_file: Option<String>,
-    pub key: Option<String>,
-    pub format: Option<String>,
-}
-
-impl Evaluated {
-    pub fn synapse(&self) -> bool {
-        self.override_enable_synapse
-            .unwrap_or(self.role == "primary")
-    }
-}
+pub use crate::cluster::evaluated::Evaluated;
 
 /// A Nix string literal.
 fn nix_string(s: &str) -> String {

@@ -1,4 +1,4 @@
-//! The generator (DESIGN §3): a new cluster flake from `templates/`
+//! The generator: a new cluster flake from `templates/`
 //! (`nixflip init`), and a new member added to an existing one
 //! (`nixflip add-host`, in [`add_host`]).
 //!
@@ -19,8 +19,8 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::cluster::rules::host_cidr;
-use crate::config::{is_valid_address, is_valid_host_name};
 use crate::error::{Error, Result};
+use crate::names::{is_valid_address, is_valid_host_name};
 
 /// The cluster module, exactly as `nix/matrix-cluster.nix`.
 pub const MODULE: &str = include_str!("../../templates/matrix-cluster.nix");

@@ -1,4 +1,4 @@
-//! Proving that an edit keeps a file valid (DESIGN §5a): the result has no
+//! Proving that an edit keeps a file valid: the result has no
 //! parse error and no duplicated attribute the original did not have.
 //!
 //! [`full`] re-parses the whole new text and walks all of it. [`local`] proves

@@ -1,4 +1,4 @@
-//! The role diff between two revisions of the cluster flake (DESIGN §10):
+//! The role diff between two revisions of the cluster flake:
 //! what a change does to each member, which findings it brings or fixes, and
 //! the file diffs. Both revisions are read from git objects ([`git`]); the
 //! head may also be the work tree. Rendering is in [`crate::render::review`].
@@ -16,7 +16,6 @@ use crate::cluster::{
 };
 use crate::config::{self, Loaded};
 use crate::error::{Error, Result, EXIT_BAD_INPUT};
-use crate::render::unified_diff;
 
 /// The hidden line that lets the bot find its own pull-request comment.
 pub const MARKER: &str = "<!-- nixflip:diff -->";
@@ -386,10 +385,13 @@ fn at_revision(error: Error, label: &str) -> Error {
     } else {
         format!("at revision `{label}`")
     };
-    Error::Other(Box::new(AtRevision {
-        place,
-        source: error,
-    }))
+    Error::caused(
+        EXIT_BAD_INPUT,
+        AtRevision {
+            place,
+            source: error,
+        },
+    )
 }
 
 /// One side's cluster could not be read (a host file or `nixflip.toml`
@@ -408,11 +410,7 @@ pub struct AtRevision {
 /// Where the cluster could not be read, when that is what `error` says
 /// (so the PR bot can post that instead of a diff).
 pub fn unreadable(error: &Error) -> Option<&str> {
-    let Error::Other(inner) = error else {
-        return None;
-    };
-    let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
-    inner
+    error
         .downcast_ref::<AtRevision>()
         .map(|at| at.place.as_str())
 }
@@ -457,7 +455,7 @@ fn file_diff(
         _ => None,
     };
     let (diff, note) = match (text(&old), text(&new)) {
-        (Some(a), Some(b)) => (Some(unified_diff(&shown, &a, &b, false)), None),
+        (Some(a), Some(b)) => (Some(crate::textdiff::unified(&shown, &a, &b)), None),
         _ => {
             let why = [&old, &new].iter().find_map(|c| match c {
                 Content::TooLarge(size) => Some(format!("too large to show ({size} bytes)")),

@@ -1,4 +1,4 @@
-//! SOPS checks on the cluster without any private key (DESIGN §11): the
+//! SOPS checks on the cluster without any private key: the
 //! `sops.secrets` declarations of every member point at keys that exist, the
 //! secrets a role needs are declared on the host that has the role, each
 //! member is a recipient of the SOPS files it reads, and each file's
@@ -35,9 +35,9 @@ use std::path::{Path, PathBuf};
 use rnix::SyntaxNode;
 use serde::Serialize;
 
+use super::evaluated::{Evaluated, EvaluatedSops};
 use super::rules::{Finding, Severity};
 use super::{Cluster, Member, Role, SECRETS_FILE};
-use crate::eval::{Evaluated, EvaluatedSops};
 use crate::secrets::sops_yaml::relative_path;
 use crate::secrets::ssh_to_age::normalize_recipient;
 use crate::secrets::{
