@@ -195,6 +195,7 @@ impl FlakeModel {
             return;
         };
         for (name, entry) in &set.map {
+            reader.refuel();
             let mut refs = Refs::default();
             match &entry.slot {
                 Slot::Thunk(t) => reader.refs_of(t, &mut refs),
@@ -279,6 +280,7 @@ impl FlakeModel {
 
     fn modules_of_set(&mut self, reader: &Reader, sources: &Sources, set: &Attrs) {
         for (name, attr) in &set.map {
+            reader.refuel();
             let v = reader.force(&attr.slot);
             let file = match v {
                 V::Path(p) => Some(reader.import_target(&p)),
@@ -826,5 +828,59 @@ in builtins.listToAttrs (map (f: { name = builtins.replaceStrings [ ".nix" ] [ "
         let m = model(&[("flake.nix", flake), ("hosts/x.nix", "{ }")]);
         assert_eq!(files(&m, "x"), ["hosts/x.nix"]);
         assert!(files(&m, "y").is_empty());
+    }
+
+    #[test]
+    fn every_entry_of_a_big_flake_is_followed() {
+        let entries: String = (0..400)
+            .map(|i| {
+                format!("      \"h{i}|x86_64-linux\" = host \"x86_64-linux\" ./hosts/h{i}.nix;\n")
+            })
+            .collect();
+        let flake = format!(
+            "{{\n  outputs = {{ self, nixpkgs }}: let\n    host = system: file: nixpkgs.lib.nixosSystem {{ inherit system; modules = [ (import file {{ inherit self; }}) ]; }};\n  in {{\n    nixosConfigurations = {{\n{entries}    }};\n  }};\n}}"
+        );
+        let mut texts: Vec<(String, String)> = (0..400)
+            .map(|i| {
+                (
+                    format!("hosts/h{i}.nix"),
+                    "{ self }: { ... }: { }".to_string(),
+                )
+            })
+            .collect();
+        texts.push(("flake.nix".into(), flake));
+        let refs: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let m = model(&refs);
+        assert_eq!(m.entries.len(), 400);
+        assert!(m.unfollowed().is_empty());
+        assert_eq!(files(&m, "h399|x86_64-linux"), ["hosts/h399.nix"]);
+    }
+
+    #[test]
+    fn a_module_name_two_files_would_give_is_left_unresolved() {
+        let flake = "{ outputs = { self }: { nixosModules = import ./modules { }; }; }";
+        let m = model(&[
+            ("flake.nix", flake),
+            (
+                "modules/default.nix",
+                "{ }: builtins.mapAttrs (n: _: import (./. + \"/${n}\")) (builtins.readDir ./.)",
+            ),
+            ("modules/a/users.nix", "{ }"),
+            ("modules/b/users.nix", "{ }"),
+            ("modules/cluster.nix", "{ }"),
+        ]);
+        assert_eq!(
+            m.module_file("cluster"),
+            Some(Path::new("modules/cluster.nix"))
+        );
+        assert_eq!(m.module_file("users"), None);
+        assert!(m
+            .modules
+            .get("users")
+            .and_then(|u| u.why.clone())
+            .is_some_and(|w| w.contains("modules/a/users.nix, modules/b/users.nix")));
     }
 }

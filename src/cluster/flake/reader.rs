@@ -131,8 +131,8 @@ fn push_new<T: Clone + PartialEq>(list: &mut Vec<T>, item: &T) {
     }
 }
 
-/// Enough for any flake written by hand; a generated or recursive one ends
-/// as "unknown" when the budget is spent.
+/// Enough for any entry written by hand (the budget is per entry, see
+/// [`Reader::refuel`]); a recursive one ends as "unknown" when it is spent.
 const STEPS: u32 = 200_000;
 const MAX_DEPTH: u32 = 96;
 
@@ -171,6 +171,11 @@ impl<'a> Reader<'a> {
             steps: Cell::new(STEPS),
             depth: Cell::new(0),
         }
+    }
+
+    /// A fresh budget: each entry of a big flake gets the whole of it.
+    pub fn refuel(&self) {
+        self.steps.set(STEPS);
     }
 
     /// One unit of work; `false` when the budget is spent or the reader is
