@@ -245,8 +245,15 @@ fn a_module_nixflip_cannot_resolve_is_pointed_at_with_the_key_that_settles_it() 
         "    inputs.self.nixosModules.xray-system\n",
         "    inputs.self.nixosModules.xray-system\n    self.nixosModules.monitoring\n",
     );
+    f.edit(
+        ALPHA,
+        "    ./containers.nix\n",
+        "    ./containers.nix\n    self.nixosModules.monitoring\n",
+    );
     let out = f.nixflip(&["check"]);
     assert_eq!(out.code, Some(0), "a warning: {}", out.stderr);
+    // One finding for the module, naming every member that imports it.
+    assert_eq!(out.stderr.matches("NF106").count(), 1, "{}", out.stderr);
     insta::assert_snapshot!("operator_nf106", out.stderr);
     // Naming its file settles it: the module is read (its cluster options
     // count for beta).
@@ -323,8 +330,8 @@ fn new_nixflip_toml_keys_are_checked() {
 #[test]
 fn a_flake_in_a_subdirectory_is_another_flake() {
     // `nixflip init` in a subdirectory makes a flake of its own: its hosts
-    // are not members of this cluster (before, its primary made a false
-    // split brain here).
+    // are not members of this cluster, and its primary is no second primary
+    // here.
     let f = OperatorFlake::new();
     let out = Command::cargo_bin("nixflip")
         .expect("binary builds")

@@ -328,51 +328,66 @@ impl Cluster {
         )
     }
 
-    /// NF106: a member imports `self.nixosModules.X` and nixflip cannot tell
+    /// NF106: members import `self.nixosModules.X` and nixflip cannot tell
     /// which file that is (so the module's cluster options are not read).
+    /// One finding per module, at its first import, naming every importer.
     fn note_unresolved_modules(&mut self) {
-        let mut seen: BTreeSet<(PathBuf, usize)> = BTreeSet::new();
-        let mut notes = Vec::new();
+        // Module name → (first import: file and span, importers).
+        let mut found: BTreeMap<String, ((PathBuf, Range<usize>), BTreeSet<String>)> =
+            BTreeMap::new();
         for m in &self.members {
             for file in self.sources.closure(&m.file) {
                 for import in self.sources.module_imports(&file) {
-                    if import.file.is_some() || !seen.insert((file.clone(), import.span.start)) {
+                    if import.file.is_some() {
                         continue;
                     }
-                    let why = match self.flake.modules.get(&import.name) {
-                        Some(module) => module
-                            .why
-                            .clone()
-                            .unwrap_or_else(|| "its file is not part of the flake".into()),
-                        None if self.flake.opaque.iter().any(|o| o.output == "nixosModules") => {
-                            "flake.nix computes nixosModules in a way nixflip does not evaluate"
-                                .into()
-                        }
-                        None => "flake.nix defines no such module".into(),
-                    };
-                    let text = self.sources.text(&file).unwrap_or_default();
-                    let (line, column) = crate::nixedit::line_col(text, import.span.start);
-                    notes.push(Finding {
-                        id: "NF106",
-                        severity: Severity::Warning,
-                        host: Some(m.name.clone()),
-                        file: file.clone(),
-                        line,
-                        column,
-                        span: Some((import.span.start, import.span.end)),
-                        message: format!(
-                            "{}: nixflip cannot tell which file self.nixosModules.{} is ({why}), so the cluster options it sets are not read",
-                            m.name, import.name
-                        ),
-                        help: format!(
-                            "name its file in nixflip.toml: [modules] {} = \"path/to/module.nix\"",
-                            crate::nixedit::path::render_key(&import.name)
-                        ),
-                    });
+                    let entry = found
+                        .entry(import.name.clone())
+                        .or_insert_with(|| ((file.clone(), import.span.clone()), BTreeSet::new()));
+                    if (&file, import.span.start) < (&entry.0 .0, entry.0 .1.start) {
+                        entry.0 = (file.clone(), import.span.clone());
+                    }
+                    entry.1.insert(m.name.clone());
                 }
             }
         }
-        self.notes.extend(notes);
+        for (name, ((file, span), importers)) in found {
+            let why = match self.flake.modules.get(&name) {
+                Some(module) => module
+                    .why
+                    .clone()
+                    .unwrap_or_else(|| "its file is not part of the flake".into()),
+                None if self.flake.opaque.iter().any(|o| o.output == "nixosModules") => {
+                    "flake.nix computes nixosModules in a way nixflip does not evaluate".into()
+                }
+                None => "flake.nix defines no such module".into(),
+            };
+            let text = self.sources.text(&file).unwrap_or_default();
+            let (line, column) = crate::nixedit::line_col(text, span.start);
+            let names: Vec<&str> = importers.iter().map(String::as_str).collect();
+            let verb = if names.len() == 1 {
+                "imports"
+            } else {
+                "import"
+            };
+            self.notes.push(Finding {
+                id: "NF106",
+                severity: Severity::Warning,
+                host: names.first().map(|n| n.to_string()),
+                file,
+                line,
+                column,
+                span: Some((span.start, span.end)),
+                message: format!(
+                    "{} {verb} self.nixosModules.{name}, and nixflip cannot tell which file that is ({why}), so the cluster options it sets are not read",
+                    names.join(", ")
+                ),
+                help: format!(
+                    "name its file in nixflip.toml: [modules] {} = \"path/to/module.nix\"",
+                    crate::nixedit::path::render_key(&name)
+                ),
+            });
+        }
     }
 
     /// Every file a member's configuration reads that nixflip can follow:

@@ -246,8 +246,11 @@ fn validate(
         eprintln!("the flipped cluster would not be consistent; nothing was written");
         return Ok((Some(EXIT_FINDINGS), None));
     }
+    // The secrets checks as the files say run while Nix evaluates; its
+    // answer about sops only adds a second run when it tells something new.
+    let static_secrets = nixflip::cluster::secrets::check_at(&after, &cluster.root);
     let Some(mut pending) = pending else {
-        secrets_gate(cli, &cluster.root, &after, plan, args, None)?;
+        secrets_gate(cli, &after, plan, args, static_secrets)?;
         eprintln!("warning: --no-eval: the rewrite was not proven with `nix eval`");
         return Ok((None, None));
     };
@@ -260,8 +263,9 @@ fn validate(
         let evaluated = pending.finish()?;
         (scratch.remove(), evaluated)
     };
-    // The secrets gate reads what the same evaluation says of sops.
-    secrets_gate(cli, &cluster.root, &after, plan, args, Some(&evaluated))?;
+    let secrets =
+        nixflip::cluster::secrets::refine(static_secrets, &after, &cluster.root, &evaluated);
+    secrets_gate(cli, &after, plan, args, secrets)?;
     // The rules judge what Nix computed too (a definition nixflip did not
     // edit may still win somewhere it cannot see).
     nixflip::cluster::evaluated::overlay(&mut after, &evaluated);
@@ -286,23 +290,18 @@ fn validate(
     Ok((Some(EXIT_FINDINGS), removal))
 }
 
-/// The new primary must have every secret its role needs:
-/// declared, present in its SOPS file, in a file it is a recipient of. The
-/// checks run on the flipped cluster, with what the one `nix eval` computed
-/// of sops when there is one; SOPS files are read from the real flake. A
-/// cluster without any SOPS configuration is not checked.
+/// The new primary must have every secret its role needs: declared, present
+/// in its SOPS file, in a file it is a recipient of. `report` holds the
+/// checks on the flipped cluster (with what the one `nix eval` computed of
+/// sops, when there is one; SOPS files read from the real flake). A cluster
+/// without any SOPS configuration is not checked.
 fn secrets_gate(
     cli: &Cli,
-    root: &Path,
     after: &Cluster,
     plan: &Plan,
     args: &PromoteArgs,
-    evaluated: Option<&BTreeMap<String, (String, eval::Evaluated)>>,
+    report: nixflip::cluster::secrets::SecretsReport,
 ) -> Result<()> {
-    let report = match evaluated {
-        Some(e) => nixflip::cluster::secrets::check_evaluated(after, root, e),
-        None => nixflip::cluster::secrets::check_at(after, root),
-    };
     if !report.configured {
         return Ok(());
     }

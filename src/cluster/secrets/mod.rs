@@ -245,6 +245,47 @@ pub fn check_evaluated(
     checker.report
 }
 
+/// A static report made final with what `nix eval` computed: when the
+/// evaluated files and keys are those the static reading found, the report
+/// stands as it is (its checks would come out the same); otherwise the
+/// checks run again with the evaluated values. This lets a caller run the
+/// static checks while Nix evaluates and pay for a second run only when the
+/// evaluation tells something new.
+pub fn refine(
+    report: SecretsReport,
+    cluster: &Cluster,
+    files_root: &Path,
+    evaluated: &BTreeMap<String, (String, Evaluated)>,
+) -> SecretsReport {
+    let same = cluster.members.iter().all(|m| {
+        let statics: Vec<Declaration> = report
+            .declarations
+            .iter()
+            .filter(|d| d.host == m.name)
+            .cloned()
+            .collect();
+        let Some((_, fields)) = evaluated.get(&m.name) else {
+            return true;
+        };
+        let Some(sops) = &fields.sops else {
+            return true;
+        };
+        let evaluated = evaluated_declarations(files_root, m, statics.clone(), sops);
+        evaluated.len() == statics.len()
+            && evaluated.iter().zip(&statics).all(|(e, s)| {
+                e.name == s.name
+                    && e.sops_file == s.sops_file
+                    && e.key == s.key
+                    && !(e.evaluated && matches!(e.sops_file, SopsFileRef::Missing))
+            })
+    });
+    if same {
+        report
+    } else {
+        check_evaluated(cluster, files_root, evaluated)
+    }
+}
+
 struct Checker<'a> {
     cluster: &'a Cluster,
     root: &'a Path,
