@@ -332,9 +332,9 @@ impl Cluster {
     /// which file that is (so the module's cluster options are not read).
     /// One finding per module, at its first import, naming every importer.
     fn note_unresolved_modules(&mut self) {
-        // Module name → (first import: file and span, importers).
-        let mut found: BTreeMap<String, ((PathBuf, Range<usize>), BTreeSet<String>)> =
-            BTreeMap::new();
+        // Module name → (its first import: file and span; who imports it).
+        type Place = (PathBuf, Range<usize>);
+        let mut found: BTreeMap<String, (Place, BTreeSet<String>)> = BTreeMap::new();
         for m in &self.members {
             for file in self.sources.closure(&m.file) {
                 for import in self.sources.module_imports(&file) {
