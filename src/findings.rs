@@ -225,7 +225,7 @@ pub const RULES: &[Rule] = &[
          `nix eval` or remove it.",
     ),
     rule(
-        "NF106",
+        "NF108",
         Cluster,
         Warning,
         "a member imports `self.nixosModules.X` and nixflip cannot tell which file that is (settled by `[modules] X = \"path\"`)",
@@ -237,7 +237,7 @@ pub const RULES: &[Rule] = &[
          goes unchecked. Name the file in nixflip.toml: `[modules] X = \"path/to/module.nix\"`.",
     ),
     rule(
-        "NF107",
+        "NF109",
         Cluster,
         Warning,
         "no `nixosConfigurations` entry of `flake.nix` builds a member's file, or several do (settled by `[hosts.X] attr`)",
@@ -252,7 +252,7 @@ pub const RULES: &[Rule] = &[
             "error (warning when the address is used as a network)",
         ),
         ..rule(
-            "NF108",
+            "NF110",
             Cluster,
             Error,
             "(`diff`) the address of a member the change removes is still used (a URL or `ADDR:PORT`, a `peerHost`, an `allowedSourceIPs` entry)",

@@ -253,8 +253,8 @@ fn a_module_nixflip_cannot_resolve_is_pointed_at_with_the_key_that_settles_it() 
     let out = f.nixflip(&["check"]);
     assert_eq!(out.code, Some(0), "a warning: {}", out.stderr);
     // One finding for the module, naming every member that imports it.
-    assert_eq!(out.stderr.matches("NF106").count(), 1, "{}", out.stderr);
-    insta::assert_snapshot!("operator_nf106", out.stderr);
+    assert_eq!(out.stderr.matches("NF108").count(), 1, "{}", out.stderr);
+    insta::assert_snapshot!("operator_nf108", out.stderr);
     // Naming its file settles it: the module is read (its cluster options
     // count for beta).
     f.write(
@@ -268,7 +268,7 @@ fn a_module_nixflip_cannot_resolve_is_pointed_at_with_the_key_that_settles_it() 
     );
     let out = f.nixflip(&["check"]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(!out.stderr.contains("NF106"), "{}", out.stderr);
+    assert!(!out.stderr.contains("NF108"), "{}", out.stderr);
     let status = f.nixflip(&["status", "--json"]);
     assert!(status.code == Some(0), "{}", status.stderr);
 }
@@ -283,7 +283,7 @@ fn an_entry_nixflip_cannot_follow_is_pointed_at() {
     );
     let out = f.nixflip(&["check"]);
     assert_eq!(out.code, Some(0), "a warning: {}", out.stderr);
-    assert!(out.stderr.contains("NF107"), "{}", out.stderr);
+    assert!(out.stderr.contains("NF109"), "{}", out.stderr);
     let out = f.nixflip(&["rebuild", "--dry-run"]);
     assert_eq!(out.code, Some(2), "{}", out.stdout);
     insta::assert_snapshot!("operator_unfollowed_entry", out.stderr);

@@ -254,7 +254,7 @@ impl Cluster {
     }
 
     /// Each member's `nixosConfigurations` attribute, from the flake model
-    /// unless nixflip.toml pins it; NF107 when flake.nix lists entries and
+    /// unless nixflip.toml pins it; NF109 when flake.nix lists entries and
     /// none builds the member.
     fn assign_entries(&mut self) {
         let mut notes = Vec::new();
@@ -267,7 +267,7 @@ impl Cluster {
                 flake::EntryMatch::Several(entries) if self.flake.has_configurations() => {
                     let names: Vec<&str> = entries.iter().map(|e| e.attr.as_str()).collect();
                     notes.push(rules::finding_at(
-                        "NF107",
+                        "NF109",
                         Severity::Warning,
                         m,
                         m.def(ROLE),
@@ -293,7 +293,7 @@ impl Cluster {
                         format!("; nixflip cannot follow {}", unfollowed.join(", "))
                     };
                     notes.push(rules::finding_at(
-                        "NF107",
+                        "NF109",
                         Severity::Warning,
                         m,
                         m.def(ROLE),
@@ -328,7 +328,7 @@ impl Cluster {
         )
     }
 
-    /// NF106: members import `self.nixosModules.X` and nixflip cannot tell
+    /// NF108: members import `self.nixosModules.X` and nixflip cannot tell
     /// which file that is (so the module's cluster options are not read).
     /// One finding per module, at its first import, naming every importer.
     fn note_unresolved_modules(&mut self) {
@@ -371,7 +371,7 @@ impl Cluster {
                 "import"
             };
             self.notes.push(Finding {
-                id: "NF106",
+                id: "NF108",
                 severity: Severity::Warning,
                 host: names.first().map(|n| n.to_string()),
                 file,

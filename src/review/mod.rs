@@ -590,7 +590,7 @@ fn declares_option(cluster: &Cluster, path: &Path) -> bool {
     })
 }
 
-/// NF108: the address of a member the head removed, still written in the
+/// NF110: the address of a member the head removed, still written in the
 /// head (a proxy URL, a `peerHost`, an `allowedSourceIPs` entry). The removed
 /// member's own files are not looked at.
 fn removed_addresses_in_use(base: &Side, head: &Side) -> Vec<Finding> {
@@ -638,7 +638,7 @@ fn removed_addresses_in_use(base: &Side, head: &Side) -> Vec<Finding> {
                 ),
             };
             out.push(Finding {
-                id: "NF108",
+                id: "NF110",
                 severity,
                 host: owner,
                 file: used.file,
