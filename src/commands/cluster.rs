@@ -106,7 +106,10 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
         );
         return Ok(status_code(&findings));
     }
-    print!("{}", render::status::text(&root, &cluster, &mentions));
+    print!(
+        "{}",
+        render::status::text(&root, &cluster, &mentions, render::stdout_width())
+    );
     if cluster.members.is_empty() {
         return Ok(EXIT_OK);
     }

@@ -32,6 +32,18 @@ pub struct SecretsCheckArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
+    /// Read every member's sops.defaultSopsFile and sops.secrets.<name>.{sopsFile,key} from one
+    /// `nix eval` instead of the files (sees what modules nixflip does not read set)
+    #[arg(long)]
+    pub eval: bool,
+    /// Extra argument for `nix eval` with --eval (repeatable), e.g. --nix-option=--offline
+    #[arg(
+        long = "nix-option",
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        requires = "eval"
+    )]
+    pub nix_options: Vec<String>,
 }
 
 pub fn secrets(cli: &Cli, command: &SecretsCommand) -> Result<i32> {
@@ -62,7 +74,20 @@ fn check(cli: &Cli, args: &SecretsCheckArgs) -> Result<i32> {
     } else {
         None
     };
-    let mut report = secrets::check(&cluster);
+    let mut report = if args.eval && !cluster.members.is_empty() {
+        let evaluated = nixflip::eval::start_members(
+            &cluster,
+            &[],
+            nixflip::eval::Flake::Own(&root),
+            &nixflip::eval::Extra::new(),
+            &args.nix_options,
+            &mut super::show_command(cli),
+        )?
+        .finish()?;
+        secrets::check_evaluated(&cluster, &root, &evaluated)
+    } else {
+        secrets::check(&cluster)
+    };
     let mut outcomes = Vec::new();
     if let (Some(ids), true) = (&ids, report.configured) {
         let (found, findings) = secrets::decrypt_files(&report, &root, ids);
@@ -173,9 +198,10 @@ fn overview(report: &SecretsReport, outcomes: &[DecryptOutcome], decrypting: boo
         })
         .collect();
     out.push('\n');
-    out.push_str(&render::table(
+    out.push_str(&render::table_within(
         &["HOST", "ROLE", "RECIPIENT", "DECLARES", "NEEDS"],
         &rows,
+        render::stdout_width(),
     ));
     out.push('\n');
     out
