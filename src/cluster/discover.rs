@@ -59,9 +59,8 @@ pub fn nix_files(root: &Path, exclude: &[String]) -> Vec<PathBuf> {
         .filter_entry(|entry| {
             let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
             let kind = entry.file_type();
-            !is_skipped(rel, kind.is_symlink())
-                && !excluded(rel)
-                && !(kind.is_dir() && entry.path().join("flake.nix").is_file())
+            let nested_flake = kind.is_dir() && entry.path().join("flake.nix").is_file();
+            !(is_skipped(rel, kind.is_symlink()) || excluded(rel) || nested_flake)
         });
     let mut out: Vec<PathBuf> = walk
         .filter_map(|entry| entry.ok())
