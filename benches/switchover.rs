@@ -149,6 +149,7 @@ fn repair(s: &Switch, old: &Host, new: &Host) {
                 host.name
             ))
             .args(["--target-host", &format!("root@{}", host.address)])
+            .args(common::nix_overrides())
             .env("NIX_SSHOPTS", sshopts)
             .current_dir(s.env.base())
             .output()

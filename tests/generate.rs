@@ -851,7 +851,10 @@ fn add_host_refuses_an_entry_shape_it_cannot_copy() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains(
-            "cannot recognise the shape of the nixosConfigurations entry",
+            "cannot copy the nixosConfigurations entry",
+        ))
+        .stderr(predicates::str::contains(
+            "an expression add-host does not rewrite",
         ));
     assert_eq!(files_under(&root), before);
 }

@@ -419,6 +419,14 @@ fn the_example_carries_the_cluster_module() {
 }
 
 #[test]
+fn the_operator_fixture_carries_the_cluster_module() {
+    assert_same_file(
+        "fixtures/operator_flake/nixos/module/generic/matrix-cluster.nix",
+        "nix/matrix-cluster.nix",
+    );
+}
+
+#[test]
 fn init_writes_the_cluster_module() {
     assert_same_file("templates/matrix-cluster.nix", "nix/matrix-cluster.nix");
 }

@@ -343,8 +343,11 @@ fn ambiguous_flake_attribute_names_the_config_key() {
         .clone();
     let err = stderr(&output);
     assert!(
-        mentions(&err, "could be hectic-lab: hectic-lab|")
-            && mentions(&err, "aarch64-linux, hectic-lab|x86_64-linux"),
+        mentions(
+            &err,
+            "several nixosConfigurations entries build hectic-lab's file"
+        ) && mentions(&err, "`hectic-lab|aarch64-linux` builds it")
+            && mentions(&err, "`hectic-lab|x86_64-linux` builds it"),
         "{err}"
     );
     assert!(mentions(&err, "[hosts.\"hectic-lab\"] attr"), "{err}");

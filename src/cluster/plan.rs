@@ -487,7 +487,7 @@ pub fn rebase_paths(expr: &str, from_dir: &Path, to_dir: &Path) -> String {
 }
 
 /// `target` (relative to the flake root) as a Nix relative path from `dir`.
-fn relative_path(target: &Path, dir: &Path) -> String {
+pub fn relative_path(target: &Path, dir: &Path) -> String {
     let t: Vec<_> = target.components().collect();
     let d: Vec<_> = dir.components().collect();
     let common = t.iter().zip(&d).take_while(|(a, b)| a == b).count();

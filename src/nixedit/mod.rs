@@ -12,6 +12,7 @@
 
 pub mod error;
 mod insert;
+pub(crate) use insert::aligned_column;
 pub mod path;
 pub mod syntax;
 pub mod value;

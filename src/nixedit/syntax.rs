@@ -39,7 +39,8 @@ pub fn static_string(node: &SyntaxNode) -> Option<String> {
     Some(out)
 }
 
-fn decode_escapes(raw: &str, out: &mut String) {
+/// Append `raw` (the content of a double-quoted string) with its escapes decoded.
+pub fn decode_escapes(raw: &str, out: &mut String) {
     let mut chars = raw.chars();
     while let Some(c) = chars.next() {
         if c != '\\' {

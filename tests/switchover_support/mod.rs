@@ -117,13 +117,18 @@ impl Switch {
     /// `[switchover]`, then `extra`.
     pub fn write_config(&self, extra: &str) {
         self.env.write_config("");
+        // nixpkgs is the test stand-in, for nixflip's `nix eval` and for
+        // every nixos-rebuild call (the stand-in evaluates with them).
+        let overrides =
+            serde_json::to_string(&crate::common::nix_overrides()).expect("a JSON array");
         let path = self.env.flake.join("nixflip.toml");
         let mut text = fs::read_to_string(&path).expect("nixflip.toml");
         text.push_str(&format!(
             "\n[dns]\ndomain = \"example.org\"\nname = \"matrix\"\napi_key_file = \"../keys/porkbun.key\"\n\
              secret_api_key_file = \"../keys/porkbun.secret\"\napi_url = \"{}\"\n\n\
              [smoke]\nurl = \"http://{PUBLIC_NAME}:{}\"\nfederation_tester = \"{}\"\ntimeout = 20\n\n\
-             [switchover]\ncatchup_timeout = 5\nrejoin_timeout = 30\n",
+             [switchover]\ncatchup_timeout = 5\nrejoin_timeout = 30\n\n\
+             [eval]\nnix_args = {overrides}\n\n[rebuild]\nextra_args = {overrides}\n",
             self.dns.api_url(),
             self.env.alpha().synapse_port,
             self.tester.url(),
