@@ -57,7 +57,8 @@ fn checkpoint_of(host: &Host) -> String {
 }
 
 /// The flake flipped to beta and committed (`nixflip promote --no-eval`:
-/// the nixos-rebuild double evaluates it with the real `nix eval`), and beta
+/// the nixos-rebuild double evaluates it with the real `nix eval`, the
+/// stand-ins as inputs), and beta
 /// switched to its primary configuration through the nixos-rebuild
 /// double, as an operator finishing a failover by hand would.
 fn flip_to_beta(s: &Switch) {
@@ -79,6 +80,7 @@ fn flip_to_beta(s: &Switch) {
         .args(["switch", "--flake"])
         .arg(format!("{}#beta|x86_64-linux", s.env.flake.display()))
         .args(["--target-host", &format!("root@{}", beta.address)])
+        .args(common::nix_overrides())
         .env("NIX_SSHOPTS", sshopts)
         .current_dir(s.env.base())
         .output()
@@ -113,7 +115,10 @@ fn assert_follows_beta(s: &Switch) {
         "100"
     );
     assert_eq!(alpha.sql("SELECT count(*) FROM kept WHERE id > 1000"), "0");
-    let out = alpha.systemctl(&["is-active", "matrix-synapse"]);
+    let out = Command::new(alpha.bin.join("systemctl"))
+        .args(["is-active", "matrix-synapse"])
+        .output()
+        .expect("systemctl stand-in");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "inactive");
     let (code, json) = s.env.status_json();
     assert_eq!(code, Some(0), "status --live: {json:#}");
