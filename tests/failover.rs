@@ -137,7 +137,9 @@ fn a_killed_primary_under_load_fails_over_with_the_loss_window_reported() {
     );
     // Reported before the promotion, too.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let window = stderr.find("data-loss window:").unwrap_or_else(|| panic!("{stderr}"));
+    let window = stderr
+        .find("data-loss window:")
+        .unwrap_or_else(|| panic!("{stderr}"));
     let promote = stderr.find("promote").unwrap_or_else(|| panic!("{stderr}"));
     assert!(window < promote, "{stderr}");
 

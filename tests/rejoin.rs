@@ -173,7 +173,10 @@ fn a_primary_fenced_before_the_promotion_rejoins_as_a_plain_standby() {
     );
     assert!(!stdout.contains("pg_rewind"), "{stdout}");
     assert_follows_beta(&s);
-    assert_eq!(alpha.sql("SELECT count(*) FROM kept WHERE id > 200 AND id < 300"), "10");
+    assert_eq!(
+        alpha.sql("SELECT count(*) FROM kept WHERE id > 200 AND id < 300"),
+        "10"
+    );
     // Its own data directory, not a copy.
     assert_eq!(
         fs::metadata(alpha.data.join("global/pg_control"))
@@ -222,19 +225,29 @@ fn a_primary_that_wrote_after_the_promotion_is_rewound_and_the_range_reported() 
     // comes before the switch step.
     let range = format!("the WAL it wrote from {fork} to ");
     let chosen = stderr.find(&range).unwrap_or_else(|| panic!("{stderr}"));
-    let switched = stderr.find("==> switch").unwrap_or_else(|| panic!("{stderr}"));
+    let switched = stderr
+        .find("==> switch")
+        .unwrap_or_else(|| panic!("{stderr}"));
     assert!(chosen < switched, "{stderr}");
     assert!(stdout.contains(&range), "{stdout}");
     assert!(
-        stdout.contains(&format!("pg_rewind: servers diverged at {fork} on timeline 1")),
+        stdout.contains(&format!(
+            "pg_rewind: servers diverged at {fork} on timeline 1"
+        )),
         "{stdout}"
     );
     assert_follows_beta(&s);
-    assert_eq!(alpha.sql("SELECT count(*) FROM kept WHERE id > 200 AND id < 300"), "10");
+    assert_eq!(
+        alpha.sql("SELECT count(*) FROM kept WHERE id > 200 AND id < 300"),
+        "10"
+    );
     assert!(kept_aside(&s).is_empty());
     // The standby settings are alpha's own, written after the rewind.
     let conninfo = alpha.sql("SHOW primary_conninfo");
-    assert!(conninfo.contains(&format!("host={}", beta.address)), "{conninfo}");
+    assert!(
+        conninfo.contains(&format!("host={}", beta.address)),
+        "{conninfo}"
+    );
 }
 
 #[test]
@@ -274,7 +287,10 @@ fn without_wal_log_hints_it_refuses_without_reseed_and_reseeds_with_it() {
     let aside = kept_aside(&s);
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert!(
-        stdout.contains(&format!("old data directory kept at {}", aside[0].display())),
+        stdout.contains(&format!(
+            "old data directory kept at {}",
+            aside[0].display()
+        )),
         "{stdout}"
     );
     // The old directory is whole: its own control file, as it was.

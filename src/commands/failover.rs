@@ -41,7 +41,11 @@ pub struct FailoverArgs {
     #[arg(long)]
     pub sudo: bool,
     /// Append ARG to every nixos-rebuild call (repeatable; replaces [rebuild] extra_args)
-    #[arg(long = "nixos-rebuild-arg", value_name = "ARG", allow_hyphen_values = true)]
+    #[arg(
+        long = "nixos-rebuild-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
     pub nixos_rebuild_args: Vec<String>,
     /// Extra argument for `nix eval` (repeatable), e.g. --nix-option=--offline
     #[arg(long = "nix-option", value_name = "ARG", allow_hyphen_values = true)]

@@ -33,7 +33,11 @@ pub struct RejoinArgs {
     #[arg(long, value_name = "HOST")]
     pub build_host: Option<String>,
     /// Append ARG to the nixos-rebuild call (repeatable; replaces [rebuild] extra_args)
-    #[arg(long = "nixos-rebuild-arg", value_name = "ARG", allow_hyphen_values = true)]
+    #[arg(
+        long = "nixos-rebuild-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
     pub nixos_rebuild_args: Vec<String>,
 }
 
@@ -81,25 +85,26 @@ pub fn rejoin(cli: &Cli, args: &RejoinArgs) -> Result<i32> {
             super::confirm(question, "rejoins the host")
         }
     };
-    let report = rejoin::rejoin(
-        location,
-        &args.host,
-        options,
-        &mut confirm,
-        &mut |event| match event {
-            Event::Warning(text) => eprintln!("warning: {text}"),
-            Event::Chosen(a) => {
-                eprintln!("way: {} ({})", a.way.describe(), a.reason);
-                if a.way == Way::Rewind {
-                    eprintln!("rewound: {}", rejoin::range_text(a));
+    let report =
+        rejoin::rejoin(
+            location,
+            &args.host,
+            options,
+            &mut confirm,
+            &mut |event| match event {
+                Event::Warning(text) => eprintln!("warning: {text}"),
+                Event::Chosen(a) => {
+                    eprintln!("way: {} ({})", a.way.describe(), a.reason);
+                    if a.way == Way::Rewind {
+                        eprintln!("rewound: {}", rejoin::range_text(a));
+                    }
                 }
-            }
-            _ if quiet => {}
-            Event::Step(name) => eprintln!("==> {name}"),
-            Event::Doing(text) => eprintln!("    {text}"),
-            Event::Output { host, line } => eprintln!("    {host}> {line}"),
-        },
-    )?;
+                _ if quiet => {}
+                Event::Step(name) => eprintln!("==> {name}"),
+                Event::Doing(text) => eprintln!("    {text}"),
+                Event::Output { host, line } => eprintln!("    {host}> {line}"),
+            },
+        )?;
     print!("{}", render_report(&report));
     let Some(status) = &report.status else {
         return Ok(EXIT_OK);

@@ -227,13 +227,11 @@ pub(super) fn finish(cli: &Cli, report: Option<Report>) -> Result<i32> {
         })
         .cloned()
         .collect();
-    Ok(
-        if nixflip::cluster::rules::error_count(&counted) > 0 {
-            EXIT_FINDINGS
-        } else {
-            EXIT_OK
-        },
-    )
+    Ok(if nixflip::cluster::rules::error_count(&counted) > 0 {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    })
 }
 
 fn seconds(s: f64) -> String {

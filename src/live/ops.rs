@@ -253,7 +253,8 @@ impl History {
 }
 
 /// The connection a standby's WAL receiver uses (the module writes it).
-pub const CONNINFO_SQL: &str = "SELECT json_build_object('conninfo', current_setting('primary_conninfo'));\n";
+pub const CONNINFO_SQL: &str =
+    "SELECT json_build_object('conninfo', current_setting('primary_conninfo'));\n";
 
 /// The answer of [`CONNINFO_SQL`].
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -190,7 +190,9 @@ pub fn rejoin(
     let primary_address = primary.address.clone().ok_or_else(|| {
         Error::usage(
             format!("the address of {primary_name} is unknown"),
-            format!("set [hosts.\"{primary_name}\"] address in nixflip.toml, or publicIp in its file"),
+            format!(
+                "set [hosts.\"{primary_name}\"] address in nixflip.toml, or publicIp in its file"
+            ),
         )
     })?;
     let (settings, transport) = switchover::live_settings(&cluster)?;
@@ -200,7 +202,12 @@ pub fn rejoin(
             .iter()
             .find(|h| h.host == name)
             .cloned()
-            .ok_or_else(|| Error::usage(format!("no live settings for {name}"), "see `nixflip status --live`"))
+            .ok_or_else(|| {
+                Error::usage(
+                    format!("no live settings for {name}"),
+                    "see `nixflip status --live`",
+                )
+            })
     };
     let host_settings = find(host)?;
     let primary_settings = find(&primary_name)?;
@@ -385,8 +392,17 @@ impl Run<'_> {
     /// The primary is one; HOST may already follow it.
     fn preflight(&mut self) -> Result<Option<ops::Receiver>> {
         let timeout = self.settings.ssh.command_timeout;
-        self.doing(format!("asking {} whether it is the primary", self.primary.host));
-        let role = ops::sql(&self.primary, "pg_is_in_recovery", ops::ROLE_SQL, &[], timeout);
+        self.doing(format!(
+            "asking {} whether it is the primary",
+            self.primary.host
+        ));
+        let role = ops::sql(
+            &self.primary,
+            "pg_is_in_recovery",
+            ops::ROLE_SQL,
+            &[],
+            timeout,
+        );
         let answer: ops::RoleAnswer = ops::run_json(&self.transport, &self.primary, &role)
             .map_err(|e| {
                 Error::refused(
@@ -399,7 +415,10 @@ impl Run<'_> {
             })?;
         if answer.in_recovery {
             return Err(Error::refused(
-                format!("the declared primary {} is in recovery (a standby)", self.primary.host),
+                format!(
+                    "the declared primary {} is in recovery (a standby)",
+                    self.primary.host
+                ),
                 "promote it first (`nixflip failover`), then rejoin",
             ));
         }
@@ -440,7 +459,10 @@ impl Run<'_> {
         facts.data_directory.ok_or_else(|| {
             Error::usage(
                 format!("{}'s data directory cannot be told", self.host.host),
-                format!("set [hosts.\"{}\".live] pg_data in nixflip.toml", self.host.host),
+                format!(
+                    "set [hosts.\"{}\".live] pg_data in nixflip.toml",
+                    self.host.host
+                ),
             )
         })
     }
@@ -464,7 +486,13 @@ impl Run<'_> {
         self.journal.record("hostCheckpoint", control.checkpoint);
         self.journal.record("hostTimeline", control.timeline);
         self.doing(format!("reading {}'s timeline history", self.primary.host));
-        let query = ops::sql(&self.primary, "read the timeline history", ops::HISTORY_SQL, &[], timeout);
+        let query = ops::sql(
+            &self.primary,
+            "read the timeline history",
+            ops::HISTORY_SQL,
+            &[],
+            timeout,
+        );
         let history: ops::History =
             ops::run_json(&self.transport, &self.primary, &query).map_err(switchover::op_error)?;
         self.journal.record("primaryTimeline", history.timeline);
@@ -478,7 +506,10 @@ impl Run<'_> {
     /// is a clean shutdown).
     fn stop(&mut self) -> Result<()> {
         let timeout = self.service_timeout();
-        for unit in [self.host.synapse_service.clone(), self.host.postgresql_service.clone()] {
+        for unit in [
+            self.host.synapse_service.clone(),
+            self.host.postgresql_service.clone(),
+        ] {
             self.doing(format!("stopping {unit} on {}", self.host.host));
             self.run_op(&self.host, &ops::service("stop", &unit, timeout))?;
         }
@@ -514,12 +545,21 @@ impl Run<'_> {
     /// pg_basebackup (an ordinary connection to `postgres` for the former).
     fn conninfo(&mut self) -> Result<String> {
         let timeout = self.service_timeout();
-        let query = ops::sql(&self.host, "read primary_conninfo", ops::CONNINFO_SQL, &[], timeout);
+        let query = ops::sql(
+            &self.host,
+            "read primary_conninfo",
+            ops::CONNINFO_SQL,
+            &[],
+            timeout,
+        );
         let answer: ops::Conninfo =
             ops::run_json(&self.transport, &self.host, &query).map_err(switchover::op_error)?;
         if answer.conninfo.trim().is_empty() {
             return Err(Error::external(
-                format!("{} has no primary_conninfo after its standby set-up", self.host.host),
+                format!(
+                    "{} has no primary_conninfo after its standby set-up",
+                    self.host.host
+                ),
                 format!("look at {STANDBY_SETUP_SERVICE} on it"),
             ));
         }
@@ -537,11 +577,25 @@ impl Run<'_> {
         self.doing(format!("CHECKPOINT on {}", self.primary.host));
         self.run_op(
             &self.primary,
-            &ops::sql(&self.primary, "CHECKPOINT", ops::CHECKPOINT_SQL, &[], timeout),
+            &ops::sql(
+                &self.primary,
+                "CHECKPOINT",
+                ops::CHECKPOINT_SQL,
+                &[],
+                timeout,
+            ),
         )?;
-        self.doing(format!("pg_rewind on {} from {}", self.host.host, self.primary.host));
+        self.doing(format!(
+            "pg_rewind on {} from {}",
+            self.host.host, self.primary.host
+        ));
         let copy = Self::seconds(&self.cluster.config.config.switchover.copy_timeout);
-        let command = ops::rewind(&self.host, data, &format!("{conninfo} dbname=postgres"), copy);
+        let command = ops::rewind(
+            &self.host,
+            data,
+            &format!("{conninfo} dbname=postgres"),
+            copy,
+        );
         match ops::run(&self.transport, &self.host, &command) {
             Ok(out) => {
                 let text = format!("{}\n{}", out.stdout, out.stderr);
@@ -558,7 +612,10 @@ impl Run<'_> {
             }
             Err(OpError::Failed { message, .. }) if wal_missing(&message) => {
                 self.journal.record("pgRewindFailed", &message);
-                Ok(Err(format!("its WAL back to the last common checkpoint is gone ({})", last_line(&message))))
+                Ok(Err(format!(
+                    "its WAL back to the last common checkpoint is gone ({})",
+                    last_line(&message)
+                )))
             }
             Err(e) => Err(switchover::op_error(e)),
         }
@@ -570,7 +627,9 @@ impl Run<'_> {
         let conninfo = self.conninfo()?;
         self.stop()?;
         let timeout = self.service_timeout();
-        let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
         let aside = format!("{}.nixflip-rejoin-{stamp}", data.trim_end_matches('/'));
         self.doing(format!("renaming {data} to {aside} on {}", self.host.host));
         if ops::run(&self.transport, &self.host, &ops::exists(&aside, timeout)).is_ok() {
@@ -582,16 +641,28 @@ impl Run<'_> {
         self.run_op(&self.host, &ops::rename_aside(data, &aside, timeout))?;
         if ops::run(&self.transport, &self.host, &ops::exists(data, timeout)).is_ok() {
             return Err(Error::external(
-                format!("{data} is still there on {} after renaming it", self.host.host),
+                format!(
+                    "{data} is still there on {} after renaming it",
+                    self.host.host
+                ),
                 "look at the host",
             ));
         }
         self.journal.record("keptAside", &aside);
         self.store.save(&self.journal)?;
-        self.run_op(&self.host, &ops::make_data_directory(&self.host, data, timeout))?;
-        self.doing(format!("pg_basebackup on {} from {}", self.host.host, self.primary.host));
+        self.run_op(
+            &self.host,
+            &ops::make_data_directory(&self.host, data, timeout),
+        )?;
+        self.doing(format!(
+            "pg_basebackup on {} from {}",
+            self.host.host, self.primary.host
+        ));
         let copy = Self::seconds(&self.cluster.config.config.switchover.copy_timeout);
-        self.run_op(&self.host, &ops::base_backup(&self.host, data, &conninfo, copy))?;
+        self.run_op(
+            &self.host,
+            &ops::base_backup(&self.host, data, &conninfo, copy),
+        )?;
         Ok(aside)
     }
 
@@ -600,7 +671,10 @@ impl Run<'_> {
     fn standby_setup(&mut self) -> Result<()> {
         let timeout = self.service_timeout();
         self.doing(format!("{STANDBY_SETUP_SERVICE} on {}", self.host.host));
-        self.run_op(&self.host, &ops::service("restart", STANDBY_SETUP_SERVICE, timeout))?;
+        self.run_op(
+            &self.host,
+            &ops::service("restart", STANDBY_SETUP_SERVICE, timeout),
+        )?;
         let unit = self.host.postgresql_service.clone();
         self.doing(format!("starting {unit} on {}", self.host.host));
         self.run_op(&self.host, &ops::service("start", &unit, timeout))?;
@@ -633,7 +707,8 @@ impl Run<'_> {
             }
         };
         self.journal.record("receiver", receiver.to_string());
-        self.journal.record("receivedTimeline", receiver.received_tli);
+        self.journal
+            .record("receivedTimeline", receiver.received_tli);
         if !receiver.streams_from(&self.primary_address) {
             return Err(Error::external(
                 format!(
@@ -658,7 +733,10 @@ fn wal_missing(message: &str) -> bool {
 }
 
 fn last_line(text: &str) -> &str {
-    text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("")
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("")
 }
 
 /// The rewound range, for the operator.
@@ -677,7 +755,12 @@ pub fn range_text(a: &Assessment) -> String {
 }
 
 /// Choose the way from HOST's control file and the primary's history.
-pub fn assess(host: &str, primary: &str, control: &ControlData, history: &ops::History) -> Assessment {
+pub fn assess(
+    host: &str,
+    primary: &str,
+    control: &ControlData,
+    history: &ops::History,
+) -> Assessment {
     let mut a = Assessment {
         way: Way::Standby,
         reason: String::new(),
@@ -791,7 +874,11 @@ mod tests {
 
     #[test]
     fn the_way_follows_the_fork() {
-        let h = history(2, "0/9000000", Some("1\t0/3000100\tno recovery target specified\n"));
+        let h = history(
+            2,
+            "0/9000000",
+            Some("1\t0/3000100\tno recovery target specified\n"),
+        );
         assert_eq!(h.fork_of(1), Some("0/3000100".parse().expect("lsn")));
         assert_eq!(h.fork_of(2), None);
         let clean = assess("a", "b", &control("shut down", "0/3000028", 1, true), &h);
@@ -800,20 +887,37 @@ mod tests {
         assert_eq!(past.way, Way::Rewind);
         assert_eq!(
             past.rewound,
-            Some(("0/3000100".parse().expect("lsn"), Some("0/4000028".parse().expect("lsn"))))
+            Some((
+                "0/3000100".parse().expect("lsn"),
+                Some("0/4000028".parse().expect("lsn"))
+            ))
         );
-        let crashed = assess("a", "b", &control("in production", "0/2000028", 1, true), &h);
+        let crashed = assess(
+            "a",
+            "b",
+            &control("in production", "0/2000028", 1, true),
+            &h,
+        );
         assert_eq!(crashed.way, Way::Rewind);
         assert_eq!(crashed.rewound.map(|r| r.1), Some(None));
         let no_hints = assess("a", "b", &control("shut down", "0/4000028", 1, false), &h);
         assert_eq!(no_hints.way, Way::Reseed);
-        assert!(no_hints.reason.contains("wal_log_hints"), "{}", no_hints.reason);
+        assert!(
+            no_hints.reason.contains("wal_log_hints"),
+            "{}",
+            no_hints.reason
+        );
         let stranger = assess("a", "b", &control("shut down", "0/2000028", 5, true), &h);
         assert_eq!(stranger.way, Way::Reseed);
         let mut other = control("shut down", "0/2000028", 1, true);
         other.system_identifier = Some("8".into());
         assert_eq!(assess("a", "b", &other, &h).way, Way::Reseed);
-        let same = assess("a", "b", &control("shut down in recovery", "0/8000000", 2, false), &h);
+        let same = assess(
+            "a",
+            "b",
+            &control("shut down in recovery", "0/8000000", 2, false),
+            &h,
+        );
         assert_eq!(same.way, Way::Standby);
     }
 

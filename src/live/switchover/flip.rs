@@ -45,7 +45,8 @@ impl Flip {
     pub fn prepare(cluster: &Cluster, host: &str, old: &str, carry: bool) -> Result<Flip> {
         let plan = plan_promote(cluster, host, carry)?;
         let mut change = Change::promote(cluster, &plan)?;
-        change.commit_message = commit_message(super::Kind::Switchover, host, old, &plan, &change.paths());
+        change.commit_message =
+            commit_message(super::Kind::Switchover, host, old, &plan, &change.paths());
         Ok(Flip { plan, change })
     }
 

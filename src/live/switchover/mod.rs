@@ -351,7 +351,14 @@ pub fn start(
     confirm: Confirm<'_>,
     progress: &mut dyn FnMut(Event<'_>),
 ) -> Result<Option<Report>> {
-    begin(Kind::Switchover, invocation, host, options, confirm, progress)
+    begin(
+        Kind::Switchover,
+        invocation,
+        host,
+        options,
+        confirm,
+        progress,
+    )
 }
 
 /// Start a failover to `host` (the caller has the operator's word that
@@ -543,7 +550,10 @@ pub fn abort(
                 "{} was promoted (promotion was requested at {}): that cannot be rolled back. \
                  Demoting it would throw away what it has written since; the old primary {} \
                  rejoins as its standby when the {} finishes",
-                subject.new_primary, entry.started.0, subject.old_primary, kind.operation()
+                subject.new_primary,
+                entry.started.0,
+                subject.old_primary,
+                kind.operation()
             ),
             format!(
                 "finish the {} with `{}`",
@@ -667,7 +677,11 @@ pub fn dry_run(
 
 /// The failure of a step, as the operator sees it.
 fn with_step(kind: Kind, step: Step, e: String) -> String {
-    format!("step {} ({}) failed: {e}", kind.position(step), step.title())
+    format!(
+        "step {} ({}) failed: {e}",
+        kind.position(step),
+        step.title()
+    )
 }
 
 impl Run<'_> {
@@ -840,14 +854,16 @@ impl Run<'_> {
                             self.new_name(),
                             if self.subject.options.no_dns { "" } else { ", the DNS record moves" }
                         )
-                    } else { format!(
+                    } else {
+                        format!(
                         "switch over from {} to {}: Synapse and PostgreSQL stop on {} (writes pause), {} is promoted, the flake is flipped and committed, both hosts are switched{}?",
                         self.old_name(),
                         self.new_name(),
                         self.old_name(),
                         self.new_name(),
                         if self.subject.options.no_dns { "" } else { ", the DNS record moves" }
-                    ) };
+                    )
+                    };
                     if let Err(e) = confirm(&question) {
                         self.journal.state = State::Aborted;
                         self.journal
@@ -1171,7 +1187,11 @@ impl Run<'_> {
                 return Err(Error::refused(
                     format!(
                         "{old}'s PostgreSQL answers ({}): a failover is for a primary that is gone",
-                        if answer.in_recovery { "in recovery" } else { "as a primary" }
+                        if answer.in_recovery {
+                            "in recovery"
+                        } else {
+                            "as a primary"
+                        }
                     ),
                     format!("use `nixflip switchover {new}`, which loses nothing"),
                 ))
@@ -1180,7 +1200,13 @@ impl Run<'_> {
         }
         let new_host = self.new_host()?;
         self.doing(format!("reading what {new} has received and replayed"));
-        let query = ops::sql(&new_host, "read the standby's position", ops::POSITION_SQL, &[], timeout);
+        let query = ops::sql(
+            &new_host,
+            "read the standby's position",
+            ops::POSITION_SQL,
+            &[],
+            timeout,
+        );
         let position: ops::Position =
             ops::run_json(&self.transport, &new_host, &query).map_err(op_error)?;
         if !position.in_recovery {
@@ -1269,10 +1295,7 @@ impl Run<'_> {
         let progress = &mut *self.progress;
         run_rebuild(calls, &mut |doing, output| match output {
             None => progress(Event::Doing(doing.to_string())),
-            Some(line) => progress(Event::Output {
-                host: doing,
-                line,
-            }),
+            Some(line) => progress(Event::Output { host: doing, line }),
         })
     }
 
