@@ -175,6 +175,49 @@ fn a_killed_primary_under_load_fails_over_with_the_loss_window_reported() {
 }
 
 #[test]
+fn a_switch_failure_after_the_promotion_says_how_to_resume_and_resume_finishes() {
+    let s = Switch::start();
+    let (alpha, beta) = (s.env.alpha(), s.env.beta());
+    kill_postmaster(alpha);
+    let gate = s.rebuild_gate("switch-beta.fail");
+    std::fs::write(&gate, "").expect("gate");
+    let out = nixflip(&s, &["failover", "beta", "--fence", "--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("step 3 (flip and switch) failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("beta is the primary now (promoted)"),
+        "{stderr}"
+    );
+    let flake = std::fs::canonicalize(&s.env.flake).expect("flake");
+    assert!(
+        stderr.contains(&format!(
+            "nixflip --flake {} failover --resume",
+            flake.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(beta.sql("SELECT pg_is_in_recovery()"), "f");
+    // Not undone: the promotion happened.
+    let abort = nixflip(&s, &["failover", "--abort"]);
+    assert_eq!(abort.status.code(), Some(4), "{}", text(&abort));
+    std::fs::remove_file(&gate).expect("release");
+    let out = nixflip(&s, &["failover", "--resume", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let journal = journal_of(&s, "failover");
+    assert_eq!(journal["state"], "finished");
+    assert_eq!(
+        s.subjects()[0],
+        "nixflip: fail over to beta; alpha becomes standby"
+    );
+    assert_eq!(s.dns.content(), beta.address);
+    assert!(s.current().is_none());
+}
+
+#[test]
 fn failover_is_refused_while_the_primary_answers() {
     let s = Switch::start();
     let out = nixflip(&s, &["failover", "beta", "--fence", "--yes"]);

@@ -1,7 +1,5 @@
-//! `rejoin HOST`: a former primary becomes a standby of the current primary, the least
-//! destructive way that works (plain standby, `pg_rewind`, or a new base backup), said before it
-//! is done. It must never delete a data directory, and never rewind or re-seed without first
-//! reporting what is rewound away, or re-seed without `--reseed` or the operator's yes.
+//! `rejoin HOST`: a former primary made a standby of the current primary the least destructive way that works (plain standby, `pg_rewind`, or a new base backup), said before it is done.
+//! It must never delete a data directory, never rewind or re-seed before reporting why and what is rewound away, and never re-seed without `--reseed` or the operator's yes.
 //!
 //! 1. pre-flight: HOST is declared a standby, the declared primary is a
 //!    live primary; a HOST already streaming from it needs nothing;
