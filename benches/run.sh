@@ -20,3 +20,4 @@ cargo bench --bench check
 cargo bench --bench promote
 # Needs root, sshd and PostgreSQL (as the live tests do).
 cargo bench --bench live
+cargo bench --bench switchover

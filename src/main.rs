@@ -88,6 +88,8 @@ pub enum Command {
     Hook(commands::cluster::HookCommand),
     /// Run nixos-rebuild on the members in role order: the primary first, then the standbys
     Rebuild(commands::rebuild::RebuildArgs),
+    /// Planned failover to HOST with no committed data lost: fence, catch up, promote, flip, switch, DNS, smoke test
+    Switchover(commands::switchover::SwitchoverArgs),
     /// Role diff between two git revisions (or the work tree), for reviewers and PR bots
     Diff(commands::diff::DiffArgs),
     /// Post the role diff on a pull request, or update nixflip's earlier comment
@@ -224,6 +226,7 @@ fn main() -> ExitCode {
         Command::Hook(command) => commands::cluster::hook(&cli, command),
         Command::Promote(args) => commands::promote::promote(&cli, args),
         Command::Rebuild(args) => commands::rebuild::rebuild(&cli, args),
+        Command::Switchover(args) => commands::switchover::switchover(&cli, args),
         Command::Diff(args) => commands::diff::diff(&cli, args),
         Command::Comment(args) => commands::diff::comment(&cli, args),
         Command::Init(args) => commands::init::init(&cli, args),

@@ -11,6 +11,7 @@ pub mod live;
 pub mod promote;
 pub mod rebuild;
 pub mod secrets;
+pub mod switchover;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;

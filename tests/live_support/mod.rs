@@ -109,6 +109,20 @@ fn free_port(address: &str) -> u16 {
         .port()
 }
 
+/// A port nothing listens on at any of `addresses`.
+fn free_port_on(addresses: &[&str]) -> u16 {
+    for _ in 0..100 {
+        let port = free_port(addresses[0]);
+        if addresses[1..]
+            .iter()
+            .all(|a| TcpListener::bind((*a, port)).is_ok())
+        {
+            return port;
+        }
+    }
+    panic!("no port is free on all of {addresses:?}");
+}
+
 /// Poll `ready` until it holds or [`TIMEOUT`] passes; `what` names it.
 pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -487,6 +501,8 @@ impl Host {
     }
 
     fn stop_everything(&self) {
+        // A gate a test left would hold the teardown's own stop.
+        let _ = fs::remove_dir_all(self.dir.join("gates"));
         self.stop_sshd();
         let _ = Command::new(self.bin.join("systemctl"))
             .args(["stop", "matrix-synapse"])
@@ -517,13 +533,20 @@ PG_LOG={pg_log}
 SYNAPSE_PID={pid}
 SYNAPSE_LOG={dir}/synapse.log
 
+# A process that has exited but not been reaped yet (this machine's init
+# reaps orphans late) is not running.
+alive() {{
+  s=$(sed -n 's/^[0-9]* (.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null)
+  [ -n "$s" ] && [ "$s" != Z ]
+}}
+
 state() {{
   case "$1" in
     postgresql|postgresql.service)
       if runuser -u postgres -- "$PG_BIN/pg_ctl" status -D "$DATA" >/dev/null 2>&1; then
         echo active; else echo inactive; fi ;;
     matrix-synapse|matrix-synapse.service)
-      if [ -s "$SYNAPSE_PID" ] && kill -0 "$(cat "$SYNAPSE_PID")" 2>/dev/null; then
+      if [ -s "$SYNAPSE_PID" ] && alive "$(cat "$SYNAPSE_PID")"; then
         echo active; else echo inactive; fi ;;
     *) echo inactive ;;
   esac
@@ -557,7 +580,7 @@ stop() {{
         pid=$(cat "$SYNAPSE_PID")
         kill "$pid" 2>/dev/null
         i=0
-        while kill -0 "$pid" 2>/dev/null; do
+        while alive "$pid"; do
           i=$((i + 1)); [ $i -gt 600 ] && {{ kill -9 "$pid"; break; }}
           sleep 0.05
         done
@@ -567,6 +590,18 @@ stop() {{
   esac
 }}
 
+# Tests hold an action back (a file gates/ACTION-UNIT: wait until it goes)
+# or make it fail (gates/ACTION-UNIT.fail).
+gate() {{
+  g={dir}/gates/"$1-$2"
+  if [ -e "$g.fail" ]; then echo "systemctl stand-in: $1 $2 failed (injected by the test)" >&2; return 1; fi
+  if [ -e "$g" ]; then
+    touch "$g.reached"
+    while [ -e "$g" ]; do sleep 0.02; done
+  fi
+  return 0
+}}
+
 action="${{1:-}}"
 [ $# -gt 0 ] && shift
 case "$action" in
@@ -574,8 +609,8 @@ case "$action" in
     rc=0
     for unit in "$@"; do s=$(state "$unit"); echo "$s"; [ "$s" = active ] || rc=3; done
     exit $rc ;;
-  start) for unit in "$@"; do start "$unit" || exit 1; done ;;
-  stop) for unit in "$@"; do stop "$unit" || exit 1; done ;;
+  start) for unit in "$@"; do gate start "$unit" && start "$unit" || exit 1; done ;;
+  stop) for unit in "$@"; do gate stop "$unit" && stop "$unit" || exit 1; done ;;
   restart) for unit in "$@"; do stop "$unit" && start "$unit" || exit 1; done ;;
   status) for unit in "$@"; do echo "$unit: $(state "$unit")"; done ;;
   *) echo "systemctl stand-in: unsupported action '$action'" >&2; exit 1 ;;
@@ -756,10 +791,16 @@ impl Env {
         fs::set_permissions(base.path(), fs::Permissions::from_mode(0o755)).expect("chmod base");
         let b = base.path().to_path_buf();
         let routes = Routes::add();
-        let hosts = [
+        let mut hosts = [
             Host::new("alpha", "127.0.0.2", &b, &pg_bin),
             Host::new("beta", "127.0.0.3", &b, &pg_bin),
         ];
+        // Synapse listens on the same port on every host, as the module's
+        // listener does (8008): a public URL reaches whichever is primary.
+        let synapse_port = free_port_on(&[hosts[0].address, hosts[1].address]);
+        for host in &mut hosts {
+            host.synapse_port = synapse_port;
+        }
 
         // The flake, with beta following alpha's port.
         let flake = b.join("flake");
@@ -775,6 +816,19 @@ impl Env {
             ),
         )
         .expect("write beta.nix");
+        // After a flip alpha is beta's standby: its peerPort is beta's.
+        let alpha_file = flake.join("hosts/alpha.nix");
+        let alpha_text = fs::read_to_string(&alpha_file).expect("read alpha.nix");
+        let peer = "peerHost = \"127.0.0.3\";";
+        assert_eq!(alpha_text.matches(peer).count(), 1);
+        fs::write(
+            &alpha_file,
+            alpha_text.replace(
+                peer,
+                &format!("{peer}\n      peerPort = {};", hosts[1].pg_port),
+            ),
+        )
+        .expect("write alpha.nix");
         let eval = evaluate(&flake);
 
         let secrets = b.join("secrets");
@@ -809,6 +863,14 @@ impl Env {
                 &systemctl_script(host, &python, &synapse_script),
                 0o755,
             );
+            // NixOS puts PostgreSQL's programs on PATH; Debian keeps them
+            // in their version's directory.
+            std::os::unix::fs::symlink(
+                env.pg_bin.join("pg_controldata"),
+                host.bin.join("pg_controldata"),
+            )
+            .expect("link pg_controldata");
+            mkdir(&host.dir.join("gates"), 0o755);
         }
         env.start_primary();
         env.start_standby();
