@@ -193,6 +193,8 @@ pub struct SwitchoverConfig {
     pub service_timeout: Spanned<u64>,
     /// Seconds the old primary may take to stream from the new one.
     pub rejoin_timeout: Spanned<u64>,
+    /// Seconds `rejoin` gives `pg_rewind` or a new base backup.
+    pub copy_timeout: Spanned<u64>,
 }
 
 impl Default for SwitchoverConfig {
@@ -203,6 +205,7 @@ impl Default for SwitchoverConfig {
             promote_timeout: at(60),
             service_timeout: at(120),
             rejoin_timeout: at(60),
+            copy_timeout: at(3600),
         }
     }
 }
@@ -752,6 +755,7 @@ fn validate_switchover(
         ("promote_timeout", &s.promote_timeout),
         ("service_timeout", &s.service_timeout),
         ("rejoin_timeout", &s.rejoin_timeout),
+        ("copy_timeout", &s.copy_timeout),
     ] {
         if *value.get_ref() == 0 {
             return Err(loaded.error(

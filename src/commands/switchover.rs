@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use nixflip::deploy::{RebuildFlags, RebuildOptions};
 use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
-use nixflip::live::switchover::{self, Event, Location, Options, Report, Step};
+use nixflip::live::switchover::{self, Event, Kind, Location, Options, Report, Step};
 use nixflip::render;
 
 use super::cluster::print_findings;
@@ -113,9 +113,9 @@ pub fn switchover(cli: &Cli, args: &SwitchoverArgs) -> Result<i32> {
             "drop those flags",
         ));
     }
-    let mut view = Progress::new(cli);
+    let mut view = Progress::new(cli, Kind::Switchover);
     if args.abort {
-        let aborted = switchover::abort(location, &mut |e| view.event(cli, e))?;
+        let aborted = switchover::abort(Kind::Switchover, location, &mut |e| view.event(cli, e))?;
         view.clear();
         match aborted.restarted {
             Some(host) => println!(
@@ -142,7 +142,9 @@ pub fn switchover(cli: &Cli, args: &SwitchoverArgs) -> Result<i32> {
     if args.resume {
         // No spinner is showing when a question is asked: a step's end
         // clears it, and a resumed run asks before its first step.
-        let report = switchover::resume(location, &mut confirm, &mut |e| view.event(cli, e));
+        let report = switchover::resume(Kind::Switchover, location, &mut confirm, &mut |e| {
+            view.event(cli, e)
+        });
         view.clear();
         return finish(cli, report?);
     }
@@ -195,7 +197,7 @@ pub fn switchover(cli: &Cli, args: &SwitchoverArgs) -> Result<i32> {
 }
 
 /// The report, then the final `status --live`; exit 1 when it has errors.
-fn finish(cli: &Cli, report: Option<Report>) -> Result<i32> {
+pub(super) fn finish(cli: &Cli, report: Option<Report>) -> Result<i32> {
     let Some(report) = report else {
         return Ok(EXIT_OK);
     };
@@ -215,13 +217,21 @@ fn finish(cli: &Cli, report: Option<Report>) -> Result<i32> {
     )?;
     let cluster = super::cluster::load_cluster(cli, &root)?;
     print_findings(cli, &cluster, &status.findings);
-    Ok(
-        if nixflip::cluster::rules::error_count(&status.findings) > 0 {
-            EXIT_FINDINGS
-        } else {
-            EXIT_OK
-        },
-    )
+    // After a failover the old primary is down or cut off, as the operator
+    // said: what status finds about it is expected, and `rejoin` fixes it.
+    let counted: Vec<_> = status
+        .findings
+        .iter()
+        .filter(|f| {
+            report.kind != Kind::Failover || f.host.as_deref() != Some(report.old_primary.as_str())
+        })
+        .cloned()
+        .collect();
+    Ok(if nixflip::cluster::rules::error_count(&counted) > 0 {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    })
 }
 
 fn seconds(s: f64) -> String {
@@ -229,16 +239,33 @@ fn seconds(s: f64) -> String {
 }
 
 pub fn render_report(r: &Report) -> String {
-    let mut out = format!(
-        "switched over: {} is the primary, {} its standby\n",
-        r.new_primary, r.old_primary
-    );
+    let mut out = match r.kind {
+        Kind::Switchover => format!(
+            "switched over: {} is the primary, {} its standby\n",
+            r.new_primary, r.old_primary
+        ),
+        Kind::Failover => format!(
+            "failed over: {} is the primary; {} is declared its standby (bring it back with `nixflip rejoin {}`)\n",
+            r.new_primary, r.old_primary, r.old_primary
+        ),
+    };
+    if let Some(loss) = &r.loss {
+        out.push_str(&format!(
+            "  data-loss window: {}\n",
+            loss.describe(&r.old_primary, &r.new_primary)
+        ));
+    }
     if let Some(lsn) = &r.fence_lsn {
         out.push_str(&format!("  fence LSN: {lsn}"));
         if let Some(tl) = r.timeline {
             out.push_str(&format!(" ({} promoted on timeline {tl})", r.new_primary));
         }
         out.push('\n');
+    }
+    if r.fence_lsn.is_none() {
+        if let Some(tl) = r.timeline {
+            out.push_str(&format!("  {} promoted on timeline {tl}\n", r.new_primary));
+        }
     }
     if let Some(commit) = &r.commit {
         out.push_str(&format!("  flip committed: {commit}\n"));
@@ -302,7 +329,8 @@ pub fn render_dry_run(plan: &switchover::DryRun) -> String {
 
 /// Progress: a spinner with the current step and its elapsed time on a
 /// terminal, plain lines otherwise.
-struct Progress {
+pub(super) struct Progress {
+    kind: Kind,
     bar: Option<indicatif::ProgressBar>,
     terminal: bool,
     quiet: bool,
@@ -310,8 +338,9 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(cli: &Cli) -> Progress {
+    pub(super) fn new(cli: &Cli, kind: Kind) -> Progress {
         Progress {
+            kind,
             bar: None,
             terminal: std::io::stderr().is_terminal(),
             quiet: cli.quiet,
@@ -319,7 +348,7 @@ impl Progress {
         }
     }
 
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -332,7 +361,7 @@ impl Progress {
         }
     }
 
-    fn event(&mut self, cli: &Cli, event: Event<'_>) {
+    pub(super) fn event(&mut self, cli: &Cli, event: Event<'_>) {
         match event {
             Event::Findings(findings, cluster) => {
                 self.clear();
@@ -344,8 +373,9 @@ impl Progress {
                 self.clear();
                 self.step = Some((step, Instant::now()));
                 let head = format!(
-                    "[{}/8] {}{}",
-                    step.number(),
+                    "[{}/{}] {}{}",
+                    self.kind.position(step),
+                    self.kind.steps().len(),
                     step.title(),
                     if again { " (again)" } else { "" }
                 );
@@ -365,8 +395,9 @@ impl Progress {
             }
             Event::AlreadyDone { step } => {
                 self.line(&format!(
-                    "[{}/8] {}: done earlier",
-                    step.number(),
+                    "[{}/{}] {}: done earlier",
+                    self.kind.position(step),
+                    self.kind.steps().len(),
                     step.title()
                 ));
             }
@@ -378,8 +409,9 @@ impl Progress {
             Event::Done { step, seconds: s } => {
                 self.clear();
                 eprintln!(
-                    "[{}/8] {}: done ({})",
-                    step.number(),
+                    "[{}/{}] {}: done ({})",
+                    self.kind.position(step),
+                    self.kind.steps().len(),
                     step.title(),
                     seconds(s)
                 );

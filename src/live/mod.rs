@@ -10,6 +10,7 @@ pub mod dns;
 pub mod facts;
 pub mod journal;
 pub mod ops;
+pub mod rejoin;
 pub mod rules;
 pub mod settings;
 pub mod smoke;

@@ -158,12 +158,29 @@ pub struct ControlData {
     pub checkpoint: Lsn,
     /// `Latest checkpoint's TimeLineID`.
     pub timeline: u32,
+    /// `Database system identifier`: the same on every copy of one cluster.
+    pub system_identifier: Option<String>,
+    /// `wal_log_hints setting` is `on` (pg_rewind needs it, or checksums).
+    pub wal_log_hints: bool,
+    /// `Data page checksum version` is not 0.
+    pub checksums: bool,
 }
 
 impl ControlData {
     /// Shut down cleanly as a primary: nothing after the checkpoint.
     pub fn shut_down(&self) -> bool {
         self.state == "shut down"
+    }
+
+    /// Shut down cleanly, as a primary or as a standby: nothing in its WAL
+    /// beyond the latest checkpoint waits for crash recovery.
+    pub fn clean(&self) -> bool {
+        self.state == "shut down" || self.state == "shut down in recovery"
+    }
+
+    /// pg_rewind can rewind this data directory.
+    pub fn rewindable(&self) -> bool {
+        self.wal_log_hints || self.checksums
     }
 }
 
@@ -189,6 +206,187 @@ pub fn parse_control_data(text: &str) -> Result<ControlData, String> {
         state,
         checkpoint,
         timeline,
+        system_identifier: field("Database system identifier"),
+        wal_log_hints: field("wal_log_hints setting").as_deref() == Some("on"),
+        checksums: field("Data page checksum version").is_some_and(|v| v != "0"),
+    })
+}
+
+/// On the primary a former primary rejoins: its identity, timeline, where
+/// its WAL is, and its timeline's history file (none on timeline 1). The
+/// timeline comes from the current WAL file's name: the control file keeps
+/// the old one until the first checkpoint after a promotion.
+pub const HISTORY_SQL: &str = r#"WITH t AS (
+  SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli)
+SELECT json_build_object(
+  'inRecovery', pg_is_in_recovery(),
+  'systemIdentifier', (SELECT system_identifier::text FROM pg_control_system()),
+  'timeline', t.tli,
+  'lsn', pg_current_wal_lsn(),
+  'history', CASE WHEN t.tli > 1
+    THEN pg_read_file('pg_wal/' || lpad(upper(to_hex(t.tli)), 8, '0') || '.history') END)
+FROM t;
+"#;
+
+/// The answer of [`HISTORY_SQL`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    pub in_recovery: bool,
+    pub system_identifier: String,
+    pub timeline: u32,
+    pub lsn: Lsn,
+    pub history: Option<String>,
+}
+
+impl History {
+    /// Where this server's history left `timeline`: the LSN at which the
+    /// next timeline began. `None` when `timeline` is not an ancestor.
+    pub fn fork_of(&self, timeline: u32) -> Option<Lsn> {
+        self.history.as_deref()?.lines().find_map(|line| {
+            let mut fields = line.split_whitespace();
+            let parent: u32 = fields.next()?.parse().ok()?;
+            let switchpoint: Lsn = fields.next()?.parse().ok()?;
+            (parent == timeline).then_some(switchpoint)
+        })
+    }
+}
+
+/// The connection a standby's WAL receiver uses (the module writes it).
+pub const CONNINFO_SQL: &str =
+    "SELECT json_build_object('conninfo', current_setting('primary_conninfo'));\n";
+
+/// The answer of [`CONNINFO_SQL`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Conninfo {
+    pub conninfo: String,
+}
+
+/// A program of PostgreSQL's as its user, in the C locale (their messages
+/// are read), from `/`: the session's directory (root's home) is closed to
+/// that user, and these programs change back to it after finding their
+/// own executable.
+fn as_postgres(host: &HostSettings, what: &str, args: &[&str], timeout: Duration) -> Command {
+    let mut argv: Vec<String> = vec![
+        "runuser".into(),
+        "-u".into(),
+        host.pg_user.clone(),
+        "--".into(),
+        "env".into(),
+        "--chdir=/".into(),
+        "LC_ALL=C".into(),
+    ];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    Command {
+        argv,
+        stdin: None,
+        timeout,
+        what: what.into(),
+    }
+}
+
+/// `pg_rewind` of the stopped `data` from the server at `conninfo`.
+pub fn rewind(host: &HostSettings, data: &str, conninfo: &str, timeout: Duration) -> Command {
+    as_postgres(
+        host,
+        "pg_rewind",
+        &[
+            "pg_rewind",
+            "--target-pgdata",
+            data,
+            "--source-server",
+            conninfo,
+        ],
+        timeout,
+    )
+}
+
+/// A new base backup into the empty `data` from the server at `conninfo`.
+pub fn base_backup(host: &HostSettings, data: &str, conninfo: &str, timeout: Duration) -> Command {
+    as_postgres(
+        host,
+        "pg_basebackup",
+        &[
+            "pg_basebackup",
+            "--dbname",
+            conninfo,
+            "--pgdata",
+            data,
+            "--wal-method",
+            "stream",
+            "--checkpoint",
+            "fast",
+        ],
+        timeout,
+    )
+}
+
+/// Rename `from` to `to`, never over an existing `to`.
+pub fn rename_aside(from: &str, to: &str, timeout: Duration) -> Command {
+    Command {
+        argv: vec![
+            "mv".into(),
+            "--no-clobber".into(),
+            "--no-target-directory".into(),
+            from.into(),
+            to.into(),
+        ],
+        stdin: None,
+        timeout,
+        what: format!("rename {from} to {to}"),
+    }
+}
+
+/// Whether `path` exists (`test -e`: exit 0 when it does).
+pub fn exists(path: &str, timeout: Duration) -> Command {
+    Command {
+        argv: vec!["test".into(), "-e".into(), path.into()],
+        stdin: None,
+        timeout,
+        what: format!("test -e {path}"),
+    }
+}
+
+/// An empty data directory owned by the PostgreSQL user, mode 0700.
+pub fn make_data_directory(host: &HostSettings, data: &str, timeout: Duration) -> Command {
+    Command {
+        argv: vec![
+            "install".into(),
+            "-d".into(),
+            "-m".into(),
+            "0700".into(),
+            "-o".into(),
+            host.pg_user.clone(),
+            "-g".into(),
+            host.pg_user.clone(),
+            data.into(),
+        ],
+        stdin: None,
+        timeout,
+        what: format!("create {data}"),
+    }
+}
+
+/// What `pg_rewind` said about the divergence, from its messages:
+/// `servers diverged at WAL location X on timeline N`, or that no rewind
+/// was required.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rewound {
+    NotRequired,
+    Diverged { at: Lsn, timeline: u32 },
+}
+
+pub fn parse_rewind(text: &str) -> Option<Rewound> {
+    if text.contains("no rewind required") {
+        return Some(Rewound::NotRequired);
+    }
+    text.lines().find_map(|line| {
+        let rest = line.split("servers diverged at WAL location ").nth(1)?;
+        let (lsn, rest) = rest.split_once(" on timeline ")?;
+        Some(Rewound::Diverged {
+            at: lsn.trim().parse().ok()?,
+            timeline: rest.trim().trim_end_matches('.').parse().ok()?,
+        })
     })
 }
 
@@ -245,6 +443,27 @@ SELECT json_build_object(
     THEN ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
   'lsn', CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn() END);
 "#;
+
+/// On a standby before a failover: what it has of the old primary's WAL,
+/// and the commit time of the last transaction it replayed.
+pub const POSITION_SQL: &str = r#"SELECT json_build_object(
+  'inRecovery', pg_is_in_recovery(),
+  'receiveLsn', pg_last_wal_receive_lsn(),
+  'replayLsn', pg_last_wal_replay_lsn(),
+  'lastReplay', pg_last_xact_replay_timestamp(),
+  'replayPaused', CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END);
+"#;
+
+/// The answer of [`POSITION_SQL`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Position {
+    pub in_recovery: bool,
+    pub receive_lsn: Option<Lsn>,
+    pub replay_lsn: Option<Lsn>,
+    pub last_replay: Option<String>,
+    pub replay_paused: Option<bool>,
+}
 
 /// The answer of [`PROMOTE_SQL`].
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -184,6 +184,7 @@ pub fn require_environment() -> PathBuf {
         "pg_ctl",
         "postgres",
         "pg_basebackup",
+        "pg_rewind",
         "psql",
         "pgbench",
     ] {
@@ -519,7 +520,9 @@ impl Host {
 // ---------------------------------------------------------------- scripts --
 
 /// The `systemctl` stand-in of one host: `start`, `stop`, `restart`,
-/// `is-active` and `status` of `postgresql` and `matrix-synapse`.
+/// `is-active` and `status` of `postgresql` and `matrix-synapse`, and
+/// `start`/`restart` of the oneshot `matrix-cluster-standby-setup` (the
+/// script the activation stand-in of the switchover tests leaves).
 fn systemctl_script(host: &Host, python: &Path, synapse_script: &Path) -> String {
     format!(
         r#"#!/bin/sh
@@ -556,6 +559,14 @@ start() {{
   [ "$(state "$1")" = active ] && return 0
   case "$1" in
     postgresql|postgresql.service)
+      # As NixOS's preStart links the generation's configuration into the
+      # data directory: a copy of another server's files (pg_rewind,
+      # pg_basebackup) does not keep its settings.
+      for f in postgresql.conf pg_hba.conf; do
+        if [ -f {dir}/conf/$f ]; then
+          install -m 0600 -o postgres -g postgres {dir}/conf/$f "$DATA/$f" || return 1
+        fi
+      done
       runuser -u postgres -- "$PG_BIN/pg_ctl" start -w -t 60 -D "$DATA" -l "$PG_LOG" >/dev/null ;;
     matrix-synapse|matrix-synapse.service)
       rm -f "$SYNAPSE_PID"
@@ -565,6 +576,11 @@ start() {{
         i=$((i + 1)); [ $i -gt 600 ] && {{ echo "synapse stand-in did not start" >&2; return 1; }}
         sleep 0.05
       done ;;
+    matrix-cluster-standby-setup|matrix-cluster-standby-setup.service)
+      # The cluster module's oneshot unit: the script the activation
+      # stand-in left, run again.
+      [ -f {dir}/matrix-cluster-standby-setup.sh ] || {{ echo "Unit $1 not found." >&2; return 5; }}
+      bash -e {dir}/matrix-cluster-standby-setup.sh ;;
     *) echo "Unit $1 not found." >&2; return 5 ;;
   esac
 }}
@@ -586,6 +602,7 @@ stop() {{
         done
         rm -f "$SYNAPSE_PID"
       fi ;;
+    matrix-cluster-standby-setup|matrix-cluster-standby-setup.service) ;;
     *) echo "Unit $1 not found." >&2; return 5 ;;
   esac
 }}
@@ -865,11 +882,10 @@ impl Env {
             );
             // NixOS puts PostgreSQL's programs on PATH; Debian keeps them
             // in their version's directory.
-            std::os::unix::fs::symlink(
-                env.pg_bin.join("pg_controldata"),
-                host.bin.join("pg_controldata"),
-            )
-            .expect("link pg_controldata");
+            for program in ["pg_controldata", "pg_rewind", "pg_basebackup"] {
+                std::os::unix::fs::symlink(env.pg_bin.join(program), host.bin.join(program))
+                    .unwrap_or_else(|e| panic!("link {program}: {e}"));
+            }
             mkdir(&host.dir.join("gates"), 0o755);
         }
         env.start_primary();
@@ -1123,6 +1139,15 @@ impl Env {
     pub fn wait_replayed(&self) {
         let lsn = self.alpha().sql("SELECT pg_current_wal_lsn()");
         self.beta().wait_for(
+            &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"),
+            "t",
+        );
+    }
+
+    /// Until `standby` has replayed everything `primary` has written.
+    pub fn wait_replayed_from(&self, primary: &Host, standby: &Host) {
+        let lsn = primary.sql("SELECT pg_current_wal_lsn()");
+        standby.wait_for(
             &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"),
             "t",
         );

@@ -189,12 +189,23 @@ def write_if_changed(path, text):
 
 settings = {k: (moved(v) if isinstance(v, str) else v) for k, v in cfg["settings"].items()}
 data = host["data"]
-changed = write_if_changed(os.path.join(data, "postgresql.conf"), render(settings))
-changed |= write_if_changed(os.path.join(data, "pg_hba.conf"),
-                            cfg["authentication"] + "local all postgres peer\n")
+conf = render(settings)
+hba = cfg["authentication"] + "local all postgres peer\n"
+# The generation's copies, which the systemctl stand-in puts in place
+# before every start, as NixOS's postgresql unit links its configuration
+# into the data directory in its preStart.
+os.makedirs(os.path.join(here, "conf"), exist_ok=True)
+for name, text in (("postgresql.conf", conf), ("pg_hba.conf", hba)):
+    with open(os.path.join(here, "conf", name), "w") as f:
+        f.write(text)
+changed = write_if_changed(os.path.join(data, "postgresql.conf"), conf)
+changed |= write_if_changed(os.path.join(data, "pg_hba.conf"), hba)
 if not cfg["synapse"]:
     systemctl("stop", "matrix-synapse")
 if cfg["role"] == "standby":
+    # Kept for the systemctl stand-in, which runs the unit again on request.
+    with open(os.path.join(here, "matrix-cluster-standby-setup.sh"), "w") as f:
+        f.write(moved(cfg["setupScript"]))
     subprocess.run(["bash", "-e", "-c", moved(cfg["setupScript"])], check=True)
     if active("postgresql"):
         if changed:

@@ -384,6 +384,9 @@ pub struct Writes {
     pub committed: BTreeSet<(u32, u32, u64)>,
     /// Each commit's time (seconds since the epoch) and run.
     pub times: Vec<(f64, u32)>,
+    /// When the client saw each commit acknowledged (seconds since the
+    /// epoch).
+    pub at: BTreeMap<(u32, u32, u64), f64>,
     pub runs: Vec<WriterRun>,
 }
 
@@ -473,6 +476,7 @@ impl Drill {
             .unwrap_or_default();
         let mut committed = BTreeSet::new();
         let mut times = Vec::new();
+        let mut acknowledged = BTreeMap::new();
         for entry in fs::read_dir(&self.dir).expect("drill dir").flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(rest) = name.strip_prefix("run-") else {
@@ -492,6 +496,7 @@ impl Drill {
                 let at =
                     f[4].parse::<f64>().expect("epoch") + f[5].parse::<f64>().expect("us") / 1e6;
                 committed.insert((run, client, n));
+                acknowledged.insert((run, client, n), at);
                 times.push((at, run));
             }
         }
@@ -499,6 +504,7 @@ impl Drill {
         Writes {
             committed,
             times,
+            at: acknowledged,
             runs,
         }
     }
@@ -566,6 +572,17 @@ impl Writes {
             .find(|(_, r)| new_runs.contains(r))
             .map(|(t, _)| *t)?;
         Some(first_new - last_old)
+    }
+
+    /// The rows of the drill table on `host`.
+    pub fn rows_on(host: &Host) -> BTreeSet<(u32, u32, u64)> {
+        host.sql("SELECT run || ' ' || client || ' ' || n FROM drill")
+            .lines()
+            .map(|l| {
+                let f: Vec<u64> = l.split(' ').map(|x| x.parse().expect("number")).collect();
+                (f[0] as u32, f[1] as u32, f[2])
+            })
+            .collect()
     }
 
     /// Every commit the client saw is on `host`; and no (run, client) has

@@ -45,7 +45,8 @@ impl Flip {
     pub fn prepare(cluster: &Cluster, host: &str, old: &str, carry: bool) -> Result<Flip> {
         let plan = plan_promote(cluster, host, carry)?;
         let mut change = Change::promote(cluster, &plan)?;
-        change.commit_message = commit_message(host, old, &plan, &change.paths());
+        change.commit_message =
+            commit_message(super::Kind::Switchover, host, old, &plan, &change.paths());
         Ok(Flip { plan, change })
     }
 
@@ -85,8 +86,18 @@ impl Flip {
 
 /// The commit's message: its subject states the switchover; the body lists
 /// the changes (or, when an earlier attempt wrote the files, the files).
-fn commit_message(host: &str, old: &str, plan: &Plan, files: &[PathBuf]) -> String {
-    let subject = format!("nixflip: switch over to {host}; {old} becomes standby");
+fn commit_message(
+    kind: super::Kind,
+    host: &str,
+    old: &str,
+    plan: &Plan,
+    files: &[PathBuf],
+) -> String {
+    let verb = match kind {
+        super::Kind::Switchover => "switch over",
+        super::Kind::Failover => "fail over",
+    };
+    let subject = format!("nixflip: {verb} to {host}; {old} becomes standby");
     let mut body = String::new();
     for c in &plan.changes {
         body.push_str(&format!(
@@ -210,6 +221,7 @@ pub fn write_and_commit(
     old: &str,
     carry: bool,
     records: &[FileRecord],
+    kind: super::Kind,
 ) -> Result<Written> {
     let root = &cluster.root;
     let flip = Flip::prepare(cluster, host, old, carry)?;
@@ -255,7 +267,7 @@ pub fn write_and_commit(
     change.files.extend(kept);
     // After an earlier attempt wrote the files, the plan has no changes
     // left to list: the message lists the files.
-    change.commit_message = commit_message(host, old, &flip.plan, &change.paths());
+    change.commit_message = commit_message(kind, host, old, &flip.plan, &change.paths());
     let git = in_git(root) && !change.files.is_empty();
     // Already written and committed by an earlier attempt: nothing to do.
     let uncommitted = git && refuse_dirty(root, &change.paths()).is_err();

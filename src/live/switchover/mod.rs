@@ -48,6 +48,46 @@ use crate::names::{display_command, Target};
 /// The journal's name for this operation.
 pub const OPERATION: &str = "switchover";
 
+/// Which of the two operations a run is: the planned switchover, or the
+/// failover from a primary that is gone (no fence, no catch-up: HOST is
+/// promoted with what it has, and the old primary is left alone).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    #[default]
+    Switchover,
+    Failover,
+}
+
+impl Kind {
+    /// The journal's and the command's name.
+    pub fn operation(self) -> &'static str {
+        match self {
+            Kind::Switchover => OPERATION,
+            Kind::Failover => "failover",
+        }
+    }
+
+    /// Its steps, in order.
+    pub fn steps(self) -> &'static [Step] {
+        match self {
+            Kind::Switchover => &Step::ALL,
+            Kind::Failover => &[
+                Step::Preflight,
+                Step::Promote,
+                Step::Flip,
+                Step::Dns,
+                Step::Smoke,
+            ],
+        }
+    }
+
+    /// A step's place among them, from 1.
+    pub fn position(self, step: Step) -> usize {
+        self.steps().iter().position(|s| *s == step).unwrap_or(0) + 1
+    }
+}
+
 /// The eight steps, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -140,6 +180,8 @@ struct Subject {
     new_primary: String,
     old_primary: String,
     options: Options,
+    #[serde(default)]
+    kind: Kind,
 }
 
 /// The flake and configuration a run works on: loaded again after the
@@ -171,10 +213,36 @@ pub enum Event<'a> {
     Done { step: Step, seconds: f64 },
 }
 
+/// A failover's data-loss window: HOST had received and replayed this
+/// much of the old primary's WAL when it was promoted.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Loss {
+    pub received_lsn: Option<Lsn>,
+    pub replayed_lsn: Option<Lsn>,
+    /// The commit time of the last transaction HOST replayed.
+    pub last_replay: Option<String>,
+}
+
+impl Loss {
+    pub fn describe(&self, old: &str, new: &str) -> String {
+        let lsn = |l: Option<Lsn>| l.map_or("nothing".to_string(), |l| l.to_string());
+        format!(
+            "{new} received {old}'s WAL up to {} and replayed up to {}, its last replayed commit from {}; what {old} committed after that is not on {new}",
+            lsn(self.received_lsn),
+            lsn(self.replayed_lsn),
+            self.last_replay.as_deref().unwrap_or("before it started (none replayed)")
+        )
+    }
+}
+
 /// How a run ended well.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    pub kind: Kind,
+    /// A failover's data-loss window.
+    pub loss: Option<Loss>,
     pub new_primary: String,
     pub old_primary: String,
     pub fence_lsn: Option<String>,
@@ -215,7 +283,7 @@ struct Run<'p> {
 }
 
 /// Load the flake's cluster.
-fn load(invocation: &Location) -> Result<(PathBuf, Cluster)> {
+pub(crate) fn load(invocation: &Location) -> Result<(PathBuf, Cluster)> {
     let root = crate::cluster::discover::find_flake_root(&invocation.flake)?;
     let loaded = crate::config::load(&root, invocation.config.as_deref())?;
     let cluster = Cluster::load(&root, loaded)?;
@@ -224,15 +292,20 @@ fn load(invocation: &Location) -> Result<(PathBuf, Cluster)> {
 
 /// The live settings, with connections kept long enough to outlast a
 /// build without being reopened inside the fenced steps.
-fn live_settings(cluster: &Cluster) -> Result<(Settings, Transport)> {
+pub(crate) fn live_settings(cluster: &Cluster) -> Result<(Settings, Transport)> {
     let mut settings = Settings::resolve(cluster)?;
     settings.ssh.persist = settings.ssh.persist.max(600);
     let transport = Transport::new(settings.ssh.clone())?;
     Ok((settings, transport))
 }
 
-/// The exact command that continues a stopped run.
+/// The exact command that continues a stopped switchover.
 pub fn resume_command(invocation: &Location) -> String {
+    resume_command_of(invocation, Kind::Switchover)
+}
+
+/// The exact command that continues a stopped run of `kind`.
+pub fn resume_command_of(invocation: &Location, kind: Kind) -> String {
     let mut argv = vec!["nixflip".to_string()];
     argv.push("--flake".into());
     argv.push(invocation.flake.display().to_string());
@@ -240,8 +313,17 @@ pub fn resume_command(invocation: &Location) -> String {
         argv.push("--config".into());
         argv.push(config.display().to_string());
     }
-    argv.extend(["switchover".into(), "--resume".into()]);
+    argv.extend([kind.operation().into(), "--resume".into()]);
     display_command(&argv)
+}
+
+/// The kind of the operation a journal is about.
+fn current_kind(journal: &Journal) -> Kind {
+    if journal.operation == Kind::Failover.operation() {
+        Kind::Failover
+    } else {
+        Kind::Switchover
+    }
 }
 
 /// The operation in progress, described for a refusal.
@@ -269,6 +351,37 @@ pub fn start(
     confirm: Confirm<'_>,
     progress: &mut dyn FnMut(Event<'_>),
 ) -> Result<Option<Report>> {
+    begin(
+        Kind::Switchover,
+        invocation,
+        host,
+        options,
+        confirm,
+        progress,
+    )
+}
+
+/// Start a failover to `host` (the caller has the operator's word that
+/// the old primary is down or cut off): pre-flight, `confirm`, then
+/// promote, flip and switch HOST, DNS, smoke test.
+pub fn failover(
+    invocation: Location,
+    host: &str,
+    options: Options,
+    confirm: Confirm<'_>,
+    progress: &mut dyn FnMut(Event<'_>),
+) -> Result<Option<Report>> {
+    begin(Kind::Failover, invocation, host, options, confirm, progress)
+}
+
+fn begin(
+    kind: Kind,
+    invocation: Location,
+    host: &str,
+    options: Options,
+    confirm: Confirm<'_>,
+    progress: &mut dyn FnMut(Event<'_>),
+) -> Result<Option<Report>> {
     let (root, cluster) = load(&invocation)?;
     let store = Store::for_flake(&root)?;
     let lock = store.lock()?;
@@ -277,8 +390,8 @@ pub fn start(
             in_progress(&journal),
             format!(
                 "continue it with `{}`, or undo it (while that is still possible) with `{} --abort`",
-                resume_command(&invocation),
-                resume_command(&invocation).trim_end_matches(" --resume")
+                resume_command_of(&invocation, current_kind(&journal)),
+                resume_command_of(&invocation, current_kind(&journal)).trim_end_matches(" --resume")
             ),
         ));
     }
@@ -302,9 +415,10 @@ pub fn start(
         new_primary: new.name.clone(),
         old_primary: old,
         options,
+        kind,
     };
     let journal = Journal::new(
-        OPERATION,
+        kind.operation(),
         &root,
         serde_json::to_value(&subject).unwrap_or_default(),
     );
@@ -328,8 +442,9 @@ pub fn start(
     run.drive(Some(confirm))
 }
 
-/// Continue the switchover in progress.
+/// Continue the switchover (or failover: `kind`) in progress.
 pub fn resume(
+    kind: Kind,
     invocation: Location,
     confirm: Confirm<'_>,
     progress: &mut dyn FnMut(Event<'_>),
@@ -339,14 +454,15 @@ pub fn resume(
     let lock = store.lock()?;
     let Some(mut journal) = store.current()? else {
         return Err(Error::usage(
-            "there is no switchover in progress to resume",
+            format!("there is no {} in progress to resume", kind.operation()),
             format!(
-                "start one with `nixflip switchover HOST`; finished runs are kept in {}",
+                "start one with `nixflip {} HOST`; finished runs are kept in {}",
+                kind.operation(),
                 store.dir().join("runs").display()
             ),
         ));
     };
-    if journal.operation != OPERATION {
+    if journal.operation != kind.operation() {
         return Err(Error::refused(
             in_progress(&journal),
             format!("continue it with `nixflip {} --resume`", journal.operation),
@@ -360,7 +476,8 @@ pub fn resume(
     })?;
     let promoted = journal.started(Step::Promote.name());
     confirm(&format!(
-        "resume the switchover from {} to {} (run {}{})?",
+        "resume the {} from {} to {} (run {}{})?",
+        kind.operation(),
         subject.old_primary,
         subject.new_primary,
         journal.run,
@@ -399,18 +516,23 @@ pub struct Aborted {
     pub journal: PathBuf,
 }
 
-/// Roll back the switchover in progress, if promotion was not requested.
-pub fn abort(invocation: Location, progress: &mut dyn FnMut(Event<'_>)) -> Result<Aborted> {
+/// Roll back the switchover (or failover) in progress, if promotion was
+/// not requested.
+pub fn abort(
+    kind: Kind,
+    invocation: Location,
+    progress: &mut dyn FnMut(Event<'_>),
+) -> Result<Aborted> {
     let (root, cluster) = load(&invocation)?;
     let store = Store::for_flake(&root)?;
     let lock = store.lock()?;
     let Some(journal) = store.current()? else {
         return Err(Error::usage(
-            "there is no switchover in progress to abort",
+            format!("there is no {} in progress to abort", kind.operation()),
             "nothing to do",
         ));
     };
-    if journal.operation != OPERATION {
+    if journal.operation != kind.operation() {
         return Err(Error::refused(
             in_progress(&journal),
             format!("abort it with `nixflip {} --abort`", journal.operation),
@@ -427,12 +549,16 @@ pub fn abort(invocation: Location, progress: &mut dyn FnMut(Event<'_>)) -> Resul
             format!(
                 "{} was promoted (promotion was requested at {}): that cannot be rolled back. \
                  Demoting it would throw away what it has written since; the old primary {} \
-                 rejoins as its standby when the switchover finishes",
-                subject.new_primary, entry.started.0, subject.old_primary
+                 rejoins as its standby when the {} finishes",
+                subject.new_primary,
+                entry.started.0,
+                subject.old_primary,
+                kind.operation()
             ),
             format!(
-                "finish the switchover with `{}`",
-                resume_command(&invocation)
+                "finish the {} with `{}`",
+                kind.operation(),
+                resume_command_of(&invocation, kind)
             ),
         ));
     }
@@ -525,6 +651,7 @@ pub fn dry_run(
         new_primary: new.name.clone(),
         old_primary: old,
         options,
+        kind: Kind::Switchover,
     };
     let journal = Journal::new(OPERATION, &root, serde_json::Value::Null);
     let (settings, transport) = live_settings(&cluster)?;
@@ -549,8 +676,12 @@ pub fn dry_run(
 }
 
 /// The failure of a step, as the operator sees it.
-fn with_step(step: Step, e: String) -> String {
-    format!("step {} ({}) failed: {e}", step.number(), step.title())
+fn with_step(kind: Kind, step: Step, e: String) -> String {
+    format!(
+        "step {} ({}) failed: {e}",
+        kind.position(step),
+        step.title()
+    )
 }
 
 impl Run<'_> {
@@ -681,7 +812,7 @@ impl Run<'_> {
 
     /// Run every step not done yet, in order.
     fn drive(&mut self, mut confirm: Option<Confirm<'_>>) -> Result<Option<Report>> {
-        for step in Step::ALL {
+        for &step in self.subject.kind.steps() {
             if self.journal.done(step.name()) {
                 self.emit(Event::AlreadyDone { step });
                 continue;
@@ -714,14 +845,25 @@ impl Run<'_> {
             }
             if step == Step::Preflight {
                 if let Some(confirm) = confirm.as_mut() {
-                    let question = format!(
+                    let question = if self.subject.kind == Kind::Failover {
+                        format!(
+                            "fail over to {}: it is promoted with what it has ({}), the flake is flipped and committed ({} declared its standby), {} is switched{}?",
+                            self.new_name(),
+                            self.loss_window().unwrap_or_default(),
+                            self.old_name(),
+                            self.new_name(),
+                            if self.subject.options.no_dns { "" } else { ", the DNS record moves" }
+                        )
+                    } else {
+                        format!(
                         "switch over from {} to {}: Synapse and PostgreSQL stop on {} (writes pause), {} is promoted, the flake is flipped and committed, both hosts are switched{}?",
                         self.old_name(),
                         self.new_name(),
                         self.old_name(),
                         self.new_name(),
                         if self.subject.options.no_dns { "" } else { ", the DNS record moves" }
-                    );
+                    )
+                    };
                     if let Err(e) = confirm(&question) {
                         self.journal.state = State::Aborted;
                         self.journal
@@ -746,7 +888,7 @@ impl Run<'_> {
     /// changed; in the fenced steps, roll back; after promotion, stop and
     /// say how to resume.
     fn fail(&mut self, step: Step, error: Error) -> Error {
-        let message = with_step(step, error_text(&error));
+        let message = with_step(self.subject.kind, step, error_text(&error));
         self.journal.finish(Outcome::Failed {
             message: message.clone(),
         });
@@ -792,8 +934,8 @@ impl Run<'_> {
                             ),
                             format!(
                                 "{old} is fenced (stopped); fix the cause, then run `{} --abort` to start it again, or `{}` to go on",
-                                resume_command(&self.invocation).trim_end_matches(" --resume"),
-                                resume_command(&self.invocation),
+                                resume_command_of(&self.invocation, self.subject.kind).trim_end_matches(" --resume"),
+                                resume_command_of(&self.invocation, self.subject.kind),
                                 old = self.old_name()
                             ),
                         )
@@ -805,12 +947,13 @@ impl Run<'_> {
                 let _ = self.save();
                 Error::external(
                     format!(
-                        "{message}\n{} is the primary now (promoted); the switchover is not finished",
-                        self.new_name()
+                        "{message}\n{} is the primary now (promoted); the {} is not finished",
+                        self.new_name(),
+                        self.subject.kind.operation()
                     ),
                     format!(
                         "fix the cause, then run: {}",
-                        resume_command(&self.invocation)
+                        resume_command_of(&self.invocation, self.subject.kind)
                     ),
                 )
             }
@@ -819,10 +962,11 @@ impl Run<'_> {
 
     // ------------------------------------------------------------ steps --
 
-    /// Step 1: is everything in a state to switch over?
-    fn preflight(&mut self) -> Result<()> {
-        let new = self.new_name().to_string();
-        let old = self.old_name().to_string();
+    /// The pre-flight's flake part: it checks clean, HOST is declared a
+    /// standby, and the flip leaves no change of the operator's under the
+    /// commit, passes the rules and gives HOST its secrets.
+    fn preflight_flake(&mut self, new: &str, old: &str) -> Result<Flip> {
+        let (new, old) = (new.to_string(), old.to_string());
         // The flake, as written.
         let findings = rules::check(&self.cluster);
         let errors: Vec<Finding> = findings
@@ -864,6 +1008,17 @@ impl Run<'_> {
         if let Err(invalid) = flip::precheck(&self.cluster, &flip)? {
             return Err(self.invalid(invalid));
         }
+        Ok(flip)
+    }
+
+    /// Step 1: is everything in a state to switch over (or fail over)?
+    fn preflight(&mut self) -> Result<()> {
+        if self.subject.kind == Kind::Failover {
+            return self.preflight_failover();
+        }
+        let new = self.new_name().to_string();
+        let old = self.old_name().to_string();
+        self.preflight_flake(&new, &old)?;
         // The pair, as it runs.
         self.doing("reading both hosts over ssh");
         let status = super::status(&self.cluster, &self.settings, &self.transport);
@@ -944,6 +1099,13 @@ impl Run<'_> {
                     .record(&format!("lsn:{}", m.host), lsn.map(|l| l.to_string()));
             }
         }
+        self.preflight_public(&new, &old)
+    }
+
+    /// The pre-flight's public part: the DNS record (and its TTL), the
+    /// smoke test's URL.
+    fn preflight_public(&mut self, new: &str, old: &str) -> Result<()> {
+        let (new, old) = (new.to_string(), old.to_string());
         // DNS.
         let new_public = self.public_address(&new)?;
         let old_public = self.public_address(&old)?;
@@ -1006,6 +1168,86 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Step 1 of a failover: the flake as for a switchover; the old
+    /// primary's PostgreSQL does not answer (if it does, that is a
+    /// switchover); HOST is a standby, and what it has received and
+    /// replayed is recorded: the old primary's commits after that are not
+    /// on HOST.
+    fn preflight_failover(&mut self) -> Result<()> {
+        let new = self.new_name().to_string();
+        let old = self.old_name().to_string();
+        let flip = self.preflight_flake(&new, &old)?;
+        self.journal.record("files", flip.records());
+        let timeout = self.settings.ssh.command_timeout;
+        let old_host = self.old_host()?;
+        self.doing(format!("asking {old}'s PostgreSQL whether it answers"));
+        let role = ops::sql(&old_host, "pg_is_in_recovery", ops::ROLE_SQL, &[], timeout);
+        match ops::run_json::<ops::RoleAnswer>(&self.transport, &old_host, &role) {
+            Ok(answer) => {
+                return Err(Error::refused(
+                    format!(
+                        "{old}'s PostgreSQL answers ({}): a failover is for a primary that is gone",
+                        if answer.in_recovery {
+                            "in recovery"
+                        } else {
+                            "as a primary"
+                        }
+                    ),
+                    format!("use `nixflip switchover {new}`, which loses nothing"),
+                ))
+            }
+            Err(e) => self.journal.record("oldPrimaryDown", e.to_string()),
+        }
+        let new_host = self.new_host()?;
+        self.doing(format!("reading what {new} has received and replayed"));
+        let query = ops::sql(
+            &new_host,
+            "read the standby's position",
+            ops::POSITION_SQL,
+            &[],
+            timeout,
+        );
+        let position: ops::Position =
+            ops::run_json(&self.transport, &new_host, &query).map_err(op_error)?;
+        if !position.in_recovery {
+            return Err(Error::refused(
+                format!("{new} is not in recovery: it is a primary already"),
+                "look at both hosts (`nixflip status --live`) before anything else",
+            ));
+        }
+        self.journal.record("receiveLsn", position.receive_lsn);
+        self.journal.record("replayLsn", position.replay_lsn);
+        self.journal.record("lastReplay", &position.last_replay);
+        if position.replay_paused == Some(true) {
+            self.emit(Event::Warning(format!(
+                "replay is paused on {new}: promotion ends recovery where replay stands"
+            )));
+        }
+        self.journal.record("newAddress", self.address(&new)?);
+        self.journal.record("oldAddress", self.address(&old)?);
+        let window = self.loss_window().unwrap_or_default();
+        self.emit(Event::Warning(format!("data-loss window: {window}")));
+        self.preflight_public(&new, &old)
+    }
+
+    /// What a failover may lose, from what the pre-flight recorded.
+    fn loss_window(&self) -> Option<String> {
+        let loss = self.loss()?;
+        Some(loss.describe(&self.subject.old_primary, &self.subject.new_primary))
+    }
+
+    fn loss(&self) -> Option<Loss> {
+        let step = Step::Preflight.name();
+        if self.subject.kind != Kind::Failover {
+            return None;
+        }
+        Some(Loss {
+            received_lsn: self.journal.fact_as(step, "receiveLsn"),
+            replayed_lsn: self.journal.fact_as(step, "replayLsn"),
+            last_replay: self.journal.fact_as(step, "lastReplay"),
+        })
+    }
+
     fn matrix_domain(&self, name: &str) -> Option<String> {
         match self.cluster.member(name)?.literal("matrixDomain")? {
             crate::nixedit::Value::String(s) => Some(s.clone()),
@@ -1051,32 +1293,10 @@ impl Run<'_> {
     /// Run `nixos-rebuild` calls, forwarding their output.
     fn rebuild(&mut self, calls: &[Invocation]) -> Result<()> {
         let progress = &mut *self.progress;
-        let report = deploy::run_invocations(calls, &mut |event| match event {
-            deploy::Event::Started { host, command } => progress(Event::Doing(format!(
-                "{host}: {}",
-                display_command(&command)
-            ))),
-            deploy::Event::Output { host, line } => progress(Event::Output {
-                host: &host,
-                line: &line,
-            }),
-            deploy::Event::Finished { .. } => {}
-        })?;
-        match report.failed {
-            None => Ok(()),
-            Some(failure) => Err(Error::external(
-                format!(
-                    "nixos-rebuild failed for {} ({})",
-                    failure.host,
-                    failure
-                        .code
-                        .map_or("killed by a signal".to_string(), |c| format!(
-                            "exit status {c}"
-                        ))
-                ),
-                format!("the command was: {}", display_command(&failure.command)),
-            )),
-        }
+        run_rebuild(calls, &mut |doing, output| match output {
+            None => progress(Event::Doing(doing.to_string())),
+            Some(line) => progress(Event::Output { host: doing, line }),
+        })
     }
 
     /// Step 2: validate the flip in a scratch copy and build both hosts'
@@ -1407,30 +1627,15 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// `NIX_SSHOPTS` that reach `host` the way the live layer does.
-    fn sshopts(&self, host: &HostSettings) -> Result<Vec<(String, String)>> {
-        nix_sshopts(&self.settings.ssh, &host.target).map(|o| {
-            o.map(|v| vec![("NIX_SSHOPTS".to_string(), v)])
-                .unwrap_or_default()
-        })
-    }
-
     fn switch_call(&self, name: &str) -> Result<Invocation> {
-        let host = self.host(name)?.clone();
-        let attr = deploy::flake_attrs(&self.cluster, &[name.to_string()])?
-            .pop()
-            .unwrap_or_default();
-        let step = deploy::Step {
-            host: name.to_string(),
-            flake_ref: format!("{}#{attr}", self.root.display()),
-            target: host.target.user_host(),
-        };
-        Ok(Invocation {
-            host: name.to_string(),
-            argv: deploy::command(&step, &self.rebuild_options()),
-            env: self.sshopts(&host)?,
-            dir: Some(self.store.dir().join("build").join(name)),
-        })
+        switch_invocation(
+            &self.cluster,
+            &self.root,
+            &self.settings,
+            &self.rebuild_options(),
+            &self.store.dir().join("build").join(name),
+            name,
+        )
     }
 
     /// Step 6: write and commit the flip, switch HOST, switch the old
@@ -1445,6 +1650,7 @@ impl Run<'_> {
             let records: Vec<FileRecord> = self
                 .journal
                 .fact_as(Step::Build.name(), "files")
+                .or_else(|| self.journal.fact_as(Step::Preflight.name(), "files"))
                 .ok_or_else(|| Error::usage("the journal lacks the flip's files", "start over"))?;
             let written = flip::write_and_commit(
                 &self.cluster,
@@ -1452,6 +1658,7 @@ impl Run<'_> {
                 &old,
                 self.subject.options.carry_address_rules,
                 &records,
+                self.subject.kind,
             )?;
             self.journal.record("written", &written.written);
             self.journal.record(
@@ -1464,7 +1671,14 @@ impl Run<'_> {
             self.save()?;
             self.reload()?;
         }
-        for name in [&new, &old] {
+        // A failover leaves the old primary alone: it is down or cut off,
+        // and `rejoin` brings it back.
+        let hosts = if self.subject.kind == Kind::Failover {
+            vec![&new]
+        } else {
+            vec![&new, &old]
+        };
+        for name in hosts {
             let key = format!("switched:{name}");
             if self.journal.fact(flip_step, &key).is_some() {
                 continue;
@@ -1479,6 +1693,9 @@ impl Run<'_> {
             self.rebuild(&[call])?;
             self.journal.record(&key, Stamp::now());
             self.save()?;
+        }
+        if self.subject.kind == Kind::Failover {
+            return Ok(());
         }
         let old_host = self.old_host()?;
         let sender = self.address(&new)?;
@@ -1711,6 +1928,8 @@ impl Run<'_> {
         let first = j.entries.first().map(|e| e.started);
         let last = j.entries.last().and_then(|e| e.finished);
         Ok(Report {
+            kind: self.subject.kind,
+            loss: self.loss(),
             new_primary: self.subject.new_primary.clone(),
             old_primary: self.subject.old_primary.clone(),
             fence_lsn: j.fact_as(Step::Fence.name(), "fenceLsn"),
@@ -1906,9 +2125,80 @@ impl Run<'_> {
     }
 }
 
+/// Run `nixos-rebuild` calls; `progress(text, None)` says what starts,
+/// `progress(host, Some(line))` forwards a line of its output. A failed
+/// call is an external failure (exit 3) naming the command.
+pub(crate) fn run_rebuild(
+    calls: &[Invocation],
+    progress: &mut dyn FnMut(&str, Option<&str>),
+) -> Result<()> {
+    let report = deploy::run_invocations(calls, &mut |event| match event {
+        deploy::Event::Started { host, command } => {
+            progress(&format!("{host}: {}", display_command(&command)), None)
+        }
+        deploy::Event::Output { host, line } => progress(&host, Some(&line)),
+        deploy::Event::Finished { .. } => {}
+    })?;
+    match report.failed {
+        None => Ok(()),
+        Some(failure) => Err(Error::external(
+            format!(
+                "nixos-rebuild failed for {} ({})",
+                failure.host,
+                failure
+                    .code
+                    .map_or("killed by a signal".to_string(), |c| format!(
+                        "exit status {c}"
+                    ))
+            ),
+            format!("the command was: {}", display_command(&failure.command)),
+        )),
+    }
+}
+
+/// `nixos-rebuild ACTION --flake ROOT#ATTR --target-host …` for the member
+/// `name`, reaching it as the live layer does (`NIX_SSHOPTS`), run in `dir`
+/// (which the caller creates).
+pub(crate) fn switch_invocation(
+    cluster: &Cluster,
+    root: &std::path::Path,
+    settings: &Settings,
+    options: &RebuildOptions,
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<Invocation> {
+    let host = settings
+        .hosts
+        .iter()
+        .find(|h| h.host == name)
+        .ok_or_else(|| {
+            Error::usage(
+                format!("{name} is not a member of the cluster"),
+                "see `nixflip status`",
+            )
+        })?;
+    let attr = deploy::flake_attrs(cluster, &[name.to_string()])?
+        .pop()
+        .unwrap_or_default();
+    let step = deploy::Step {
+        host: name.to_string(),
+        flake_ref: format!("{}#{attr}", root.display()),
+        target: host.target.user_host(),
+    };
+    let env = nix_sshopts(&settings.ssh, &host.target)?
+        .map(|v| vec![("NIX_SSHOPTS".to_string(), v)])
+        .unwrap_or_default();
+    Ok(Invocation {
+        host: name.to_string(),
+        argv: deploy::command(&step, options),
+        env,
+        dir: Some(dir.to_path_buf()),
+    })
+}
+
 /// An action's failure as a nixflip error: ssh and commands failing are
 /// external failures (exit 3).
-fn op_error(e: OpError) -> Error {
+pub(crate) fn op_error(e: OpError) -> Error {
     let help = match &e {
         OpError::Transport { .. } => "check that the host is up and reachable over ssh",
         OpError::Failed { .. } => "see the command's message",
