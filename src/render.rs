@@ -3,6 +3,7 @@
 use similar::{ChangeTag, TextDiff};
 
 pub mod review;
+pub mod stdio;
 
 /// A unified diff of one file, with `a/` and `b/` headers like git's; empty
 /// when nothing changed. Coloured with ANSI escapes when `color` is set.

@@ -21,11 +21,19 @@ pub struct Style {
 }
 
 impl Style {
-    pub fn detect(text: &str) -> Style {
-        let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    /// The style of `text`; `layout` is the same text with lone CRs read as
+    /// LFs (what the line-based measuring looks at).
+    pub fn detect(text: &str, layout: &str) -> Style {
+        let eol = if text.contains("\r\n") {
+            "\r\n"
+        } else if text.contains('\r') && !text.contains('\n') {
+            "\r"
+        } else {
+            "\n"
+        };
         Style {
             eol,
-            unit: indent_unit(text),
+            unit: indent_unit(layout),
         }
     }
 }
@@ -47,16 +55,26 @@ fn indent_unit(text: &str) -> String {
 }
 
 /// Whether lists of two or more items are mostly written one item per line.
-pub fn prefers_multiline_lists(root: &SyntaxNode) -> bool {
+pub fn prefers_multiline_lists(root: &SyntaxNode, layout: &str) -> bool {
+    // Line breaks by offset, so that each list costs a lookup, not a scan
+    // of its text (nested lists would make that quadratic).
+    let breaks: Vec<usize> = layout
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| *b == b'\n')
+        .map(|(i, _)| i)
+        .collect();
     let (mut multi, mut single) = (0, 0);
     for list in root
         .descendants()
         .filter(|n| n.kind() == SyntaxKind::NODE_LIST)
     {
-        if list.children().count() < 2 {
+        if list.children().nth(1).is_none() {
             continue;
         }
-        if list.text().to_string().contains('\n') {
+        let r = list.text_range();
+        let (start, end) = (usize::from(r.start()), usize::from(r.end()));
+        if breaks.partition_point(|&b| b < end) > breaks.partition_point(|&b| b < start) {
             multi += 1;
         } else {
             single += 1;
@@ -291,7 +309,8 @@ fn insert_into_empty(
 }
 
 /// `a.b.c = v;` (dotted) or `a = { b = { c = v; }; };` (nested, one key per
-/// level, each level indented one unit deeper).
+/// level, each level indented one unit deeper). Built level by level: a path
+/// may be as long as the user types it.
 fn render_binding(
     keys: &[String],
     dotted: bool,
@@ -308,18 +327,39 @@ fn render_binding(
             _ => format!("{key} "),
         }
     };
-    if dotted || keys.len() == 1 {
+    let Some((last, parents)) = keys.split_last() else {
+        return String::new();
+    };
+    if dotted || parents.is_empty() {
         let key: Vec<String> = keys.iter().map(|k| render_key(k)).collect();
         return format!("{}= {};", pad(key.join(".")), render(indent));
     }
-    let inner_indent = format!("{indent}{unit}");
-    let inner = render_binding(&keys[1..], false, &inner_indent, unit, eol, render, None);
-    if eol == " " {
-        format!("{}= {{ {inner} }};", pad(render_key(&keys[0])))
-    } else {
-        format!(
-            "{}= {{{eol}{inner_indent}{inner}{eol}{indent}}};",
-            pad(render_key(&keys[0]))
-        )
+    let mut out = String::new();
+    let mut closes: Vec<String> = Vec::new();
+    let mut level_indent = indent.to_string();
+    for (i, key) in parents.iter().enumerate() {
+        let key = if i == 0 {
+            pad(render_key(key))
+        } else {
+            format!("{} ", render_key(key))
+        };
+        let inner_indent = format!("{level_indent}{unit}");
+        if eol == " " {
+            out.push_str(&format!("{key}= {{ "));
+            closes.push(" };".to_string());
+        } else {
+            out.push_str(&format!("{key}= {{{eol}{inner_indent}"));
+            closes.push(format!("{eol}{level_indent}}};"));
+        }
+        level_indent = inner_indent;
     }
+    out.push_str(&format!(
+        "{} = {};",
+        render_key(last),
+        render(&level_indent)
+    ));
+    for close in closes.into_iter().rev() {
+        out.push_str(&close);
+    }
+    out
 }
