@@ -19,7 +19,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use rnix::{NodeOrToken, SyntaxKind, SyntaxNode, SyntaxToken, WalkEvent};
+use rnix::{NodeOrToken, SyntaxKind, SyntaxNode};
+use rowan::GreenNodeData;
 
 use super::syntax;
 
@@ -37,18 +38,218 @@ pub struct Violation {
 }
 
 /// The first violation (in text order) anywhere under `root`.
+///
+/// It walks rowan's green tree (no allocation per node or token, which is
+/// what makes a red-tree walk of a large file slow) and looks at a node's
+/// red form only where a rule needs more: an attribute set whose entries
+/// share a first key, a misplaced function.
 pub fn check(root: &SyntaxNode) -> Option<Violation> {
     let mut found = Found::default();
-    for event in root.preorder_with_tokens() {
-        let WalkEvent::Enter(element) = event else {
-            continue;
-        };
-        match element {
-            NodeOrToken::Token(token) => found.add(check_token(&token)),
-            NodeOrToken::Node(node) => found.add(check_node(&node)),
+    let base = usize::from(root.text_range().start());
+    let mut keys: HashMap<Cow<'_, str>, ()> = HashMap::new();
+    // (node, its offset, its parent's kind)
+    let mut stack: Vec<(&GreenNodeData, usize, SyntaxKind)> =
+        vec![(root.green(), base, SyntaxKind::NODE_ROOT)];
+    while let Some((node, offset, parent)) = stack.pop() {
+        let kind = kind_of(node.kind());
+        match kind {
+            SyntaxKind::NODE_LAMBDA if !lambda_allowed_in(parent) => {
+                found.add(red_at(root, offset, node, kind).and_then(|n| misplaced_lambda(&n)));
+            }
+            SyntaxKind::NODE_PATTERN => {
+                if has_repeated_formal(node) {
+                    found.add(red_at(root, offset, node, kind).and_then(|n| duplicate_formal(&n)));
+                }
+            }
+            SyntaxKind::NODE_INHERIT => {
+                if node
+                    .children()
+                    .filter_map(|c| c.into_node())
+                    .any(|c| kind_of(c.kind()) != SyntaxKind::NODE_INHERIT_FROM && green_key(c).is_none())
+                {
+                    found.add(red_at(root, offset, node, kind).and_then(|n| dynamic_inherit(&n)));
+                }
+            }
+            SyntaxKind::NODE_ATTR_SET | SyntaxKind::NODE_LET_IN | SyntaxKind::NODE_LEGACY_LET => {
+                let dynamic_let = kind == SyntaxKind::NODE_LET_IN
+                    && entries(node).any(|e| {
+                        kind_of(e.kind()) == SyntaxKind::NODE_ATTRPATH_VALUE
+                            && first_attr(e).is_some_and(|a| green_key(a).is_none())
+                    });
+                if dynamic_let {
+                    found.add(red_at(root, offset, node, kind).and_then(|n| dynamic_let_in(&n)));
+                }
+                if first_keys_repeat(node, &mut keys) {
+                    let binds = GNode { node, offset };
+                    found.add(duplicates_focused(binds, &Edits::none(), &[]));
+                }
+            }
+            _ => {}
+        }
+        let mut at = offset;
+        for child in node.children() {
+            let len = usize::from(child.text_len());
+            match child {
+                NodeOrToken::Node(n) => stack.push((n, at, kind)),
+                NodeOrToken::Token(t) => found.add(check_token(kind_of(t.kind()), t.text(), at)),
+            }
+            at += len;
         }
     }
     found.first
+}
+
+fn kind_of(raw: rowan::SyntaxKind) -> SyntaxKind {
+    <rnix::NixLanguage as rowan::Language>::kind_from_raw(raw)
+}
+
+/// Where rnix's grammar puts a function and Nix's does too.
+fn lambda_allowed_in(parent: SyntaxKind) -> bool {
+    matches!(
+        parent,
+        SyntaxKind::NODE_ROOT
+            | SyntaxKind::NODE_PAREN
+            | SyntaxKind::NODE_LAMBDA
+            | SyntaxKind::NODE_LET_IN
+            | SyntaxKind::NODE_WITH
+            | SyntaxKind::NODE_ASSERT
+            | SyntaxKind::NODE_IF_ELSE
+            | SyntaxKind::NODE_ATTRPATH_VALUE
+            | SyntaxKind::NODE_INTERPOL
+            | SyntaxKind::NODE_PAT_ENTRY
+            | SyntaxKind::NODE_INHERIT_FROM
+            | SyntaxKind::NODE_DYNAMIC
+            | SyntaxKind::NODE_ERROR
+    )
+}
+
+/// The red node for the green `node` at `offset` (found from the root:
+/// only done where a rule needs it).
+fn red_at(root: &SyntaxNode, offset: usize, node: &GreenNodeData, kind: SyntaxKind) -> Option<SyntaxNode> {
+    let start = rnix::TextSize::try_from(offset).ok()?;
+    let range = rnix::TextRange::at(start, node.text_len());
+    let mut red = match root.covering_element(range) {
+        NodeOrToken::Node(n) => n,
+        NodeOrToken::Token(t) => t.parent()?,
+    };
+    // The covering element is the deepest one with this range: climb to
+    // the node of the right kind.
+    while red.kind() != kind || red.text_range() != range {
+        red = red.parent()?;
+    }
+    Some(red)
+}
+
+fn entries(binds: &GreenNodeData) -> impl Iterator<Item = &GreenNodeData> {
+    binds.children().filter_map(|c| c.into_node()).filter(|n| {
+        matches!(
+            kind_of(n.kind()),
+            SyntaxKind::NODE_ATTRPATH_VALUE | SyntaxKind::NODE_INHERIT
+        )
+    })
+}
+
+fn first_attr(binding: &GreenNodeData) -> Option<&GreenNodeData> {
+    binding
+        .children()
+        .filter_map(|c| c.into_node())
+        .find(|n| kind_of(n.kind()) == SyntaxKind::NODE_ATTRPATH)?
+        .children()
+        .find_map(|c| c.into_node())
+}
+
+/// Whether two entries of a set or `let` start with the same key (only then
+/// can one of them be a duplicate).
+fn first_keys_repeat<'g>(binds: &'g GreenNodeData, keys: &mut HashMap<Cow<'g, str>, ()>) -> bool {
+    keys.clear();
+    for entry in entries(binds) {
+        let names: Vec<&GreenNodeData> = if kind_of(entry.kind()) == SyntaxKind::NODE_INHERIT {
+            entry
+                .children()
+                .filter_map(|c| c.into_node())
+                .filter(|n| kind_of(n.kind()) != SyntaxKind::NODE_INHERIT_FROM)
+                .collect()
+        } else {
+            first_attr(entry).into_iter().collect()
+        };
+        for name in names {
+            if let Some(key) = green_key(name) {
+                if keys.insert(key, ()).is_some() {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+fn has_repeated_formal(pattern: &GreenNodeData) -> bool {
+    let mut seen: Vec<&str> = Vec::new();
+    for entry in pattern.children().filter_map(|c| c.into_node()) {
+        if !matches!(
+            kind_of(entry.kind()),
+            SyntaxKind::NODE_PAT_ENTRY | SyntaxKind::NODE_PAT_BIND
+        ) {
+            continue;
+        }
+        let name = entry
+            .children()
+            .filter_map(|c| c.into_node())
+            .find(|n| kind_of(n.kind()) == SyntaxKind::NODE_IDENT)
+            .and_then(|ident| ident.children().find_map(|c| c.into_token()))
+            .map(|t| t.text());
+        if let Some(name) = name {
+            if seen.contains(&name) {
+                return true;
+            }
+            seen.push(name);
+        }
+    }
+    false
+}
+
+/// [`syntax::attr_key`] on the green tree.
+fn green_key(attr: &GreenNodeData) -> Option<Cow<'_, str>> {
+    match kind_of(attr.kind()) {
+        SyntaxKind::NODE_IDENT => attr
+            .children()
+            .find_map(|c| c.into_token())
+            .map(|t| Cow::Borrowed(t.text())),
+        SyntaxKind::NODE_STRING => green_static_string(attr),
+        SyntaxKind::NODE_DYNAMIC => {
+            let mut inner = attr.children().find_map(|c| c.into_node())?;
+            while kind_of(inner.kind()) == SyntaxKind::NODE_PAREN {
+                inner = inner.children().find_map(|c| c.into_node())?;
+            }
+            green_static_string(inner)
+        }
+        _ => None,
+    }
+}
+
+fn green_static_string(node: &GreenNodeData) -> Option<Cow<'_, str>> {
+    if kind_of(node.kind()) != SyntaxKind::NODE_STRING {
+        return None;
+    }
+    let mut indented = false;
+    let mut content: Option<&str> = None;
+    for child in node.children() {
+        let NodeOrToken::Token(t) = child else {
+            return None; // an interpolation
+        };
+        match kind_of(t.kind()) {
+            SyntaxKind::TOKEN_STRING_START => indented = t.text() == "''",
+            SyntaxKind::TOKEN_STRING_CONTENT => content = Some(t.text()),
+            _ => {}
+        }
+    }
+    let raw = content.unwrap_or("");
+    let plain = !indented && !raw.contains(['\\', '\r']);
+    Some(if plain {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(syntax::string_value(raw, indented))
+    })
 }
 
 /// The earliest violation seen so far.
@@ -82,24 +283,19 @@ impl HasRange for SyntaxNode {
     }
 }
 
-impl HasRange for SyntaxToken {
-    fn byte_range(&self) -> Range<usize> {
-        let r = self.text_range();
-        usize::from(r.start())..usize::from(r.end())
-    }
-}
 
-fn check_token(token: &SyntaxToken) -> Option<Violation> {
-    match token.kind() {
-        SyntaxKind::TOKEN_INTEGER if parse_integer(token.text()).is_none() => Some(Violation {
-            message: format!("invalid integer '{}'", token.text()),
-            at: range(token),
+fn check_token(kind: SyntaxKind, text: &str, offset: usize) -> Option<Violation> {
+    let at = offset..offset + text.len();
+    match kind {
+        SyntaxKind::TOKEN_INTEGER if parse_integer(text).is_none() => Some(Violation {
+            message: format!("invalid integer '{text}'"),
+            at,
             first: None,
             help: format!("Nix integers are 64-bit: from {} to {}", i64::MIN, i64::MAX),
         }),
-        SyntaxKind::TOKEN_FLOAT if parse_float(token.text()).is_none() => Some(Violation {
-            message: format!("invalid float '{}'", token.text()),
-            at: range(token),
+        SyntaxKind::TOKEN_FLOAT if parse_float(text).is_none() => Some(Violation {
+            message: format!("invalid float '{text}'"),
+            at,
             first: None,
             help: "Nix reads floats with C's strtod: a value too large for a double, or too \
                    small to be a normal one, is an error"
@@ -107,7 +303,7 @@ fn check_token(token: &SyntaxToken) -> Option<Violation> {
         }),
         SyntaxKind::TOKEN_PIPE_LEFT | SyntaxKind::TOKEN_PIPE_RIGHT => Some(Violation {
             message: "syntax error, unexpected '|'".into(),
-            at: range(token),
+            at,
             first: None,
             help: "the pipe operators `|>` and `<|` need a newer Nix with the pipe-operators \
                    feature; write the call with parentheses instead"
@@ -134,17 +330,6 @@ pub fn parse_float(text: &str) -> Option<f64> {
     let nonzero = mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
     let underflow = (value == 0.0 && nonzero) || (value != 0.0 && !value.is_normal());
     (value.is_finite() && !underflow).then_some(value)
-}
-
-fn check_node(node: &SyntaxNode) -> Option<Violation> {
-    match node.kind() {
-        SyntaxKind::NODE_LAMBDA => misplaced_lambda(node),
-        SyntaxKind::NODE_PATTERN => duplicate_formal(node),
-        SyntaxKind::NODE_INHERIT => dynamic_inherit(node),
-        SyntaxKind::NODE_ATTR_SET | SyntaxKind::NODE_LEGACY_LET => duplicates(node, &Edits::none()),
-        SyntaxKind::NODE_LET_IN => dynamic_let(node).or_else(|| duplicates(node, &Edits::none())),
-        _ => None,
-    }
 }
 
 /// rnix parses a function wherever a simple expression may stand; Nix only
@@ -229,7 +414,7 @@ fn dynamic_inherit(inherit: &SyntaxNode) -> Option<Violation> {
     })
 }
 
-fn dynamic_let(let_in: &SyntaxNode) -> Option<Violation> {
+fn dynamic_let_in(let_in: &SyntaxNode) -> Option<Violation> {
     let binding = let_in
         .children()
         .filter(|c| c.kind() == SyntaxKind::NODE_ATTRPATH_VALUE)
@@ -246,26 +431,107 @@ fn dynamic_let(let_in: &SyntaxNode) -> Option<Violation> {
     })
 }
 
+/// A node of rowan's green tree with its offset in the text: what the
+/// duplicate analysis reads (no allocation per node, unlike the red tree).
+#[derive(Clone, Copy, Debug)]
+pub struct GNode<'g> {
+    pub node: &'g GreenNodeData,
+    pub offset: usize,
+}
+
+impl<'g> GNode<'g> {
+    /// The green form of a red node.
+    pub fn of(node: &'g SyntaxNode) -> GNode<'g> {
+        GNode {
+            node: node.green(),
+            offset: usize::from(node.text_range().start()),
+        }
+    }
+
+    fn kind(self) -> SyntaxKind {
+        kind_of(self.node.kind())
+    }
+
+    fn range(self) -> Range<usize> {
+        self.offset..self.offset + usize::from(self.node.text_len())
+    }
+
+    /// The same node at the same place (green nodes are shared between
+    /// equal subtrees, so the offset tells them apart).
+    fn same(self, other: GNode<'_>) -> bool {
+        std::ptr::eq(self.node, other.node) && self.offset == other.offset
+    }
+
+    fn nodes(self) -> impl Iterator<Item = GNode<'g>> {
+        let mut at = self.offset;
+        self.node.children().filter_map(move |child| {
+            let offset = at;
+            at += usize::from(child.text_len());
+            child.into_node().map(|node| GNode { node, offset })
+        })
+    }
+
+    fn text(self) -> String {
+        // Depth first without recursion: children pushed back to front pop
+        // in order.
+        let mut out = String::new();
+        let mut stack: Vec<NodeOrToken<&GreenNodeData, &rowan::GreenTokenData>> =
+            vec![NodeOrToken::Node(self.node)];
+        while let Some(element) = stack.pop() {
+            match element {
+                NodeOrToken::Token(t) => out.push_str(t.text()),
+                NodeOrToken::Node(n) => {
+                    let children: Vec<_> = n.children().collect();
+                    stack.extend(children.into_iter().rev());
+                }
+            }
+        }
+        out
+    }
+
+    /// The attrpath of a binding.
+    fn attrpath(self) -> Option<GNode<'g>> {
+        self.nodes().find(|n| n.kind() == SyntaxKind::NODE_ATTRPATH)
+    }
+
+    /// The value of a binding (`… = VALUE;`).
+    fn value(self) -> Option<GNode<'g>> {
+        self.nodes()
+            .filter(|n| n.kind() != SyntaxKind::NODE_ATTRPATH)
+            .last()
+    }
+
+    fn unparen(mut self) -> GNode<'g> {
+        while self.kind() == SyntaxKind::NODE_PAREN {
+            match self.nodes().next() {
+                Some(inner) => self = inner,
+                None => break,
+            }
+        }
+        self
+    }
+}
+
 /// Changes to read into a tree as if they were made: how the local check of
 /// an edit sees the file after it without parsing all of it again.
 #[derive(Clone, Debug, Default)]
-pub struct Edits {
+pub struct Edits<'g> {
     /// A set whose entries are replaced by these (in this order).
-    pub entries: Option<(SyntaxNode, Vec<SyntaxNode>)>,
+    pub entries: Option<(GNode<'g>, Vec<GNode<'g>>)>,
     /// A binding value replaced by another expression.
-    pub value: Option<(SyntaxNode, SyntaxNode)>,
+    pub value: Option<(GNode<'g>, GNode<'g>)>,
 }
 
-impl Edits {
-    pub fn none() -> Edits {
+impl<'g> Edits<'g> {
+    pub fn none() -> Edits<'g> {
         Edits::default()
     }
 
-    fn entries_of(&self, set: &SyntaxNode) -> Vec<SyntaxNode> {
+    fn entries_of(&self, set: GNode<'g>) -> Vec<GNode<'g>> {
         match &self.entries {
-            Some((at, entries)) if at == set => entries.clone(),
+            Some((at, entries)) if at.same(set) => entries.clone(),
             _ => set
-                .children()
+                .nodes()
                 .filter(|c| {
                     matches!(
                         c.kind(),
@@ -278,13 +544,13 @@ impl Edits {
 
     /// The attribute set a binding's value is, if it is one (through
     /// parentheses, as Nix's AST has none).
-    fn set_value(&self, binding: &SyntaxNode) -> Option<SyntaxNode> {
-        let value = syntax::binding_value(binding)?;
+    fn set_value(&self, binding: GNode<'g>) -> Option<GNode<'g>> {
+        let value = binding.value()?;
         let value = match &self.value {
-            Some((old, new)) if *old == value => new.clone(),
+            Some((old, new)) if old.same(value) => *new,
             _ => value,
         };
-        let value = syntax::unparen(&value);
+        let value = value.unparen();
         (value.kind() == SyntaxKind::NODE_ATTR_SET).then_some(value)
     }
 }
@@ -294,14 +560,14 @@ impl Edits {
 /// the way to that path and everything under it (what an edit there can
 /// change).
 pub fn duplicates_focused(
-    binds: &SyntaxNode,
-    edits: &Edits,
+    binds: GNode<'_>,
+    edits: &Edits<'_>,
     focus: &[String],
 ) -> Option<Violation> {
     let defs: Vec<Item> = edits
         .entries_of(binds)
         .into_iter()
-        .flat_map(|entry| Def::of_entry(&entry))
+        .flat_map(Def::of_entry)
         .map(Item::Def)
         .collect();
     let mut work = vec![(defs, focus.to_vec())];
@@ -321,84 +587,75 @@ pub fn duplicates_focused(
     found.first
 }
 
-fn duplicates(binds: &SyntaxNode, edits: &Edits) -> Option<Violation> {
-    duplicates_focused(binds, edits, &[])
-}
-
 /// One definition reaching a level of a merged set.
-#[derive(Clone, Debug)]
-enum Def {
+#[derive(Clone, Copy, Debug)]
+enum Def<'g> {
     /// A binding `k1.k2… = v;` whose keys before `from` are used up.
-    Path { binding: SyntaxNode, from: usize },
+    Path { binding: GNode<'g>, from: usize },
     /// `inherit … name;`
-    Inherit { name: SyntaxNode },
+    Inherit { name: GNode<'g> },
 }
 
 /// What arrives at one level: a definition, or a set literal's attribute
 /// merged whole into an existing set (it must not be there already).
 #[derive(Clone, Debug)]
-enum Item {
-    Def(Def),
-    Bundle(Vec<Def>),
+enum Item<'g> {
+    Def(Def<'g>),
+    Bundle(Vec<Def<'g>>),
 }
 
 /// What a definition does at its key.
-enum Touch {
+enum Touch<'g> {
     /// A value that is not an attribute set literal (or an inherited name).
     Leaf,
     /// More keys follow: a set, with this definition one level down.
-    Descend(Def),
+    Descend(Def<'g>),
     /// An attribute set literal: a set, with its entries one level down.
-    Set(SyntaxNode),
+    Set(GNode<'g>),
     /// A dynamic key: a separate set Nix cannot check before evaluation.
     Dynamic,
 }
 
-impl Def {
-    fn of_entry(entry: &SyntaxNode) -> Vec<Def> {
+impl<'g> Def<'g> {
+    fn of_entry(entry: GNode<'g>) -> Vec<Def<'g>> {
         match entry.kind() {
             SyntaxKind::NODE_INHERIT => entry
-                .children()
+                .nodes()
                 .filter(|c| c.kind() != SyntaxKind::NODE_INHERIT_FROM)
                 .map(|name| Def::Inherit { name })
                 .collect(),
             _ => vec![Def::Path {
-                binding: entry.clone(),
+                binding: entry,
                 from: 0,
             }],
         }
     }
 
-    fn key(&self) -> Option<Cow<'static, str>> {
+    fn attr(self) -> Option<GNode<'g>> {
         match self {
-            Def::Path { binding, from } => syntax::binding_attrpath(binding)
-                .and_then(|p| p.children().nth(*from))
-                .and_then(|attr| syntax::attr_key(&attr))
-                .map(Cow::Owned),
-            Def::Inherit { name } => syntax::attr_key(name).map(Cow::Owned),
+            Def::Path { binding, from } => binding.attrpath()?.nodes().nth(from),
+            Def::Inherit { name } => Some(name),
         }
     }
 
-    fn touch(&self, edits: &Edits) -> Touch {
+    fn key(self) -> Option<Cow<'g, str>> {
+        green_key(self.attr()?.node)
+    }
+
+    fn touch(self, edits: &Edits<'g>) -> Touch<'g> {
         match self {
-            Def::Inherit { name } if syntax::attr_key(name).is_some() => Touch::Leaf,
+            Def::Inherit { name } if green_key(name.node).is_some() => Touch::Leaf,
             Def::Inherit { .. } => Touch::Dynamic,
             Def::Path { binding, from } => {
-                let Some(path) = syntax::binding_attrpath(binding) else {
+                let Some(path) = binding.attrpath() else {
                     return Touch::Dynamic;
                 };
-                let count = path.children().count();
-                if path
-                    .children()
-                    .nth(*from)
-                    .and_then(|a| syntax::attr_key(&a))
-                    .is_none()
-                {
+                if self.key().is_none() {
                     return Touch::Dynamic;
                 }
-                if from + 1 < count {
+                if path.nodes().nth(from + 1).is_some() {
                     return Touch::Descend(Def::Path {
-                        binding: binding.clone(),
+                        binding,
                         from: from + 1,
                     });
                 }
@@ -411,7 +668,7 @@ impl Def {
     }
 
     /// The node a diagnostic points at.
-    fn node(&self) -> &SyntaxNode {
+    fn node(self) -> GNode<'g> {
         match self {
             Def::Path { binding, .. } => binding,
             Def::Inherit { name } => name,
@@ -419,70 +676,65 @@ impl Def {
     }
 
     /// The attribute path as written, for the message.
-    fn written(&self) -> String {
+    fn written(self) -> String {
         match self {
-            Def::Path { binding, .. } => syntax::binding_attrpath(binding)
-                .map(|p| p.text().to_string())
-                .unwrap_or_default(),
-            Def::Inherit { name } => name.text().to_string(),
+            Def::Path { binding, .. } => binding.attrpath().map(GNode::text).unwrap_or_default(),
+            Def::Inherit { name } => name.text(),
         }
     }
 }
 
 /// State of one key of a merged set.
-struct Slot {
-    first: Def,
+struct Slot<'g> {
+    first: Def<'g>,
     set: bool,
     /// Items one level down, and how many definitions gave them.
-    children: Vec<Item>,
+    children: Vec<Item<'g>>,
     sources: usize,
 }
 
 /// One level of a merged set: the first duplicate among `items`, and the
 /// keys whose sets need a look one level down (only where two or more
 /// definitions meet: one set literal alone was checked on its own).
-fn level(
-    items: &[Item],
-    edits: &Edits,
+fn level<'g>(
+    items: &[Item<'g>],
+    edits: &Edits<'g>,
     only: Option<&String>,
-) -> (Option<Violation>, Vec<(String, Vec<Item>)>) {
-    let mut slots: Vec<(String, Slot)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+) -> (Option<Violation>, Vec<(String, Vec<Item<'g>>)>) {
+    let mut slots: Vec<(Cow<'g, str>, Slot<'g>)> = Vec::new();
+    let mut index: HashMap<Cow<'g, str>, usize> = HashMap::new();
     let mut found = Found::default();
     for item in items {
         let (defs, bundled) = match item {
             Item::Def(d) => (std::slice::from_ref(d), false),
             Item::Bundle(defs) => (defs.as_slice(), true),
         };
-        let Some(key) = defs.first().and_then(Def::key) else {
+        let Some(key) = defs.first().and_then(|d| d.key()) else {
             continue; // dynamic: its own set
         };
         if only.is_some_and(|k| *k != key) {
             continue;
         }
-        let existing = index.get(key.as_ref()).copied();
-        if let (Some(i), true) = (existing, bundled) {
+        if let (Some(&i), true) = (index.get(&key), bundled) {
             // A literal's attribute merged into a set that has it already.
-            let first = &slots[i].1.first;
-            found.add(Some(duplicate(&key, &defs[0], first)));
+            found.add(Some(duplicate(&key, defs[0], slots[i].1.first)));
             continue;
         }
-        for def in defs {
+        for &def in defs {
             let touch = def.touch(edits);
-            let slot_index = index.get(key.as_ref()).copied();
-            match (slot_index, touch) {
+            match (index.get(&key).copied(), touch) {
                 (_, Touch::Dynamic) => {}
                 (None, touch) => {
                     let (set, children) = match touch {
                         Touch::Descend(d) => (true, vec![Item::Def(d)]),
-                        Touch::Set(s) => (true, set_items(&s, edits)),
+                        Touch::Set(s) => (true, set_items(s, edits)),
                         _ => (false, Vec::new()),
                     };
-                    index.insert(key.to_string(), slots.len());
+                    index.insert(key.clone(), slots.len());
                     slots.push((
-                        key.to_string(),
+                        key.clone(),
                         Slot {
-                            first: def.clone(),
+                            first: def,
                             set,
                             children,
                             sources: 1,
@@ -499,13 +751,10 @@ fn level(
                         Touch::Set(s) if slot.set => {
                             // Nix merges a second set literal one level deep:
                             // its attributes must all be new.
-                            slot.children.extend(bundles(&s, edits));
+                            slot.children.extend(bundles(s, edits));
                             slot.sources += 1;
                         }
-                        _ => {
-                            let message_key = def.written();
-                            found.add(Some(duplicate(&message_key, def, &slot.first)));
-                        }
+                        _ => found.add(Some(duplicate(&def.written(), def, slot.first))),
                     }
                 }
             }
@@ -514,16 +763,16 @@ fn level(
     let deeper = slots
         .into_iter()
         .filter(|(_, slot)| slot.sources > 1)
-        .map(|(key, slot)| (key, slot.children))
+        .map(|(key, slot)| (key.into_owned(), slot.children))
         .collect();
     (found.first, deeper)
 }
 
 /// The entries of a set literal as items one level down.
-fn set_items(set: &SyntaxNode, edits: &Edits) -> Vec<Item> {
+fn set_items<'g>(set: GNode<'g>, edits: &Edits<'g>) -> Vec<Item<'g>> {
     edits
         .entries_of(set)
-        .iter()
+        .into_iter()
         .flat_map(Def::of_entry)
         .map(Item::Def)
         .collect()
@@ -531,12 +780,11 @@ fn set_items(set: &SyntaxNode, edits: &Edits) -> Vec<Item> {
 
 /// A set literal merged into an existing set: one bundle per attribute it
 /// defines (its definitions of that key, in order).
-fn bundles(set: &SyntaxNode, edits: &Edits) -> Vec<Item> {
-    let mut order: Vec<String> = Vec::new();
-    let mut by_key: HashMap<String, Vec<Def>> = HashMap::new();
-    for def in edits.entries_of(set).iter().flat_map(Def::of_entry) {
+fn bundles<'g>(set: GNode<'g>, edits: &Edits<'g>) -> Vec<Item<'g>> {
+    let mut order: Vec<Cow<'g, str>> = Vec::new();
+    let mut by_key: HashMap<Cow<'g, str>, Vec<Def<'g>>> = HashMap::new();
+    for def in edits.entries_of(set).into_iter().flat_map(Def::of_entry) {
         let Some(key) = def.key() else { continue };
-        let key = key.into_owned();
         if !by_key.contains_key(&key) {
             order.push(key.clone());
         }
@@ -549,11 +797,11 @@ fn bundles(set: &SyntaxNode, edits: &Edits) -> Vec<Item> {
         .collect()
 }
 
-fn duplicate(key: &str, second: &Def, first: &Def) -> Violation {
+fn duplicate(key: &str, second: Def<'_>, first: Def<'_>) -> Violation {
     Violation {
         message: format!("attribute '{key}' already defined"),
-        at: range(second.node()),
-        first: Some(range(first.node())),
+        at: second.node().range(),
+        first: Some(first.node().range()),
         help: "Nix rejects an attribute set that defines the same attribute twice (nested \
                sets merge, but not a value with a set); keep one definition"
             .into(),

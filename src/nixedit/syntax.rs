@@ -41,6 +41,16 @@ pub fn static_string(node: &SyntaxNode) -> Option<String> {
     })
 }
 
+/// A string's value from its raw content (between the quotes, without
+/// interpolation).
+pub fn string_value(raw: &str, indented: bool) -> String {
+    if indented {
+        indented_value(raw)
+    } else {
+        quoted_value(raw)
+    }
+}
+
 /// Whether `node` is an indented string (`''…''`).
 pub fn is_indented_string(node: &SyntaxNode) -> bool {
     node.kind() == SyntaxKind::NODE_STRING

@@ -32,7 +32,7 @@ use std::ops::Range;
 
 use rnix::{NodeOrToken, SyntaxKind, SyntaxNode, TextRange, TextSize};
 
-use super::strict::{self, Edits, Violation};
+use super::strict::{self, Edits, GNode, Violation};
 use super::{load, node_range, syntax, EditError, NixFile, TextEdit};
 
 /// Why a text is not valid Nix.
@@ -99,7 +99,8 @@ fn entries_context(root: &SyntaxNode, range: &Range<usize>) -> Option<SyntaxNode
         if !touches {
             continue;
         }
-        let whole = range.start <= s && e <= range.end;
+        // Whitespace may be split (it stays whitespace on both sides).
+        let whole = range.start <= s && e <= range.end || child.kind() == SyntaxKind::TOKEN_WHITESPACE;
         let kind = child.kind();
         let allowed = kind.is_trivia()
             || matches!(
@@ -171,17 +172,58 @@ fn entries(set: &SyntaxNode, edit: &TextEdit) -> Option<bool> {
         new_entries.extend(new_set.children().filter(is_entry));
     }
     let edits = Edits {
-        entries: Some((set.clone(), new_entries)),
+        entries: Some((GNode::of(set), new_entries.iter().map(GNode::of).collect())),
         value: None,
     };
-    if strict::duplicates_focused(set, &edits, &[]).is_some() {
-        return Some(false);
-    }
-    let (top, focus) = merge_chain(set);
-    if top != *set && strict::duplicates_focused(&top, &edits, &focus).is_some() {
-        return Some(false);
+    // The file was valid: a duplicate now involves a key an entry that
+    // came or went starts with. Looking only there keeps an edit of a
+    // file's top-level set from reading all of its entries' keys.
+    let gone = set
+        .children()
+        .filter(is_entry)
+        .filter(|e| contains(&edit.range, &node_range(e)));
+    let mut keys: Vec<String> = new_set
+        .children()
+        .filter(is_entry)
+        .chain(gone)
+        .flat_map(|e| first_keys(&e))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let (top, chain) = merge_chain(set);
+    for key in keys {
+        let focus = [key];
+        if strict::duplicates_focused(GNode::of(set), &edits, &focus).is_some() {
+            return Some(false);
+        }
+        let mut on_top = chain.clone();
+        on_top.extend(focus);
+        if top != *set && strict::duplicates_focused(GNode::of(&top), &edits, &on_top).is_some() {
+            return Some(false);
+        }
     }
     Some(true)
+}
+
+/// The keys an entry defines first (`a` of `a.b = …;`, the names of
+/// `inherit`); none for a dynamic key (a set of its own).
+fn first_keys(entry: &SyntaxNode) -> Vec<String> {
+    match entry.kind() {
+        SyntaxKind::NODE_INHERIT => entry
+            .children()
+            .filter(|c| c.kind() != SyntaxKind::NODE_INHERIT_FROM)
+            .filter_map(|n| syntax::attr_key(&n))
+            .collect(),
+        _ => syntax::binding_attrpath(entry)
+            .and_then(|p| p.children().next())
+            .and_then(|a| syntax::attr_key(&a))
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
 }
 
 /// Whether a `#` comment token ends exactly at `offset`.
@@ -288,16 +330,16 @@ fn value(text: &str, node: &SyntaxNode, edit: &TextEdit) -> Option<bool> {
     }
     let edits = Edits {
         entries: None,
-        value: Some((outer.clone(), expr.clone())),
+        value: Some((GNode::of(&outer), GNode::of(&expr))),
     };
     let scope = binding.parent()?;
     let own = syntax::binding_keys(&binding).unwrap_or_default();
-    if strict::duplicates_focused(&scope, &edits, &own).is_some() {
+    if strict::duplicates_focused(GNode::of(&scope), &edits, &own).is_some() {
         return Some(false);
     }
     let (top, mut focus) = merge_chain(&scope);
     focus.extend(own);
-    if top != scope && strict::duplicates_focused(&top, &edits, &focus).is_some() {
+    if top != scope && strict::duplicates_focused(GNode::of(&top), &edits, &focus).is_some() {
         return Some(false);
     }
     Some(true)
