@@ -98,7 +98,12 @@ fn the_depth_diagnostic_names_the_place_not_the_whole_line() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "TMP");
-    assert!(stderr.len() < 1_000, "the diagnostic quotes the line: {} bytes", stderr.len());
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "TMP");
+    assert!(
+        stderr.len() < 1_000,
+        "the diagnostic quotes the line: {} bytes",
+        stderr.len()
+    );
     insta::assert_snapshot!("too_deep", stderr);
 }

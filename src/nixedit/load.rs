@@ -16,31 +16,36 @@ use super::strict::{self, Violation};
 /// The text of a file's bytes: UTF-8 without NUL bytes (Nix stops reading at
 /// a NUL, so such a file never means to Nix what it shows).
 pub fn text_of(name: &str, bytes: Vec<u8>) -> Result<String, EditError> {
-    if let Some(at) = bytes.iter().position(|&b| b == 0) {
-        return Err(EditError::Binary {
-            file: name.to_string(),
-            why: format!("it has a NUL byte (at byte {at}), so it is a binary file"),
-        });
-    }
-    String::from_utf8(bytes).map_err(|e| EditError::Binary {
+    let nul = |at: usize| EditError::Binary {
         file: name.to_string(),
-        why: format!(
-            "it is not UTF-8 text (an invalid byte at {})",
-            e.utf8_error().valid_up_to()
-        ),
-    })
+        why: format!("it has a NUL byte (at byte {at}), so it is a binary file"),
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => match text.find('\0') {
+            Some(at) => Err(nul(at)),
+            None => Ok(text),
+        },
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            match e.as_bytes()[..valid].iter().position(|&b| b == 0) {
+                Some(at) => Err(nul(at)),
+                None => Err(EditError::Binary {
+                    file: name.to_string(),
+                    why: format!("it is not UTF-8 text (an invalid byte at {valid})"),
+                }),
+            }
+        }
+    }
 }
 
 /// Check `text` and its parse: empty, NUL bytes, syntax errors (the first
 /// one, as Nix reports only the first), too deep, then Nix's own rules.
 pub fn check(name: &str, text: &str, parsed: &rnix::Parse<rnix::Root>) -> Result<(), EditError> {
-    if text.contains('\0') {
-        return Err(text_of(name, text.as_bytes().to_vec())
-            .err()
-            .unwrap_or(EditError::Binary {
-                file: name.to_string(),
-                why: "it has a NUL byte".into(),
-            }));
+    if let Some(at) = text.find('\0') {
+        return Err(EditError::Binary {
+            file: name.to_string(),
+            why: format!("it has a NUL byte (at byte {at}), so it is a binary file"),
+        });
     }
     let root = parsed.syntax();
     if is_empty(&root) {

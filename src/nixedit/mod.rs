@@ -855,6 +855,9 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// A CR not followed by LF: a line ending of its own.
 fn has_lone_cr(text: &str) -> bool {
+    if !text.contains('\r') {
+        return false;
+    }
     let bytes = text.as_bytes();
     bytes
         .iter()

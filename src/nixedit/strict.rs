@@ -44,59 +44,148 @@ pub struct Violation {
 /// red form only where a rule needs more: an attribute set whose entries
 /// share a first key, a misplaced function.
 pub fn check(root: &SyntaxNode) -> Option<Violation> {
-    let mut found = Found::default();
-    let base = usize::from(root.text_range().start());
-    let mut keys: HashMap<Cow<'_, str>, ()> = HashMap::new();
-    // (node, its offset, its parent's kind)
-    let mut stack: Vec<(&GreenNodeData, usize, SyntaxKind)> =
-        vec![(root.green(), base, SyntaxKind::NODE_ROOT)];
-    while let Some((node, offset, parent)) = stack.pop() {
-        let kind = kind_of(node.kind());
-        match kind {
-            SyntaxKind::NODE_LAMBDA if !lambda_allowed_in(parent) => {
-                found.add(red_at(root, offset, node, kind).and_then(|n| misplaced_lambda(&n)));
+    let base = GNode::of(root);
+    // A large file is checked on two threads: the rules look at one node
+    // and its children at a time (a set's duplicates at its own entries and
+    // what merges into them), so subtrees are independent.
+    let mut frontier = vec![(base, SyntaxKind::NODE_ROOT)];
+    let mut findings = Scan::default();
+    if usize::from(root.text_range().len()) >= PARALLEL_MIN {
+        let mut keys = Vec::new();
+        for _ in 0..SPLIT_LEVELS {
+            if frontier.len() >= SPLIT_PIECES {
+                break;
             }
-            SyntaxKind::NODE_PATTERN => {
-                if has_repeated_formal(node) {
-                    found.add(red_at(root, offset, node, kind).and_then(|n| duplicate_formal(&n)));
-                }
+            let mut next = Vec::new();
+            for (node, parent) in frontier {
+                visit(node, parent, &mut keys, &mut findings, |n, k| {
+                    next.push((n, k))
+                });
             }
-            SyntaxKind::NODE_INHERIT => {
-                if node
-                    .children()
-                    .filter_map(|c| c.into_node())
-                    .any(|c| kind_of(c.kind()) != SyntaxKind::NODE_INHERIT_FROM && green_key(c).is_none())
-                {
-                    found.add(red_at(root, offset, node, kind).and_then(|n| dynamic_inherit(&n)));
-                }
-            }
-            SyntaxKind::NODE_ATTR_SET | SyntaxKind::NODE_LET_IN | SyntaxKind::NODE_LEGACY_LET => {
-                let dynamic_let = kind == SyntaxKind::NODE_LET_IN
-                    && entries(node).any(|e| {
-                        kind_of(e.kind()) == SyntaxKind::NODE_ATTRPATH_VALUE
-                            && first_attr(e).is_some_and(|a| green_key(a).is_none())
-                    });
-                if dynamic_let {
-                    found.add(red_at(root, offset, node, kind).and_then(|n| dynamic_let_in(&n)));
-                }
-                if first_keys_repeat(node, &mut keys) {
-                    let binds = GNode { node, offset };
-                    found.add(duplicates_focused(binds, &Edits::none(), &[]));
-                }
-            }
-            _ => {}
-        }
-        let mut at = offset;
-        for child in node.children() {
-            let len = usize::from(child.text_len());
-            match child {
-                NodeOrToken::Node(n) => stack.push((n, at, kind)),
-                NodeOrToken::Token(t) => found.add(check_token(kind_of(t.kind()), t.text(), at)),
-            }
-            at += len;
+            frontier = next;
         }
     }
-    found.first
+    let pieces = if frontier.len() >= 2 {
+        // Two halves of about the same size.
+        let total: usize = frontier.iter().map(|(n, _)| n.range().len()).sum();
+        let mut size = 0;
+        let cut = frontier
+            .iter()
+            .position(|(n, _)| {
+                size += n.range().len();
+                size * 2 >= total
+            })
+            .map_or(frontier.len() / 2, |i| i + 1)
+            .min(frontier.len() - 1);
+        let second = frontier.split_off(cut);
+        std::thread::scope(|scope| {
+            let other = std::thread::Builder::new()
+                .name("nixflip-strict".into())
+                .spawn_scoped(scope, || scan(second.clone()));
+            let mine = scan(frontier);
+            let theirs = match other {
+                Ok(handle) => handle.join().unwrap_or_else(|_| scan(second.clone())),
+                Err(_) => scan(second.clone()),
+            };
+            vec![mine, theirs]
+        })
+    } else {
+        vec![scan(frontier)]
+    };
+    for piece in pieces {
+        findings.found.add(piece.found.first);
+        findings.red.extend(piece.red);
+    }
+    // The rules that read the red tree, where the green one said to look.
+    for (offset, len, kind) in findings.red {
+        let Some(node) = red_at(root, offset, len, kind) else {
+            continue;
+        };
+        findings.found.add(match kind {
+            SyntaxKind::NODE_LAMBDA => misplaced_lambda(&node),
+            SyntaxKind::NODE_PATTERN => duplicate_formal(&node),
+            SyntaxKind::NODE_INHERIT => dynamic_inherit(&node),
+            _ => dynamic_let_in(&node),
+        });
+    }
+    findings.found.first
+}
+
+/// From this size on, [`check`] uses a second thread.
+const PARALLEL_MIN: usize = 1 << 20;
+/// How finely it splits the tree, at most how many levels down.
+const SPLIT_PIECES: usize = 64;
+const SPLIT_LEVELS: usize = 8;
+
+/// What a part of the tree gave: violations found on the green tree, and
+/// nodes a rule must look at in red (offset, length, kind).
+#[derive(Default)]
+struct Scan {
+    found: Found,
+    red: Vec<(usize, usize, SyntaxKind)>,
+}
+
+/// Check the subtrees in `work` (each with its parent's kind).
+fn scan(mut work: Vec<(GNode<'_>, SyntaxKind)>) -> Scan {
+    let mut out = Scan::default();
+    let mut keys = Vec::new();
+    while let Some((node, parent)) = work.pop() {
+        visit(node, parent, &mut keys, &mut out, |n, k| work.push((n, k)));
+    }
+    out
+}
+
+/// The rules of one node and its tokens; its child nodes go to `push`.
+fn visit<'g>(
+    g: GNode<'g>,
+    parent: SyntaxKind,
+    keys: &mut Vec<Cow<'g, str>>,
+    out: &mut Scan,
+    mut push: impl FnMut(GNode<'g>, SyntaxKind),
+) {
+    let (node, offset) = (g.node, g.offset);
+    let kind = kind_of(node.kind());
+    let len = usize::from(node.text_len());
+    match kind {
+        SyntaxKind::NODE_LAMBDA if !lambda_allowed_in(parent) => out.red.push((offset, len, kind)),
+        SyntaxKind::NODE_PATTERN if has_repeated_formal(node) => out.red.push((offset, len, kind)),
+        SyntaxKind::NODE_INHERIT
+            if node.children().filter_map(|c| c.into_node()).any(|c| {
+                kind_of(c.kind()) != SyntaxKind::NODE_INHERIT_FROM && green_key(c).is_none()
+            }) =>
+        {
+            out.red.push((offset, len, kind))
+        }
+        SyntaxKind::NODE_ATTR_SET | SyntaxKind::NODE_LET_IN | SyntaxKind::NODE_LEGACY_LET => {
+            let dynamic_let = kind == SyntaxKind::NODE_LET_IN
+                && entries(node).any(|e| {
+                    kind_of(e.kind()) == SyntaxKind::NODE_ATTRPATH_VALUE
+                        && first_attr(e).is_some_and(|a| green_key(a).is_none())
+                });
+            if dynamic_let {
+                out.red.push((offset, len, kind));
+            }
+            if first_keys_repeat(node, keys) {
+                out.found.add(duplicates_focused(g, &Edits::none(), &[]));
+            }
+        }
+        _ => {}
+    }
+    let mut at = offset;
+    for child in node.children() {
+        let len = usize::from(child.text_len());
+        match child {
+            NodeOrToken::Node(n) => push(
+                GNode {
+                    node: n,
+                    offset: at,
+                },
+                kind,
+            ),
+            NodeOrToken::Token(t) => out.found.add(check_token(kind_of(t.kind()), t.text(), at)),
+        }
+        at += len;
+    }
 }
 
 fn kind_of(raw: rowan::SyntaxKind) -> SyntaxKind {
@@ -125,9 +214,9 @@ fn lambda_allowed_in(parent: SyntaxKind) -> bool {
 
 /// The red node for the green `node` at `offset` (found from the root:
 /// only done where a rule needs it).
-fn red_at(root: &SyntaxNode, offset: usize, node: &GreenNodeData, kind: SyntaxKind) -> Option<SyntaxNode> {
+fn red_at(root: &SyntaxNode, offset: usize, len: usize, kind: SyntaxKind) -> Option<SyntaxNode> {
     let start = rnix::TextSize::try_from(offset).ok()?;
-    let range = rnix::TextRange::at(start, node.text_len());
+    let range = rnix::TextRange::at(start, rnix::TextSize::try_from(len).ok()?);
     let mut red = match root.covering_element(range) {
         NodeOrToken::Node(n) => n,
         NodeOrToken::Token(t) => t.parent()?,
@@ -160,27 +249,24 @@ fn first_attr(binding: &GreenNodeData) -> Option<&GreenNodeData> {
 
 /// Whether two entries of a set or `let` start with the same key (only then
 /// can one of them be a duplicate).
-fn first_keys_repeat<'g>(binds: &'g GreenNodeData, keys: &mut HashMap<Cow<'g, str>, ()>) -> bool {
+fn first_keys_repeat<'g>(binds: &'g GreenNodeData, keys: &mut Vec<Cow<'g, str>>) -> bool {
     keys.clear();
     for entry in entries(binds) {
-        let names: Vec<&GreenNodeData> = if kind_of(entry.kind()) == SyntaxKind::NODE_INHERIT {
-            entry
-                .children()
-                .filter_map(|c| c.into_node())
-                .filter(|n| kind_of(n.kind()) != SyntaxKind::NODE_INHERIT_FROM)
-                .collect()
-        } else {
-            first_attr(entry).into_iter().collect()
-        };
-        for name in names {
-            if let Some(key) = green_key(name) {
-                if keys.insert(key, ()).is_some() {
-                    return true;
-                }
-            }
+        if kind_of(entry.kind()) == SyntaxKind::NODE_INHERIT {
+            keys.extend(
+                entry
+                    .children()
+                    .filter_map(|c| c.into_node())
+                    .filter(|n| kind_of(n.kind()) != SyntaxKind::NODE_INHERIT_FROM)
+                    .filter_map(green_key),
+            );
+        } else if let Some(key) = first_attr(entry).and_then(green_key) {
+            keys.push(key);
         }
     }
-    false
+    // Sorting beats hashing for the few keys most sets have.
+    keys.sort_unstable();
+    keys.windows(2).any(|pair| pair[0] == pair[1])
 }
 
 fn has_repeated_formal(pattern: &GreenNodeData) -> bool {
@@ -282,7 +368,6 @@ impl HasRange for SyntaxNode {
         usize::from(r.start())..usize::from(r.end())
     }
 }
-
 
 fn check_token(kind: SyntaxKind, text: &str, offset: usize) -> Option<Violation> {
     let at = offset..offset + text.len();
@@ -687,10 +772,71 @@ impl<'g> Def<'g> {
 /// State of one key of a merged set.
 struct Slot<'g> {
     first: Def<'g>,
-    set: bool,
-    /// Items one level down, and how many definitions gave them.
+    /// What the first definition holds below the key, while it is the only
+    /// one: no list is built for the many keys only one definition has.
+    below: Below<'g>,
+    /// Items one level down once a second definition arrives.
     children: Vec<Item<'g>>,
     sources: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Below<'g> {
+    Leaf,
+    Descend(Def<'g>),
+    Set(GNode<'g>),
+}
+
+impl<'g> Slot<'g> {
+    fn is_set(&self) -> bool {
+        !matches!(self.below, Below::Leaf)
+    }
+
+    /// Another definition of a set at this key: the items one level down.
+    fn meet(&mut self, more: impl IntoIterator<Item = Item<'g>>, edits: &Edits<'g>) {
+        if self.sources == 1 {
+            match self.below {
+                Below::Descend(d) => self.children.push(Item::Def(d)),
+                Below::Set(s) => self.children.extend(set_items(s, edits)),
+                Below::Leaf => {}
+            }
+        }
+        self.children.extend(more);
+        self.sources += 1;
+    }
+}
+
+/// Keys to slots: a scan while there are few, a map beyond.
+struct Slots<'g> {
+    slots: Vec<(Cow<'g, str>, Slot<'g>)>,
+    index: HashMap<Cow<'g, str>, usize>,
+}
+
+impl<'g> Slots<'g> {
+    const SCAN: usize = 16;
+
+    fn find(&self, key: &str) -> Option<usize> {
+        if self.slots.len() <= Self::SCAN {
+            self.slots.iter().position(|(k, _)| k == key)
+        } else {
+            self.index.get(key).copied()
+        }
+    }
+
+    fn push(&mut self, key: Cow<'g, str>, slot: Slot<'g>) {
+        self.slots.push((key, slot));
+        match self.slots.len() {
+            n if n == Self::SCAN + 1 => {
+                for (i, (k, _)) in self.slots.iter().enumerate() {
+                    self.index.insert(k.clone(), i);
+                }
+            }
+            n if n > Self::SCAN + 1 => {
+                self.index.insert(self.slots[n - 1].0.clone(), n - 1);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// One level of a merged set: the first duplicate among `items`, and the
@@ -701,8 +847,10 @@ fn level<'g>(
     edits: &Edits<'g>,
     only: Option<&String>,
 ) -> (Option<Violation>, Vec<(String, Vec<Item<'g>>)>) {
-    let mut slots: Vec<(Cow<'g, str>, Slot<'g>)> = Vec::new();
-    let mut index: HashMap<Cow<'g, str>, usize> = HashMap::new();
+    let mut slots = Slots {
+        slots: Vec::new(),
+        index: HashMap::new(),
+    };
     let mut found = Found::default();
     for item in items {
         let (defs, bundled) = match item {
@@ -715,45 +863,38 @@ fn level<'g>(
         if only.is_some_and(|k| *k != key) {
             continue;
         }
-        if let (Some(&i), true) = (index.get(&key), bundled) {
+        if let (Some(i), true) = (slots.find(&key), bundled) {
             // A literal's attribute merged into a set that has it already.
-            found.add(Some(duplicate(&key, defs[0], slots[i].1.first)));
+            found.add(Some(duplicate(&key, defs[0], slots.slots[i].1.first)));
             continue;
         }
         for &def in defs {
             let touch = def.touch(edits);
-            match (index.get(&key).copied(), touch) {
+            match (slots.find(&key), touch) {
                 (_, Touch::Dynamic) => {}
                 (None, touch) => {
-                    let (set, children) = match touch {
-                        Touch::Descend(d) => (true, vec![Item::Def(d)]),
-                        Touch::Set(s) => (true, set_items(s, edits)),
-                        _ => (false, Vec::new()),
+                    let below = match touch {
+                        Touch::Descend(d) => Below::Descend(d),
+                        Touch::Set(s) => Below::Set(s),
+                        _ => Below::Leaf,
                     };
-                    index.insert(key.clone(), slots.len());
-                    slots.push((
+                    slots.push(
                         key.clone(),
                         Slot {
                             first: def,
-                            set,
-                            children,
+                            below,
+                            children: Vec::new(),
                             sources: 1,
                         },
-                    ));
+                    );
                 }
                 (Some(i), touch) => {
-                    let slot = &mut slots[i].1;
+                    let slot = &mut slots.slots[i].1;
                     match touch {
-                        Touch::Descend(d) if slot.set => {
-                            slot.children.push(Item::Def(d));
-                            slot.sources += 1;
-                        }
-                        Touch::Set(s) if slot.set => {
-                            // Nix merges a second set literal one level deep:
-                            // its attributes must all be new.
-                            slot.children.extend(bundles(s, edits));
-                            slot.sources += 1;
-                        }
+                        Touch::Descend(d) if slot.is_set() => slot.meet([Item::Def(d)], edits),
+                        // Nix merges a second set literal one level deep:
+                        // its attributes must all be new.
+                        Touch::Set(s) if slot.is_set() => slot.meet(bundles(s, edits), edits),
                         _ => found.add(Some(duplicate(&def.written(), def, slot.first))),
                     }
                 }
@@ -761,6 +902,7 @@ fn level<'g>(
         }
     }
     let deeper = slots
+        .slots
         .into_iter()
         .filter(|(_, slot)| slot.sources > 1)
         .map(|(key, slot)| (key.into_owned(), slot.children))

@@ -100,7 +100,8 @@ fn entries_context(root: &SyntaxNode, range: &Range<usize>) -> Option<SyntaxNode
             continue;
         }
         // Whitespace may be split (it stays whitespace on both sides).
-        let whole = range.start <= s && e <= range.end || child.kind() == SyntaxKind::TOKEN_WHITESPACE;
+        let whole =
+            range.start <= s && e <= range.end || child.kind() == SyntaxKind::TOKEN_WHITESPACE;
         let kind = child.kind();
         let allowed = kind.is_trivia()
             || matches!(
