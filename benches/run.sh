@@ -18,3 +18,4 @@ cargo build --release
 cargo bench --bench editor
 cargo bench --bench check
 cargo bench --bench promote
+cargo bench --bench large

@@ -112,33 +112,49 @@ pub fn plan_insert(
 
 /// Siblings written `a.b = …` mean dotted; siblings that open nested sets
 /// (`a = { … };`) mean nested; plain leaves alone say nothing, and a single line
-/// is the smaller change.
+/// is the smaller change. (Entries with a dynamic key say nothing either.)
 fn prefers_dotted(entries: &[SyntaxNode]) -> bool {
-    let keyed: Vec<(Vec<String>, Option<SyntaxNode>)> = entries
+    let mut nested = false;
+    for entry in entries
         .iter()
         .filter(|e| e.kind() == SyntaxKind::NODE_ATTRPATH_VALUE)
-        .filter_map(|e| Some((syntax::binding_keys(e)?, syntax::binding_value(e))))
-        .collect();
-    if keyed.iter().any(|(keys, _)| keys.len() > 1) {
-        return true;
+    {
+        let Some(attrs) = syntax::binding_attrpath(entry) else {
+            continue;
+        };
+        if !attrs.children().all(|a| syntax::attr_is_static(&a)) {
+            continue;
+        }
+        if attrs.children().nth(1).is_some() {
+            return true;
+        }
+        nested |= syntax::binding_value(entry)
+            .is_some_and(|v| syntax::unparen(&v).kind() == SyntaxKind::NODE_ATTR_SET);
     }
-    let nested = keyed.iter().any(|(_, value)| {
-        value
-            .as_ref()
-            .is_some_and(|v| syntax::unparen(v).kind() == SyntaxKind::NODE_ATTR_SET)
-    });
     !nested
 }
 
 /// The sibling sharing the longest key prefix with `rest` (the last of equals),
-/// or the last entry when none shares anything.
+/// or the last entry when none shares anything. Keys are compared in place
+/// (a large set has tens of thousands of entries).
 fn anchor(entries: &[SyntaxNode], rest: &[String]) -> Option<SyntaxNode> {
     let shared = |entry: &SyntaxNode| -> usize {
-        let keys = syntax::binding_keys(entry).unwrap_or_default();
-        keys.iter().zip(rest).take_while(|(a, b)| a == b).count()
+        let Some(attrs) = syntax::binding_attrpath(entry) else {
+            return 0;
+        };
+        if !attrs.children().all(|a| syntax::attr_is_static(&a)) {
+            return 0;
+        }
+        attrs
+            .children()
+            .zip(rest)
+            .take_while(|(attr, key)| syntax::attr_is(attr, key))
+            .count()
     };
-    let best = entries.iter().map(shared).max()?;
-    entries.iter().rev().find(|e| shared(e) == best).cloned()
+    let shares: Vec<usize> = entries.iter().map(shared).collect();
+    let best = shares.iter().copied().max()?;
+    let at = shares.iter().rposition(|&s| s == best)?;
+    entries.get(at).cloned()
 }
 
 fn insert_after(

@@ -17,6 +17,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::ops::Range;
 
 use rnix::{NodeOrToken, SyntaxKind, SyntaxNode};
@@ -50,6 +52,8 @@ pub fn check(root: &SyntaxNode) -> Option<Violation> {
     // what merges into them), so subtrees are independent.
     let mut frontier = vec![(base, SyntaxKind::NODE_ROOT)];
     let mut findings = Scan::default();
+    // The sets met while splitting are analysed with the halves.
+    findings.defer = true;
     if usize::from(root.text_range().len()) >= PARALLEL_MIN {
         let mut keys = Vec::new();
         for _ in 0..SPLIT_LEVELS {
@@ -78,19 +82,23 @@ pub fn check(root: &SyntaxNode) -> Option<Violation> {
             .map_or(frontier.len() / 2, |i| i + 1)
             .min(frontier.len() - 1);
         let second = frontier.split_off(cut);
+        let sets = std::mem::take(&mut findings.sets);
         std::thread::scope(|scope| {
             let other = std::thread::Builder::new()
                 .name("nixflip-strict".into())
-                .spawn_scoped(scope, || scan(second.clone()));
-            let mine = scan(frontier);
+                .spawn_scoped(scope, || scan(second.clone(), &sets));
+            let mine = scan(frontier, &[]);
             let theirs = match other {
-                Ok(handle) => handle.join().unwrap_or_else(|_| scan(second.clone())),
-                Err(_) => scan(second.clone()),
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| scan(second.clone(), &sets)),
+                Err(_) => scan(second.clone(), &sets),
             };
             vec![mine, theirs]
         })
     } else {
-        vec![scan(frontier)]
+        let sets = std::mem::take(&mut findings.sets);
+        vec![scan(frontier, &sets)]
     };
     for piece in pieces {
         findings.found.add(piece.found.first);
@@ -120,14 +128,22 @@ const SPLIT_LEVELS: usize = 8;
 /// What a part of the tree gave: violations found on the green tree, and
 /// nodes a rule must look at in red (offset, length, kind).
 #[derive(Default)]
-struct Scan {
+struct Scan<'g> {
     found: Found,
     red: Vec<(usize, usize, SyntaxKind)>,
+    /// Collect sets whose entries share a first key instead of analysing
+    /// them at once.
+    defer: bool,
+    sets: Vec<GNode<'g>>,
 }
 
-/// Check the subtrees in `work` (each with its parent's kind).
-fn scan(mut work: Vec<(GNode<'_>, SyntaxKind)>) -> Scan {
+/// Check the subtrees in `work` (each with its parent's kind), and the
+/// duplicates of the sets in `sets`.
+fn scan<'g>(mut work: Vec<(GNode<'g>, SyntaxKind)>, sets: &[GNode<'g>]) -> Scan<'g> {
     let mut out = Scan::default();
+    for &set in sets {
+        out.found.add(duplicates_focused(set, &Edits::none(), &[]));
+    }
     let mut keys = Vec::new();
     while let Some((node, parent)) = work.pop() {
         visit(node, parent, &mut keys, &mut out, |n, k| work.push((n, k)));
@@ -140,7 +156,7 @@ fn visit<'g>(
     g: GNode<'g>,
     parent: SyntaxKind,
     keys: &mut Vec<Cow<'g, str>>,
-    out: &mut Scan,
+    out: &mut Scan<'g>,
     mut push: impl FnMut(GNode<'g>, SyntaxKind),
 ) {
     let (node, offset) = (g.node, g.offset);
@@ -166,7 +182,11 @@ fn visit<'g>(
                 out.red.push((offset, len, kind));
             }
             if first_keys_repeat(node, keys) {
-                out.found.add(duplicates_focused(g, &Edits::none(), &[]));
+                if out.defer {
+                    out.sets.push(g);
+                } else {
+                    out.found.add(duplicates_focused(g, &Edits::none(), &[]));
+                }
             }
         }
         _ => {}
@@ -809,7 +829,7 @@ impl<'g> Slot<'g> {
 /// Keys to slots: a scan while there are few, a map beyond.
 struct Slots<'g> {
     slots: Vec<(Cow<'g, str>, Slot<'g>)>,
-    index: HashMap<Cow<'g, str>, usize>,
+    index: FxHashMap<Cow<'g, str>, usize>,
 }
 
 impl<'g> Slots<'g> {
@@ -849,7 +869,7 @@ fn level<'g>(
 ) -> (Option<Violation>, Vec<(String, Vec<Item<'g>>)>) {
     let mut slots = Slots {
         slots: Vec::new(),
-        index: HashMap::new(),
+        index: FxHashMap::default(),
     };
     let mut found = Found::default();
     for item in items {
@@ -924,7 +944,7 @@ fn set_items<'g>(set: GNode<'g>, edits: &Edits<'g>) -> Vec<Item<'g>> {
 /// defines (its definitions of that key, in order).
 fn bundles<'g>(set: GNode<'g>, edits: &Edits<'g>) -> Vec<Item<'g>> {
     let mut order: Vec<Cow<'g, str>> = Vec::new();
-    let mut by_key: HashMap<Cow<'g, str>, Vec<Def<'g>>> = HashMap::new();
+    let mut by_key: FxHashMap<Cow<'g, str>, Vec<Def<'g>>> = FxHashMap::default();
     for def in edits.entries_of(set).into_iter().flat_map(Def::of_entry) {
         let Some(key) = def.key() else { continue };
         if !by_key.contains_key(&key) {

@@ -244,6 +244,20 @@ pub fn attr_key(attr: &SyntaxNode) -> Option<String> {
     }
 }
 
+/// Whether an attribute names a key known before evaluation.
+pub fn attr_is_static(attr: &SyntaxNode) -> bool {
+    attr.kind() == SyntaxKind::NODE_IDENT || attr_key(attr).is_some()
+}
+
+/// Whether an attribute names `key` (an identifier is compared without
+/// building a string).
+pub fn attr_is(attr: &SyntaxNode, key: &str) -> bool {
+    match attr.kind() {
+        SyntaxKind::NODE_IDENT => attr.first_token().is_some_and(|t| t.text() == key),
+        _ => attr_key(attr).as_deref() == Some(key),
+    }
+}
+
 /// The keys of a binding `a.b."c" = …;`, or `None` if any key is dynamic.
 pub fn binding_keys(binding: &SyntaxNode) -> Option<Vec<String>> {
     let attrpath = binding

@@ -309,9 +309,7 @@ impl Walk {
             return false; // at or under the focus: everything is wanted
         };
         let first = syntax::binding_attrpath(entry).and_then(|p| p.children().next());
-        first
-            .and_then(|attr| syntax::attr_key(&attr))
-            .is_some_and(|key| key != *wanted)
+        first.is_some_and(|attr| syntax::attr_is_static(&attr) && !syntax::attr_is(&attr, wanted))
     }
 
     fn visit(

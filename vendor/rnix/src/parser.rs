@@ -265,11 +265,21 @@ where
         self.consumed += TextSize::of(s);
         self.tree.token(token, s)
     }
+    /// The next token that is not trivia (trivia before it is moved to
+    /// the trivia buffer). The parser asks this at every precedence level,
+    /// so the common case (the token is already buffered) is one check.
+    #[inline]
     fn peek(&mut self) -> Option<SyntaxKind> {
-        while self.peek_raw().map(|&(t, _)| t.is_trivia()).unwrap_or(false) {
-            self.bump();
+        loop {
+            match self.buffer.front() {
+                Some(&(kind, _)) if !kind.is_trivia() => return Some(kind),
+                Some(_) => self.bump(),
+                None => {
+                    let token = self.next_raw()?;
+                    self.buffer.push_back(token);
+                }
+            }
         }
-        self.peek_ahead(0)
     }
     fn peek_ahead(&mut self, n: usize) -> Option<SyntaxKind> {
         let mut non_trivia_seen = 0;

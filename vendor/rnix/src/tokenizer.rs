@@ -16,6 +16,10 @@ fn is_valid_path_char(c: char) -> bool {
     matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '/' | '_' | '.' | '+' | '-')
 }
 
+fn is_valid_path_byte(b: u8) -> bool {
+    matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'_' | b'.' | b'+' | b'-')
+}
+
 fn is_valid_uri_char(c: char) -> bool {
     match c {
         '%' | '?' | ':' | '@' | '&' | '=' | '$' | ',' | '!' | '~' | '*' | '\'' => true,
@@ -115,6 +119,14 @@ impl Tokenizer<'_> {
         self.state.offset += len;
         len
     }
+    /// `consume` for a predicate that holds only for ASCII characters,
+    /// byte by byte (no UTF-8 decoding: a byte of a longer character is
+    /// never ASCII, so the predicate stops there as it would on the char).
+    fn consume_ascii(&mut self, f: impl Fn(u8) -> bool) -> usize {
+        let len = self.remaining().bytes().take_while(|&b| b.is_ascii() && f(b)).count();
+        self.state.offset += len;
+        len
+    }
     fn next_string(&mut self, multiline: bool) -> SyntaxKind {
         loop {
             let start = self.state;
@@ -177,7 +189,7 @@ impl Tokenizer<'_> {
     }
 
     fn check_path_since(&mut self, past: State, kind: SyntaxKind) -> SyntaxKind {
-        self.consume(is_valid_path_char);
+        self.consume_ascii(is_valid_path_byte);
         let path_str = self.str_since(past);
         if self.remaining().starts_with("${") {
             self.ctx.push(Context::InterpolStart);
@@ -262,12 +274,13 @@ impl Tokenizer<'_> {
         // tab or a Unicode space is an invalid token), and a `#` comment
         // ends at `\r` as well as `\n`, so a file with CR line endings reads
         // as it does in Nix.
-        if self.consume(|c| matches!(c, ' ' | '\t' | '\r' | '\n')) > 0 {
+        if self.consume_ascii(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) > 0 {
             return Some(TOKEN_WHITESPACE);
         }
 
         if self.peek() == Some('#') {
-            self.consume(|c| c != '\n' && c != '\r');
+            let len = self.remaining().find(['\n', '\r']).unwrap_or(self.remaining().len());
+            self.state.offset += len;
             return Some(TOKEN_COMMENT);
         }
         if self.starts_with_bump("/*") {
@@ -314,15 +327,20 @@ impl Tokenizer<'_> {
             // Fallback to heuristic previously used for relative, search and URI paths.
             let store_path = self.peek() == Some('<');
             let remaining = self.remaining();
-            let (skipped_len, contains_underscore) = remaining
-                .char_indices()
-                .take_while(|&(_, c)| match c {
-                    '<' | '/' => store_path,
-                    _ => is_valid_path_char(c),
-                })
-                .fold((0, false), |(_, contains_underscore), (offset, c)| {
-                    (offset + c.len_utf8(), contains_underscore || c == '_')
-                });
+            // Path characters are ASCII: scan bytes.
+            let bytes = remaining.as_bytes();
+            let (mut skipped_len, mut contains_underscore) = (0, false);
+            while let Some(&b) = bytes.get(skipped_len) {
+                let part = match b {
+                    b'<' | b'/' => store_path,
+                    _ => is_valid_path_byte(b),
+                };
+                if !part {
+                    break;
+                }
+                contains_underscore |= b == b'_';
+                skipped_len += 1;
+            }
 
             let mut lookahead = remaining[skipped_len..].chars();
 
@@ -410,7 +428,7 @@ impl Tokenizer<'_> {
             ',' => TOKEN_COMMA,
             '.' => {
                 if self.peek().is_some_and(|x| x.is_ascii_digit()) {
-                    self.consume(|c| c.is_ascii_digit());
+                    self.consume_ascii(|b| b.is_ascii_digit());
                     self.consume_scientific()
                 } else {
                     TOKEN_DOT
@@ -443,7 +461,7 @@ impl Tokenizer<'_> {
             }
             '<' if kind == Some(IdentType::PathSearch) => {
                 let content_start = self.state.offset;
-                self.consume(is_valid_path_char);
+                self.consume_ascii(is_valid_path_byte);
                 // Check if we consumed any content between < and >
                 if self.state.offset == content_start {
                     // Empty search path <> is not valid
@@ -488,9 +506,9 @@ impl Tokenizer<'_> {
                     Some(IdentType::PathSearch) | None => IdentType::Ident,
                     Some(kind) => kind,
                 };
-                self.consume(|c| match c {
-                    'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' | '\'' => true,
-                    c => kind == IdentType::Uri && is_valid_uri_char(c),
+                self.consume_ascii(|b| match b {
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'\'' => true,
+                    b => kind == IdentType::Uri && is_valid_uri_char(char::from(b)),
                 });
                 match kind {
                     IdentType::Ident => match self.str_since(start) {
@@ -530,14 +548,14 @@ impl Tokenizer<'_> {
                 // More background on this: https://github.com/NixOS/rnix-parser/issues/157
                 if fst == '0' && self.peek() != Some('.') {
                     // In that case just consume the remaining number characters to fill the TOKEN_INTEGER
-                    self.consume(|c| c.is_ascii_digit());
+                    self.consume_ascii(|b| b.is_ascii_digit());
                     TOKEN_INTEGER
                 } else {
                     // If we are not in that edge-case we can just continue with the regular number tokenization
-                    self.consume(|c| c.is_ascii_digit());
+                    self.consume_ascii(|b| b.is_ascii_digit());
                     if self.peek() == Some('.') {
                         self.next().unwrap();
-                        self.consume(|c| c.is_ascii_digit());
+                        self.consume_ascii(|b| b.is_ascii_digit());
                         self.consume_scientific()
                     } else {
                         TOKEN_INTEGER
@@ -554,7 +572,7 @@ impl Tokenizer<'_> {
             if self.peek() == Some('-') || self.peek() == Some('+') {
                 self.next().unwrap();
             }
-            if self.consume(|c| c.is_ascii_digit()) == 0 {
+            if self.consume_ascii(|b| b.is_ascii_digit()) == 0 {
                 return TOKEN_ERROR;
             }
         }
