@@ -621,9 +621,10 @@ impl NixFile {
         if binding.path.len() - binding.prefix_len == 0 {
             return Err(self.not_found(path));
         }
+        refs::check_other_definitions(self, &walk, binding, path)?;
         refs::check_update_operands(self, &walk, binding, path)?;
         refs::check_recursive_uses(self, binding, path)?;
-        if binding.inherited
+        let edit = if binding.inherited
             && binding
                 .node
                 .children()
@@ -634,15 +635,20 @@ impl NixFile {
             // `inherit a b;`: drop just the one name and the space before it.
             let range = node_range(&binding.value);
             let start = self.text[..range.start].trim_end_matches([' ', '\t']).len();
-            return Ok(Some(TextEdit {
+            TextEdit {
                 range: start..range.end,
                 replacement: String::new(),
-            }));
+            }
+        } else {
+            TextEdit {
+                range: removal_range(self.layout(), node_range(&binding.node)),
+                replacement: String::new(),
+            }
+        };
+        if !walk.opaque.is_empty() {
+            refs::check_nothing_takes_over(self, &edit, path)?;
         }
-        Ok(Some(TextEdit {
-            range: removal_range(self.layout(), node_range(&binding.node)),
-            replacement: String::new(),
-        }))
+        Ok(Some(edit))
     }
 }
 

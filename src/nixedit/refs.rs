@@ -11,6 +11,89 @@ use rnix::{SyntaxKind, SyntaxNode, WalkEvent};
 use super::walk::{Binding, Walk};
 use super::{node_range, span, syntax, AttrPath, EditError, NixFile};
 
+/// Refuse to remove `binding` (the winner at `path`) when the file defines
+/// the path, or something under it, somewhere else too (another item of a
+/// `mkMerge`, another priority, `a.b = …;` beside `a = { … };`): `unset`
+/// leaves the path undefined, or does nothing.
+pub fn check_other_definitions(
+    file: &NixFile,
+    walk: &Walk,
+    binding: &Binding,
+    path: &AttrPath,
+) -> Result<(), EditError> {
+    let keys = path.keys();
+    let own = node_range(&binding.node);
+    let same = |b: &Binding| b.node == binding.node && b.value == binding.value;
+    let inside = |b: &Binding| {
+        !binding.inherited && {
+            let r = node_range(&b.node);
+            own.start <= r.start && r.end <= own.end
+        }
+    };
+    let others: Vec<&Binding> = walk
+        .bindings
+        .iter()
+        .filter(|b| b.path.starts_with(keys) && !same(b) && !inside(b))
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    let mut labels = vec![LabeledSpan::new_with_span(
+        Some("removed here".into()),
+        span(&binding.node),
+    )];
+    labels.extend(
+        others
+            .iter()
+            .take(3)
+            .map(|b| LabeledSpan::new_with_span(Some("also defined here".into()), span(&b.node))),
+    );
+    Err(EditError::StillUsed {
+        path: path.to_string(),
+        why: format!(
+            "{} other definition{} would still define it",
+            others.len(),
+            if others.len() == 1 { "" } else { "s" }
+        ),
+        help: "unset each definition (nixflip removes the one that wins first), or edit by hand"
+            .into(),
+        src: file.source(),
+        labels,
+    })
+}
+
+/// With an expression merged by `//` or a dynamic key near the path, what
+/// defines it once the binding is gone is only known from the file after
+/// the edit: refuse when something may.
+pub fn check_nothing_takes_over(
+    file: &NixFile,
+    edit: &super::TextEdit,
+    path: &AttrPath,
+) -> Result<(), EditError> {
+    let text = super::apply_edits(file.text(), std::slice::from_ref(edit));
+    let Ok(after) = NixFile::parse_as(file.name(), text, file.reading()) else {
+        return Ok(()); // the edit's verification says why
+    };
+    let why = match after.lookup(path) {
+        Ok(None) => return Ok(()),
+        Ok(Some(_)) => "another definition would take its place",
+        Err(EditError::Hidden { .. }) => {
+            "an expression merged with `//` (or a key computed at evaluation time) may define it"
+        }
+        Err(_) => "the file would not read it as undefined",
+    };
+    Err(EditError::StillUsed {
+        path: path.to_string(),
+        why: format!("once removed, {why}"),
+        help: "edit the other definition first, or by hand".into(),
+        src: file.source(),
+        labels: vec![LabeledSpan::new_with_span(
+            Some("removed here".into()),
+            miette::SourceSpan::from((edit.range.start, edit.range.end - edit.range.start)),
+        )],
+    })
+}
+
 /// Refuse to remove `binding` (the winner at `path`) when it sits in the
 /// right operand of a `//` whose left operand also defines the path, and
 /// nothing else in the right operand would still hide that.

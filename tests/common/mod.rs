@@ -82,3 +82,12 @@ pub fn venv_tool(name: &str) -> PathBuf {
     );
     tool
 }
+
+/// `../shared` beside the repository (the real nixpkgs `lib`, genuine sops
+/// files), or `NIXFLIP_SHARED_DIR`.
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("NIXFLIP_SHARED_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => repo().join("../shared"),
+    }
+}
