@@ -317,6 +317,22 @@ fn main() {
             assert_eq!(s.texts().count(), files.len());
         }),
     ));
+    // The scan of addresses outside the cluster options (NF102, NF106,
+    // NF107), which every check runs: alone, on a cluster loaded once.
+    let loaded =
+        Cluster::load(root, nixflip::config::load(root, None).expect("config")).expect("cluster");
+    let scanned = move || nixflip::cluster::addresses::scan(&loaded).len();
+    assert_eq!(
+        scanned(),
+        0,
+        "the generated hosts write no member address outside the options"
+    );
+    ops.push((
+        "phase: addresses::scan (strings outside the cluster options)",
+        Box::new(move || {
+            std::hint::black_box(scanned());
+        }),
+    ));
     ops.push((
         IN_PROCESS,
         Box::new(move || {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the release binary, then run both benchmarks and print their tables.
+# Build the release binary, then run the benchmarks and print their tables.
 #
 #   benches/run.sh              # 15 timed runs per operation
 #   NIXFLIP_BENCH_RUNS=31 benches/run.sh
@@ -19,3 +19,5 @@ cargo bench --bench editor
 cargo bench --bench check
 cargo bench --bench promote
 cargo bench --bench large
+# Needs root, sshd and PostgreSQL (as the live tests do).
+cargo bench --bench live

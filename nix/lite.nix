@@ -724,7 +724,9 @@ let
           allowedUDPPorts = opt (listOf port) [ ] "UDP ports open to everyone.";
           extraCommands = opt lines "" "iptables commands run when the firewall starts.";
           extraStopCommands = opt lines "" "iptables commands run when the firewall stops.";
+          extraInputRules = opt lines "" "nftables rules of the input chain (the nftables-based firewall).";
         };
+        networking.nftables.enable = opt bool false "Use the nftables-based firewall instead of iptables.";
         services.postgresql = {
           package = opt package pkgs.postgresql_16 "The PostgreSQL package.";
           dataDir = opt str "/var/lib/postgresql/${cfgPg.package.psqlSchema}" "The data directory.";

@@ -46,11 +46,18 @@ let
   tlsDir = "/var/lib/matrix-cluster/postgresql-tls";
 
   isIPv6 = cidr: lib.hasInfix ":" cidr;
+  pgPort = toString (pg.settings.port or 5432);
 
-  # One iptables rule per allowed source: PostgreSQL is reachable from the
-  # cluster members only, never from the whole internet.
-  firewallRule = cidr:
-    "${if isIPv6 cidr then "ip6tables" else "iptables"} -A nixos-fw -p tcp --dport ${toString pg.settings.port or 5432} -s ${cidr} -j nixos-fw-accept";
+  # One firewall rule per allowed source: PostgreSQL is reachable from the
+  # cluster members only, never from the whole internet. The iptables-based
+  # firewall runs extraCommands; the nftables-based one
+  # (networking.nftables.enable) refuses extraCommands and reads
+  # extraInputRules, which go into its input chain.
+  nftables = config.networking.nftables.enable;
+  iptablesRule = cidr:
+    "${if isIPv6 cidr then "ip6tables" else "iptables"} -A nixos-fw -p tcp --dport ${pgPort} -s ${cidr} -j nixos-fw-accept";
+  nftablesRule = cidr:
+    "${if isIPv6 cidr then "ip6" else "ip"} saddr ${cidr} tcp dport ${pgPort} accept";
 in
 {
   options.hectic.generic.matrix-cluster = {
@@ -368,9 +375,12 @@ in
         '';
       };
 
-      networking.firewall.extraCommands = lib.concatMapStrings
-        (cidr: firewallRule cidr + "\n")
-        cfg.replication.allowedSourceIPs;
+      networking.firewall.extraCommands = mkIf (!nftables) (lib.concatMapStrings
+        (cidr: iptablesRule cidr + "\n")
+        cfg.replication.allowedSourceIPs);
+      networking.firewall.extraInputRules = mkIf nftables (lib.concatMapStrings
+        (cidr: nftablesRule cidr + "\n")
+        cfg.replication.allowedSourceIPs);
     })
 
     # ------------------------------------------------------------- standby

@@ -1,9 +1,9 @@
-//! `nixflip.toml` at the flake root (DESIGN §4): optional; pins what discovery
+//! `nixflip.toml` at the flake root: optional; pins what discovery
 //! would otherwise infer. Unknown keys and bad values are errors naming the key
 //! and its line.
 
+use crate::names::{is_valid_address, is_valid_host_name, validate_target};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,8 @@ pub struct Config {
     pub rebuild: RebuildConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+    #[serde(default)]
+    pub live: LiveConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -79,6 +81,71 @@ pub struct HostConfig {
     /// A file holding the host's ssh-ed25519 public key (relative to the
     /// flake root), e.g. a copy of /etc/ssh/ssh_host_ed25519_key.pub.
     pub ssh_host_key_file: Option<Spanned<String>>,
+    /// How `status --live` reaches the host's PostgreSQL and Synapse.
+    #[serde(default)]
+    pub live: HostLiveConfig,
+}
+
+/// `[hosts.X.live]`: where a member's PostgreSQL and Synapse are, as seen on
+/// the host itself. Unset keys take NixOS's defaults (see `crate::live`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostLiveConfig {
+    /// The data directory (default: PostgreSQL's own `data_directory`, else
+    /// the one `/var/lib/postgresql/<major>`).
+    pub pg_data: Option<Spanned<String>>,
+    /// PostgreSQL's port (default 5432).
+    pub pg_port: Option<Spanned<u16>>,
+    /// The OS and database superuser psql runs as (default `postgres`).
+    pub pg_user: Option<Spanned<String>>,
+    /// The directory of PostgreSQL's Unix socket (default `/run/postgresql`).
+    pub pg_socket_dir: Option<Spanned<String>>,
+    /// The systemd unit of PostgreSQL (default `postgresql`).
+    pub postgresql_service: Option<Spanned<String>>,
+    /// The systemd unit of Synapse (default `matrix-synapse`).
+    pub synapse_service: Option<Spanned<String>>,
+    /// Synapse's listener as seen on the host (default `http://127.0.0.1:8008`).
+    pub synapse_url: Option<Spanned<String>>,
+}
+
+/// `[live]`: how `status --live` connects, and the thresholds of its findings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// A standby further behind the primary than this many bytes of WAL.
+    pub max_lag_bytes: u64,
+    /// A standby further behind than this many seconds.
+    pub max_lag_seconds: Spanned<f64>,
+    /// A replication slot holding back more WAL than this.
+    pub max_slot_retained_bytes: u64,
+    /// The data directory's filesystem with less free space than this.
+    pub min_free_percent: Spanned<f64>,
+    /// An OpenSSH known_hosts file (relative to the flake root) used instead
+    /// of the user's; host keys are checked either way.
+    pub known_hosts: Option<Spanned<String>>,
+    /// An ssh private key (relative to the flake root); default: ssh's own
+    /// choice (agent, ~/.ssh/config, ~/.ssh/id_*).
+    pub identity_file: Option<Spanned<String>>,
+    /// Seconds ssh may take to connect.
+    pub connect_timeout: Spanned<u64>,
+    /// Seconds one remote command may take.
+    pub command_timeout: Spanned<u64>,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        let at = |v| Spanned::new(0..0, v);
+        LiveConfig {
+            max_lag_bytes: 16 * 1024 * 1024,
+            max_lag_seconds: at(30.0),
+            max_slot_retained_bytes: 1024 * 1024 * 1024,
+            min_free_percent: at(10.0),
+            known_hosts: None,
+            identity_file: None,
+            connect_timeout: Spanned::new(0..0, 10),
+            command_timeout: Spanned::new(0..0, 30),
+        }
+    }
 }
 
 /// Extra values a host gets when it becomes primary or standby: option paths
@@ -174,6 +241,13 @@ impl Loaded {
     }
 }
 
+/// A bad `nixflip.toml` is bad input.
+impl From<ConfigError> for crate::Error {
+    fn from(e: ConfigError) -> Self {
+        crate::Error::caused(crate::error::EXIT_BAD_INPUT, e)
+    }
+}
+
 /// Load `path` if given, else `ROOT/nixflip.toml` when it exists, else defaults.
 pub fn load(root: &Path, path: Option<&Path>) -> Result<Loaded, crate::Error> {
     let path = match path {
@@ -215,14 +289,14 @@ pub fn from_text(
             };
             loaded.error(span, format!("{}: {message}", path.display()), "here", help)
         })
-        .map_err(|e| crate::Error::Other(Box::new(e)))?;
+        .map_err(crate::Error::from)?;
     let mut loaded = Loaded {
         config,
         path: Some(path),
         text,
     };
-    take_profile_secrets(&mut loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
-    validate(root, exists, &loaded).map_err(|e| crate::Error::Other(Box::new(e)))?;
+    take_profile_secrets(&mut loaded)?;
+    validate(root, exists, &loaded)?;
     Ok(loaded)
 }
 
@@ -334,8 +408,9 @@ fn validate(
             }
         }
         validate_host_keys(root, loaded, name, host)?;
+        validate_host_live(loaded, name, &host.live)?;
         if let Some(target) = &host.target {
-            if let Err(why) = crate::deploy::validate_target(target.get_ref()) {
+            if let Err(why) = validate_target(target.get_ref()) {
                 return Err(loaded.error(
                     target.span(),
                     format!("hosts.\"{name}\".target: {why}"),
@@ -345,6 +420,7 @@ fn validate(
             }
         }
     }
+    validate_live(loaded)?;
     let option = &loaded.config.cluster.option;
     if option
         .get_ref()
@@ -411,30 +487,116 @@ fn validate_host_keys(
     Ok(())
 }
 
-/// Host names become file names and Nix attribute names.
-pub fn is_valid_host_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(['-', '.'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+/// `[hosts.X.live]` values that would be wrong on any host: relative paths,
+/// names psql or systemctl would read as options, URLs that are not HTTP.
+fn validate_host_live(
+    loaded: &Loaded,
+    name: &str,
+    live: &HostLiveConfig,
+) -> Result<(), ConfigError> {
+    let key = |k: &str| format!("hosts.\"{name}\".live.{k}");
+    for (k, value) in [
+        ("pg_data", &live.pg_data),
+        ("pg_socket_dir", &live.pg_socket_dir),
+    ] {
+        if let Some(value) = value {
+            if !value.get_ref().starts_with('/') || value.get_ref().contains('\0') {
+                return Err(loaded.error(
+                    value.span(),
+                    format!("{}: `{}` is not an absolute path", key(k), value.get_ref()),
+                    "not an absolute path",
+                    "write the path as it is on the host, e.g. /var/lib/postgresql/15",
+                ));
+            }
+        }
+    }
+    for (k, value) in [
+        ("pg_user", &live.pg_user),
+        ("postgresql_service", &live.postgresql_service),
+        ("synapse_service", &live.synapse_service),
+    ] {
+        if let Some(value) = value {
+            let text = value.get_ref();
+            let usable = !text.is_empty()
+                && !text.starts_with('-')
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | ':'));
+            if !usable {
+                return Err(loaded.error(
+                    value.span(),
+                    format!("{}: `{text}` is not a usable name", key(k)),
+                    "not a user or unit name",
+                    "names may contain letters, digits and . - _ @ :, and must not start with '-'",
+                ));
+            }
+        }
+    }
+    if let Some(port) = live.pg_port.as_ref().filter(|p| *p.get_ref() == 0) {
+        return Err(loaded.error(
+            port.span(),
+            format!("{}: 0 is not a port", key("pg_port")),
+            "here",
+            "write PostgreSQL's port, e.g. 5432",
+        ));
+    }
+    if let Some(url) = &live.synapse_url {
+        let text = url.get_ref();
+        let rest = text
+            .strip_prefix("http://")
+            .or_else(|| text.strip_prefix("https://"));
+        if rest.is_none_or(|r| r.is_empty() || r.starts_with('/'))
+            || text.chars().any(char::is_whitespace)
+        {
+            return Err(loaded.error(
+                url.span(),
+                format!("{}: `{text}` is not an http:// or https:// URL", key("synapse_url")),
+                "not an HTTP URL",
+                "write Synapse's listener as the host itself reaches it, e.g. http://127.0.0.1:8008",
+            ));
+        }
+    }
+    Ok(())
 }
 
-/// An IP address or a DNS name (RFC 1123 labels).
-pub fn is_valid_address(text: &str) -> bool {
-    if text.parse::<IpAddr>().is_ok() {
-        return true;
+/// `[live]` thresholds must be numbers a finding can compare with.
+fn validate_live(loaded: &Loaded) -> Result<(), ConfigError> {
+    let live = &loaded.config.live;
+    let percent = &live.min_free_percent;
+    if !(0.0..=100.0).contains(percent.get_ref()) {
+        return Err(loaded.error(
+            percent.span(),
+            format!("live.min_free_percent: {} is not a percentage", percent.get_ref()),
+            "not between 0 and 100",
+            "write the free space below which the data directory's filesystem is a finding, e.g. 10",
+        ));
     }
-    let labels_ok = text.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    });
-    // An all-numeric dotted name is a malformed IP, not a host name.
-    let numeric = text.chars().all(|c| c.is_ascii_digit() || c == '.');
-    labels_ok && !numeric && text.len() <= 253
+    let seconds = &live.max_lag_seconds;
+    if !seconds.get_ref().is_finite() || *seconds.get_ref() < 0.0 {
+        return Err(loaded.error(
+            seconds.span(),
+            format!(
+                "live.max_lag_seconds: {} is not a number of seconds",
+                seconds.get_ref()
+            ),
+            "negative or not a number",
+            "write how far behind (in seconds) a standby may be, e.g. 30",
+        ));
+    }
+    for (key, value) in [
+        ("connect_timeout", &live.connect_timeout),
+        ("command_timeout", &live.command_timeout),
+    ] {
+        if *value.get_ref() == 0 {
+            return Err(loaded.error(
+                value.span(),
+                format!("live.{key}: 0 seconds leaves no time at all"),
+                "zero",
+                "write a number of seconds, e.g. 10",
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -442,22 +604,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_and_names() {
-        assert!(is_valid_address("128.140.75.58"));
-        assert!(is_valid_address("2001:db8::1"));
-        assert!(is_valid_address("db.example.org"));
-        assert!(!is_valid_address("300.1.1.1"));
-        assert!(!is_valid_address("a b"));
-        assert!(!is_valid_address("-x.org"));
-        assert!(is_valid_host_name("bfs.poland.xray"));
-        assert!(!is_valid_host_name("-rf"));
-        assert!(!is_valid_host_name("a;b"));
-    }
-
-    #[test]
     fn a_bad_host_name_is_pointed_at_in_the_file() {
         let text = "[cluster]\noption = \"a.b\"\n\n[hosts.\"-rf\"]\naddress = \"10.0.0.1\"\n";
-        let Err(crate::Error::Other(error)) = from_text(
+        let Err(crate::Error::Caused(error)) = from_text(
             PathBuf::from("nixflip.toml"),
             text.to_string(),
             &|_| true,

@@ -1,4 +1,4 @@
-//! Running `nixos-rebuild` on cluster members in a safe order (DESIGN §9).
+//! Running `nixos-rebuild` on cluster members in a safe order.
 //!
 //! The pieces, in the order a caller uses them:
 //! - [`order`]: which hosts, in which order (new primary, old primary, the
@@ -10,8 +10,10 @@
 //!   a [`RebuildReport`]; [`resume_command`] gives the invocation that
 //!   continues from the failed host.
 //!
-//! [`rebuild_after_promote`] strings them together for `promote --rebuild`.
+//! [`RebuildOptions::resolve`] decides each setting: the command line, then
+//! `[rebuild]` in nixflip.toml, then nixos-rebuild's defaults.
 
+use crate::names::{is_valid_host_name, validate_attr, validate_target};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -62,7 +64,44 @@ impl Default for RebuildOptions {
     }
 }
 
+/// The rebuild settings as given on the command line: unset ones come from
+/// `[rebuild]` in nixflip.toml, then nixos-rebuild's defaults.
+#[derive(Clone, Debug, Default)]
+pub struct RebuildFlags {
+    pub action: Option<String>,
+    pub build_host: Option<String>,
+    pub use_remote_sudo: bool,
+    pub sudo: bool,
+    /// Replaces `[rebuild] extra_args` when not empty.
+    pub extra_args: Vec<String>,
+    pub dry_run: bool,
+}
+
 impl RebuildOptions {
+    /// Flags over `[rebuild]` in nixflip.toml over nixos-rebuild's defaults.
+    pub fn resolve(flags: &RebuildFlags, config: &crate::config::RebuildConfig) -> RebuildOptions {
+        RebuildOptions {
+            action: flags
+                .action
+                .clone()
+                .or_else(|| config.action.clone())
+                .unwrap_or_else(|| "switch".into()),
+            build_host: flags
+                .build_host
+                .clone()
+                .or_else(|| config.build_host.clone()),
+            // --sudo on the command line replaces use_remote_sudo from the config.
+            use_remote_sudo: flags.use_remote_sudo || (config.use_remote_sudo && !flags.sudo),
+            sudo: flags.sudo,
+            extra_args: if flags.extra_args.is_empty() {
+                config.extra_args.clone()
+            } else {
+                flags.extra_args.clone()
+            },
+            dry_run: flags.dry_run,
+        }
+    }
+
     /// Check the action and the build host (before anything runs).
     pub fn validate(&self) -> Result<()> {
         if !ACTIONS.contains(&self.action.as_str()) {
@@ -137,41 +176,6 @@ impl RebuildReport {
             .chain(self.not_run.iter().cloned())
             .collect()
     }
-}
-
-/// A target (`user@host` or `host`) must be safe to pass as one argv element to
-/// ssh: no leading '-', no whitespace or shell metacharacters.
-pub fn validate_target(target: &str) -> Result<(), String> {
-    if target.is_empty() {
-        return Err("the target is empty".into());
-    }
-    if target.starts_with('-') {
-        return Err(format!(
-            "`{target}` starts with '-', which ssh would read as an option"
-        ));
-    }
-    if let Some(bad) = target.chars().find(|c| {
-        !(c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '-' | '_' | ':' | '[' | ']'))
-    }) {
-        return Err(format!(
-            "`{target}` contains `{bad}`; only letters, digits and @ . - _ : [ ] are allowed"
-        ));
-    }
-    Ok(())
-}
-
-/// A flake attribute must be usable after `#` in a flake reference.
-fn validate_attr(attr: &str) -> Result<(), String> {
-    if attr.is_empty() {
-        return Err("the attribute is empty".into());
-    }
-    if let Some(bad) = attr
-        .chars()
-        .find(|c| c.is_control() || c.is_whitespace() || matches!(c, '#' | '?' | '"' | '\''))
-    {
-        return Err(format!("`{attr}` contains {bad:?}"));
-    }
-    Ok(())
 }
 
 /// The hosts to rebuild, in order: `new_primary` first, then `old_primary`,
@@ -362,7 +366,7 @@ pub fn target(member: &Member) -> Result<String> {
             ))
         }
     };
-    validate_target(&target).map_err(|why| {
+    let parsed = crate::names::Target::parse(&target).map_err(|why| {
         Error::refused(
             format!("{}: unsafe ssh target: {why}", member.name),
             format!(
@@ -371,7 +375,23 @@ pub fn target(member: &Member) -> Result<String> {
             ),
         )
     })?;
-    Ok(target)
+    // nixos-rebuild's --target-host takes `user@host` only; a port would
+    // have to travel in NIX_SSHOPTS, which nixflip does not set.
+    if parsed.port.is_some() {
+        return Err(Error::usage(
+            format!(
+                "{}: the target {target} has a port, which nixos-rebuild's --target-host cannot take",
+                member.name
+            ),
+            "give the host a `Host` entry with its `Port` in ~/.ssh/config and use that name \
+             as the target, or run nixos-rebuild yourself with NIX_SSHOPTS=\"-p PORT\"",
+        ));
+    }
+    if target.starts_with("ssh://") {
+        Ok(parsed.user_host())
+    } else {
+        Ok(target)
+    }
 }
 
 /// One validated [`Step`] per host, in the given order. Reads `flake.nix` only
@@ -384,7 +404,7 @@ pub fn plan(cluster: &Cluster, hosts: &[String]) -> Result<Vec<Step>> {
         let Some(member) = cluster.member(host) else {
             continue; // check_hosts rejected unknown names
         };
-        if !crate::config::is_valid_host_name(&member.name) {
+        if !is_valid_host_name(&member.name) {
             return Err(Error::refused(
                 format!("`{}` is not a safe host name", member.name),
                 "host names may contain letters, digits, '.', '-' and '_', and must not start with '-'",
@@ -608,45 +628,10 @@ pub fn resume_command(
     Some(argv)
 }
 
-/// Quote one argument for display as POSIX shell text (never executed).
-pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
-    if plain {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
-}
-
-/// An argv as one line of shell text, for display.
-pub fn display_command(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// After a promote: rebuild `new_primary`, then `old_primary`, then the other
-/// standbys. `cluster` is the flipped cluster (as written after the promote).
-pub fn rebuild_after_promote(
-    cluster: &Cluster,
-    new_primary: &str,
-    old_primary: Option<&str>,
-    opts: &RebuildOptions,
-    progress: &mut dyn FnMut(Event),
-) -> Result<RebuildReport> {
-    opts.validate()?;
-    let hosts = order(cluster, Some(new_primary), old_primary, &[]);
-    let steps = plan(cluster, &hosts)?;
-    run(&steps, opts, progress)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::display_command;
 
     fn step(host: &str, attr: &str, target: &str) -> Step {
         Step {
@@ -654,6 +639,38 @@ mod tests {
             flake_ref: format!("/flake#{attr}"),
             target: target.into(),
         }
+    }
+
+    #[test]
+    fn flags_win_over_the_config_which_wins_over_the_defaults() {
+        let config = crate::config::RebuildConfig {
+            action: Some("boot".into()),
+            build_host: Some("builder".into()),
+            use_remote_sudo: true,
+            extra_args: vec!["--show-trace".into()],
+        };
+        let from_config = RebuildOptions::resolve(&RebuildFlags::default(), &config);
+        assert_eq!(from_config.action, "boot");
+        assert_eq!(from_config.build_host.as_deref(), Some("builder"));
+        assert!(from_config.use_remote_sudo && !from_config.sudo);
+        assert_eq!(from_config.extra_args, ["--show-trace"]);
+        let flags = RebuildFlags {
+            action: Some("test".into()),
+            sudo: true,
+            extra_args: vec!["-L".into()],
+            ..RebuildFlags::default()
+        };
+        let from_flags = RebuildOptions::resolve(&flags, &config);
+        assert_eq!(from_flags.action, "test");
+        // --sudo replaces the config's use_remote_sudo rather than adding to it.
+        assert!(from_flags.sudo && !from_flags.use_remote_sudo);
+        assert_eq!(from_flags.extra_args, ["-L"]);
+        let defaults = RebuildOptions::resolve(
+            &RebuildFlags::default(),
+            &crate::config::RebuildConfig::default(),
+        );
+        assert_eq!(defaults.action, "switch");
+        assert_eq!(defaults.build_host, None);
     }
 
     #[test]
@@ -728,21 +745,13 @@ mod tests {
         assert_eq!(
             display_command(&argv),
             "nixflip --flake '/my flake' rebuild beta gamma --action switch --build-host b \
-             --sudo --nixos-rebuild-arg=--show-trace"
+             --sudo '--nixos-rebuild-arg=--show-trace'"
         );
         let done = RebuildReport {
             done: vec!["alpha".into()],
             ..RebuildReport::default()
         };
         assert_eq!(resume_command(&done, &opts, &context), None);
-    }
-
-    #[test]
-    fn quoting_for_display() {
-        assert_eq!(shell_quote("root@1.2.3.4"), "root@1.2.3.4");
-        assert_eq!(shell_quote("/f#a|b"), "'/f#a|b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The application error: every failure nixflip reports, with its exit code.
 //!
-//! Exit codes (DESIGN §13): 0 success or nothing to do; 1 findings or
+//! Exit codes: 0 success or nothing to do; 1 findings or
 //! validation failed; 2 bad input or usage; 3 an external command failed;
 //! 4 refused for safety.
 
@@ -58,9 +58,92 @@ pub enum Error {
     #[diagnostic(code(nixflip::failed), help("{help}"))]
     Failed { message: String, help: String },
 
+    /// A diagnostic from another layer (`nixflip.toml`, a SOPS file, a
+    /// forge, a revision of the flake), with the exit code its cause calls for.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Other(Box<dyn Diagnostic + Send + Sync + 'static>),
+    Caused(Caused),
+}
+
+/// Another layer's diagnostic and the exit code of its cause. Each layer
+/// converts its own errors (`From` impls next to them), so this module
+/// depends on none of them.
+#[derive(Debug)]
+pub struct Caused {
+    pub exit: i32,
+    pub inner: Box<dyn Diagnostic + Send + Sync + 'static>,
+}
+
+impl std::fmt::Display for Caused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl std::error::Error for Caused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
+    }
+}
+
+impl Diagnostic for Caused {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.inner.code()
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        self.inner.severity()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.inner.help()
+    }
+    fn url<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.inner.url()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.inner.source_code()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.inner.labels()
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        self.inner.related()
+    }
+    fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
+        self.inner.diagnostic_source()
+    }
+}
+
+impl Error {
+    /// Wrap another layer's diagnostic with the exit code of its cause.
+    pub fn caused(exit: i32, inner: impl Diagnostic + Send + Sync + 'static) -> Error {
+        Error::Caused(Caused {
+            exit,
+            inner: Box::new(inner),
+        })
+    }
+
+    /// The wrapped diagnostic, when it is a `T`.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        match self {
+            Error::Caused(c) => {
+                let inner: &(dyn std::error::Error + 'static) = c.inner.as_ref();
+                inner.downcast_ref::<T>()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// SOPS: a file that cannot be read is an I/O failure (or a wrong path);
+/// everything else the secrets layer refuses is bad input.
+impl From<crate::secrets::SopsError> for Error {
+    fn from(e: crate::secrets::SopsError) -> Self {
+        let exit = match &e {
+            crate::secrets::SopsError::Io { source, .. } => io_exit_code(source),
+            _ => EXIT_BAD_INPUT,
+        };
+        Error::caused(exit, e)
+    }
 }
 
 impl Error {
@@ -95,12 +178,24 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Edit(e) => e.exit_code(),
-            Error::Read { .. } | Error::Usage { .. } => EXIT_BAD_INPUT,
+            Error::Read { source, .. } => io_exit_code(source),
+            Error::Usage { .. } => EXIT_BAD_INPUT,
+            Error::Caused(c) => c.exit,
             Error::Write { .. } | Error::External { .. } => EXIT_EXTERNAL,
             Error::Refused { .. } => EXIT_REFUSED,
             Error::Failed { .. } => EXIT_FINDINGS,
-            Error::Other(_) => EXIT_BAD_INPUT,
         }
+    }
+}
+
+/// A file the user named that is not there, is a directory, or is not text is
+/// bad input (2); any other read failure (permissions, an I/O error) is the
+/// system failing nixflip (3).
+pub fn io_exit_code(error: &std::io::Error) -> i32 {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::NotFound | ErrorKind::IsADirectory | ErrorKind::InvalidData => EXIT_BAD_INPUT,
+        _ => EXIT_EXTERNAL,
     }
 }
 

@@ -357,6 +357,13 @@ pub enum ForgeError {
     },
 }
 
+/// A forge error is an ordinary nixflip error with the forge's exit code.
+impl From<ForgeError> for crate::Error {
+    fn from(e: ForgeError) -> Self {
+        crate::Error::caused(e.exit_code(), e)
+    }
+}
+
 impl ForgeError {
     /// The process exit code for this error: 2 for bad input (missing or malformed
     /// configuration), 3 for a failure of the forge or of the connection to it.
@@ -707,7 +714,7 @@ impl ForgeClient {
     fn transport(&self, operation: &str, error: &ureq::Error) -> ForgeError {
         ForgeError::Transport {
             forge: self.kind.display_name(),
-            host: self.clean(host_of(&self.api_url)),
+            host: self.clean(&host_of(&self.api_url)),
             operation: operation.to_owned(),
             detail: self.clean(&error.to_string()),
         }
@@ -873,28 +880,33 @@ fn starts_with_marker(body: &str, marker: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(['\n', '\r']))
 }
 
-/// Whether an URL authority (`HOST[:PORT]`) names this machine's loopback interface: the
-/// only place a token may travel over plain http.
-fn is_loopback_authority(authority: &str) -> bool {
-    let host = match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    host == "127.0.0.1" || host == "::1" || host.eq_ignore_ascii_case("localhost")
+/// Whether a URL's host is this machine's loopback interface: the only place
+/// a token may travel over plain http.
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
+/// Check an API base URL (parsed by the `url` crate) and return it without
+/// its trailing slash, as given otherwise.
 fn normalize_api_url(raw: &str) -> Result<String, ForgeError> {
-    let url = raw.trim().trim_end_matches('/');
-    let lower = url.to_ascii_lowercase();
-    let (rest, plain) = if lower.starts_with("https://") {
-        (&url["https://".len()..], false)
-    } else if lower.starts_with("http://") {
-        (&url["http://".len()..], true)
-    } else {
-        return Err(invalid_url(url, "it must start with https://"));
+    let text = raw.trim().trim_end_matches('/');
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid_url(text, "it contains whitespace"));
+    }
+    let parsed = match url::Url::parse(text) {
+        Ok(parsed) => parsed,
+        Err(url::ParseError::EmptyHost) => return Err(invalid_url(text, "it has no host")),
+        Err(_) if !text.contains("://") => {
+            return Err(invalid_url(text, "it must start with https://"))
+        }
+        Err(_) => return Err(invalid_url(text, "it is not a valid URL")),
     };
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.contains('@') {
+    if !parsed.username().is_empty() || parsed.password().is_some() {
         // Do not echo it: the part before '@' may be a password or token.
         return Err(ForgeError::InvalidApiUrl {
             shown: String::new(),
@@ -902,22 +914,24 @@ fn normalize_api_url(raw: &str) -> Result<String, ForgeError> {
                 "it contains credentials (user:password@); the token belongs in the token variable",
         });
     }
-    if authority.is_empty() {
-        return Err(invalid_url(url, "it has no host"));
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&parsed) => {}
+        "http" => {
+            return Err(invalid_url(
+                text,
+                "plain http:// would send the token in cleartext to another machine",
+            ))
+        }
+        _ => return Err(invalid_url(text, "it must start with https://")),
     }
-    if url.contains(['?', '#']) {
-        return Err(invalid_url(url, "it must not contain a query or fragment"));
+    if parsed.host().is_none() {
+        return Err(invalid_url(text, "it has no host"));
     }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid_url(url, "it contains whitespace"));
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid_url(text, "it must not contain a query or fragment"));
     }
-    if plain && !is_loopback_authority(authority) {
-        return Err(invalid_url(
-            url,
-            "plain http:// would send the token in cleartext to another machine",
-        ));
-    }
-    Ok(url.to_owned())
+    Ok(text.to_owned())
 }
 
 fn invalid_url(url: &str, reason: &'static str) -> ForgeError {
@@ -949,9 +963,16 @@ fn validate_repo(repo: &str) -> Result<(), ForgeError> {
     }
 }
 
-fn host_of(api_url: &str) -> &str {
-    let rest = api_url.split_once("://").map_or(api_url, |(_, rest)| rest);
-    rest.split('/').next().unwrap_or(rest)
+/// `HOST[:PORT]` of an API URL already checked by [`normalize_api_url`].
+fn host_of(api_url: &str) -> String {
+    match url::Url::parse(api_url) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => api_url.to_owned(),
+        },
+        Err(_) => api_url.to_owned(),
+    }
 }
 
 /// Whether a `Link` header has a `rel="next"` entry.
@@ -986,35 +1007,13 @@ fn status_text(status: u16) -> String {
 
 /// Formats seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 fn format_utc(epoch: u64) -> String {
-    let days = epoch / 86_400;
-    let secs = epoch % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Count in 400-year eras starting 0000-03-01, so that leap days fall at the end of a year.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    i64::try_from(epoch)
+        .ok()
+        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+        .map_or_else(
+            || format!("{epoch} seconds after 1970"),
+            |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
 }
 
 #[cfg(test)]

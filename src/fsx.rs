@@ -1,4 +1,4 @@
-//! All-or-nothing file writes (DESIGN §9).
+//! All-or-nothing file writes.
 //!
 //! Every file is first written in full to a temporary file in its own
 //! directory (so the final rename is atomic on the same filesystem), with the

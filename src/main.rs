@@ -31,7 +31,7 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use nixflip::render::ColorChoice;
 
 /// Flip primary/standby roles in a NixOS cluster flake: losslessly, checked,
@@ -61,10 +61,36 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// When to use colour (NO_COLOR is honoured with `auto`)
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--color`: the command-line face of [`ColorChoice`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    fn choice(self) -> ColorChoice {
+        match self {
+            ColorWhen::Auto => ColorChoice::Auto,
+            ColorWhen::Always => ColorChoice::Always,
+            ColorWhen::Never => ColorChoice::Never,
+        }
+    }
+
+    pub fn enabled_for_stdout(self) -> bool {
+        self.choice().enabled_for_stdout()
+    }
+
+    pub fn enabled_for_stderr(self) -> bool {
+        self.choice().enabled_for_stderr()
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,8 +118,10 @@ pub enum Command {
     Comment(commands::diff::CommentArgs),
     /// Create a new cluster flake: module, host files, flake.nix, nixflip.toml, hook and CI files
     Init(commands::init::InitArgs),
-    /// Add a standby of the current primary: host file, flake entry, the primary's allowedSourceIPs
+    /// Add a standby of the current primary: host file, flake entry, every member's allowedSourceIPs
     AddHost(commands::add_host::AddHostArgs),
+    /// Explain a finding: what it means, why it matters, how to fix it (e.g. `nixflip explain NF003`)
+    Explain(commands::explain::ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -120,14 +148,79 @@ fn print_completions(shell: clap_complete::Shell) -> nixflip::Result<i32> {
     Ok(nixflip::error::EXIT_OK)
 }
 
+/// One man page for the whole tool: clap_mangen's sections, with the
+/// subcommands listed in it (with their usage and options) instead of
+/// pointing at `nixflip-COMMAND(1)` pages that are never installed.
 fn print_man() -> nixflip::Result<i32> {
     let command = <Cli as clap::CommandFactory>::command();
-    clap_mangen::Man::new(command)
-        .render(&mut nixflip::render::stdio::stdout())
+    let mut page = Vec::new();
+    man_page(&command, &mut page).map_err(|e| {
+        nixflip::Error::external(format!("cannot render the man page: {e}"), "report this")
+    })?;
+    use std::io::Write;
+    nixflip::render::stdio::stdout()
+        .write_all(&page)
         .map_err(|e| {
             nixflip::Error::external(format!("cannot write the man page: {e}"), "check stdout")
         })?;
     Ok(nixflip::error::EXIT_OK)
+}
+
+fn man_page(command: &clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
+    use roff::{roman, Roff};
+    let man = clap_mangen::Man::new(command.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    let mut commands = Roff::new();
+    commands.control("SH", ["COMMANDS"]);
+    for sub in command.get_subcommands().filter(|c| !c.is_hide_set()) {
+        let name = format!("nixflip {}", sub.get_name());
+        if sub.has_subcommands() {
+            for nested in sub.get_subcommands().filter(|c| !c.is_hide_set()) {
+                let nested_name = format!("{name} {}", nested.get_name());
+                man_command(&mut commands, nested, &nested_name);
+            }
+        } else {
+            man_command(&mut commands, sub, &name);
+        }
+    }
+    commands.text([roman(
+        "Run nixflip COMMAND --help for the full help of a command.",
+    )]);
+    commands.to_writer(out)?;
+    man.render_extra_section(out)?;
+    man.render_version_section(out)
+}
+
+/// One entry of the man page's COMMANDS section: usage, about, arguments.
+fn man_command(page: &mut roff::Roff, command: &clap::Command, name: &str) {
+    use roff::{bold, roman};
+    let mut command = command.clone().bin_name(name);
+    let usage = command.render_usage().to_string();
+    page.control("TP", []);
+    page.text([bold(usage.trim_start_matches("Usage: "))]);
+    if let Some(about) = command.get_long_about().or(command.get_about()) {
+        page.text([roman(about.to_string())]);
+    }
+    let shown = command.get_arguments().filter(|a| {
+        !a.is_hide_set() && !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version")
+    });
+    for arg in shown {
+        let flag = match (arg.get_long(), arg.get_short()) {
+            (Some(long), _) => format!("--{long}"),
+            (None, Some(short)) => format!("-{short}"),
+            (None, None) => arg.get_id().to_string().to_uppercase(),
+        };
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        page.control("RS", []);
+        page.control("TP", []);
+        page.text([bold(flag)]);
+        page.text([roman(help)]);
+        page.control("RE", []);
+    }
 }
 
 fn main() -> ExitCode {
@@ -147,6 +240,9 @@ fn main() -> ExitCode {
             miette::MietteHandlerOpts::new()
                 .color(color)
                 .unicode(color)
+                // Nix's own messages and URLs are shown as they are, not
+                // re-wrapped at 80 columns; the terminal wraps long lines.
+                .wrap_lines(false)
                 .build(),
         )
     }));
@@ -163,6 +259,7 @@ fn main() -> ExitCode {
         Command::Comment(args) => commands::diff::comment(&cli, args),
         Command::Init(args) => commands::init::init(&cli, args),
         Command::AddHost(args) => commands::add_host::add_host(&cli, args),
+        Command::Explain(args) => commands::explain::explain(args),
         Command::Completions { shell } => print_completions(*shell),
         Command::Man => print_man(),
         Command::Secrets(command) => commands::secrets::secrets(&cli, command),

@@ -1,53 +1,49 @@
 //! Rendering for people and tools: unified diffs, colour decisions.
 
-use similar::{ChangeTag, TextDiff};
+use owo_colors::{OwoColorize, Style};
 
+pub mod live;
+pub mod plan;
 pub mod review;
+pub mod status;
 pub mod stdio;
 
 /// A unified diff of one file, with `a/` and `b/` headers like git's; empty
-/// when nothing changed. Coloured with ANSI escapes when `color` is set.
+/// when nothing changed. Coloured for a terminal when `color` is set.
 pub fn unified_diff(path: &str, old: &str, new: &str, color: bool) -> String {
-    if old == new {
-        return String::new();
+    let diff = crate::textdiff::unified(path, old, new);
+    if color {
+        colorize_diff(&diff)
+    } else {
+        diff
     }
-    let diff = TextDiff::from_lines(old, new);
-    let path = path.trim_start_matches('/');
-    let mut out = String::new();
-    out.push_str(&paint(&format!("--- a/{path}\n+++ b/{path}\n"), "1", color));
-    for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
-        out.push_str(&paint(&format!("{}\n", hunk.header()), "36", color));
-        for change in hunk.iter_changes() {
-            let (sign, code) = match change.tag() {
-                ChangeTag::Delete => ('-', "31"),
-                ChangeTag::Insert => ('+', "32"),
-                ChangeTag::Equal => (' ', ""),
-            };
-            let mut line = format!("{sign}{}", change.value());
-            if change.missing_newline() {
-                line.push_str("\n\\ No newline at end of file\n");
-            }
-            out.push_str(&paint(&line, code, color && !code.is_empty()));
-        }
-    }
-    out
 }
 
-fn paint(text: &str, code: &str, color: bool) -> String {
-    if !color {
-        return text.to_string();
-    }
-    // Colour each line separately so a pager or CI log never bleeds colour.
-    text.split_inclusive('\n')
+/// Terminal colours for a plain unified diff: headers bold, hunk headers
+/// cyan, removals red, additions green. Each line is coloured on its own so
+/// that a pager or a CI log never bleeds colour into the next line.
+pub fn colorize_diff(diff: &str) -> String {
+    diff.split_inclusive('\n')
         .map(|line| {
+            let style = if line.starts_with("---") || line.starts_with("+++") {
+                Style::new().bold()
+            } else if line.starts_with("@@") {
+                Style::new().cyan()
+            } else if line.starts_with('-') {
+                Style::new().red()
+            } else if line.starts_with('+') {
+                Style::new().green()
+            } else {
+                return line.to_string();
+            };
             let (body, nl) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
-            format!("\x1b[{code}m{body}\x1b[0m{nl}")
+            format!("{}{nl}", body.style(style))
         })
         .collect()
 }
 
 /// When to colour output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ColorChoice {
     #[default]
     Auto,
@@ -81,21 +77,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn diff_shows_only_changed_lines_with_context() {
-        let old = "a\nb\nc\n";
-        let new = "a\nB\nc\n";
-        let diff = unified_diff("x.nix", old, new, false);
-        assert_eq!(
-            diff,
-            "--- a/x.nix\n+++ b/x.nix\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"
-        );
-        assert_eq!(unified_diff("x.nix", old, old, false), "");
+    fn colours_each_diff_line_and_resets_before_the_newline() {
+        let plain = crate::textdiff::unified("x.nix", "a\nb\n", "a\nB\n");
+        let coloured = unified_diff("x.nix", "a\nb\n", "a\nB\n", true);
+        assert_ne!(plain, coloured);
+        for line in coloured.lines().filter(|l| l.starts_with('\x1b')) {
+            assert!(line.ends_with("\x1b[0m"), "{line:?}");
+        }
+        assert!(coloured.contains(" a\n"), "context lines stay plain");
+        assert_eq!(unified_diff("x.nix", "a\n", "a\n", true), "");
     }
 }
 
 /// A finding as a `miette` diagnostic over its file's text.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {}", finding.id, finding.message)]
+/// The id is the diagnostic's code, shown once by the handler, not again in
+/// the message.
+#[error("{}", finding.message)]
 pub struct FindingDiagnostic {
     pub finding: crate::cluster::Finding,
     pub src: miette::NamedSource<String>,
@@ -153,6 +151,16 @@ pub fn github_annotation(finding: &crate::cluster::Finding, root_prefix: &str) -
         escape(&finding.message),
         escape(&finding.help)
     )
+}
+
+/// `::error title=…::message` for GitHub Actions: an error with no file (a
+/// failed `nix eval`), escaped like [`github_annotation`].
+pub fn github_error(message: &str) -> String {
+    let escaped = message
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    format!("::error title=nix eval::{escaped}")
 }
 
 /// A plain table: columns padded to their widest cell.

@@ -134,6 +134,39 @@ fn bad_config_is_exit_2_naming_the_key_and_line() {
     insta::assert_snapshot!("bad_config_unknown_key", stderr);
 }
 
+/// A nixflip.toml that exists but cannot be read is the system failing
+/// (exit 3), not bad input; a path that is not there is bad input (exit 2).
+/// `/proc/self/mem` fails every read from offset 0 with EIO, even for root.
+#[test]
+fn unreadable_config_is_exit_3_and_a_missing_one_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("flake.nix"), "{ outputs = _: { }; }\n").expect("write");
+    let flake = dir.path().display().to_string();
+    let out = nixflip()
+        .args(["--flake", &flake, "--config", "/proc/self/mem", "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /proc/self/mem"));
+
+    let missing = dir.path().join("nope.toml").display().to_string();
+    let out = nixflip()
+        .args(["--flake", &flake, "--config", &missing, "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn hook_install_writes_and_refuses_foreign_hooks() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -427,5 +460,248 @@ fn hook_is_executable_and_checks_a_commit_that_deletes_a_member_file() {
     assert!(
         !commit.status.success(),
         "the hook let a commit deleting a member file through"
+    );
+}
+
+/// A copy of `rel` whose `nix eval` fails (beta's module list holds a
+/// throw) while every file still parses.
+fn flake_that_does_not_evaluate(rel: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("flake");
+    common::copy_tree(&common::repo().join(rel), &root);
+    let flake = root.join("flake.nix");
+    let text = std::fs::read_to_string(&flake).expect("flake.nix");
+    let broken = text.replace(
+        "host [ ./hosts/beta.nix ]",
+        "host [ ./hosts/beta.nix (throw \"this flake does not evaluate\") ]",
+    );
+    assert_ne!(text, broken, "the fixture's flake.nix changed shape");
+    std::fs::write(&flake, broken).expect("write");
+    (dir, root)
+}
+
+fn check_eval(root: &std::path::Path, format: &str) -> std::process::Output {
+    nixflip()
+        .args(["--flake", &root.display().to_string(), "check", "--eval"])
+        .args(["--format", format])
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn check_eval_that_fails_prints_the_static_findings_as_text_then_nixs_error() {
+    let (_dir, root) = flake_that_does_not_evaluate("fixtures/clusters/nf001_two_primaries");
+    let out = check_eval(&root, "text");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let findings_at = stderr.find("NF001").expect("the static findings");
+    let nix_at = stderr
+        .find("this flake does not evaluate")
+        .expect("Nix's own error");
+    assert!(findings_at < nix_at, "findings first, then Nix:\n{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "nixflip check: 2 errors, 0 warnings in 2 members; nix eval failed (its error follows)\n"
+    );
+}
+
+#[test]
+fn check_eval_that_fails_prints_the_static_findings_as_json() {
+    let (_dir, root) = flake_that_does_not_evaluate("fixtures/clusters/nf001_two_primaries");
+    let out = check_eval(&root, "json");
+    assert_eq!(out.status.code(), Some(3));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    let ids: Vec<&str> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["NF001", "NF001"]);
+    assert!(json["evalError"]
+        .as_str()
+        .is_some_and(|e| e.contains("this flake does not evaluate")));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("this flake does not evaluate"));
+}
+
+#[test]
+fn check_eval_that_fails_prints_the_static_findings_as_github_annotations() {
+    let (_dir, root) = flake_that_does_not_evaluate("fixtures/clusters/nf001_two_primaries");
+    let out = check_eval(&root, "github");
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].starts_with("::error file=hosts/alpha.nix,line="),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("::error file=hosts/beta.nix,line="),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("::error title=nix eval::nix eval failed:")
+            && lines[2].contains("this flake does not evaluate"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[3],
+        "nixflip check: 2 errors, 0 warnings in 2 members; nix eval failed (its error follows)"
+    );
+}
+
+/// A copy of the NF102 fixture whose beta.nix lost a `;`.
+fn flake_with_a_parse_error() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("flake");
+    common::copy_tree(
+        &common::repo().join("fixtures/clusters/nf102_proxy_points_at_standby"),
+        &root,
+    );
+    let beta = root.join("hosts/beta.nix");
+    let text = std::fs::read_to_string(&beta).expect("beta.nix");
+    let broken = text.replacen("role = \"standby\";", "role = \"standby\"", 1);
+    assert_ne!(text, broken);
+    std::fs::write(&beta, broken).expect("write");
+    (dir, root)
+}
+
+#[test]
+fn a_parse_error_is_a_json_finding_on_stdout() {
+    let (_dir, root) = flake_with_a_parse_error();
+    let out = nixflip()
+        .args([
+            "--flake",
+            &root.display().to_string(),
+            "check",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    json["flake"] = "FLAKE".into();
+    insta::assert_json_snapshot!("check_parse_error_json", json);
+}
+
+#[test]
+fn a_parse_error_is_a_github_annotation() {
+    let (_dir, root) = flake_with_a_parse_error();
+    let out = nixflip()
+        .args([
+            "--flake",
+            &root.display().to_string(),
+            "check",
+            "--format",
+            "github",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!(
+        "check_parse_error_github",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_staged_parse_error_is_a_json_finding_too() {
+    let (_dir, root) = flake_with_a_parse_error();
+    let beta = root.join("hosts/beta.nix");
+    let broken = std::fs::read_to_string(&beta).expect("read");
+    common::commit_all(&root);
+    // The index holds the broken file; the work tree is repaired.
+    std::fs::write(
+        &beta,
+        broken.replacen("role = \"standby\"", "role = \"standby\";", 1),
+    )
+    .expect("write");
+    let out = nixflip()
+        .args([
+            "--flake",
+            &root.display().to_string(),
+            "check",
+            "--staged",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    assert_eq!(json["findings"][0]["id"], "NF010");
+    assert_eq!(json["findings"][0]["file"], "hosts/beta.nix");
+}
+
+fn status_code(rel: &str, json: bool) -> Option<i32> {
+    nixflip()
+        .args(["--flake", &flake(rel), "status"])
+        .args(json.then_some("--json"))
+        .output()
+        .expect("runs")
+        .status
+        .code()
+}
+
+#[test]
+fn status_exits_1_when_it_lists_an_error_finding() {
+    let rel = "fixtures/clusters/nf001_two_primaries";
+    assert_eq!(status_code(rel, false), Some(1));
+    assert_eq!(status_code(rel, true), Some(1));
+}
+
+#[test]
+fn status_exits_0_when_it_lists_only_warnings() {
+    let rel = "fixtures/clusters/nf102_proxy_points_at_standby";
+    assert_eq!(status_code(rel, false), Some(0));
+    assert_eq!(status_code(rel, true), Some(0));
+}
+
+#[test]
+fn status_lists_members_addresses_outside_the_cluster_options() {
+    let out = nixflip()
+        .args([
+            "--flake",
+            &flake("fixtures/clusters/hand_written_admission"),
+            "status",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(
+        "status_addresses_outside_options",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let json = nixflip()
+        .args([
+            "--flake",
+            &flake("fixtures/clusters/hand_written_admission"),
+            "status",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let listed: Vec<(String, String, u64)> = json["addressesOutsideClusterOptions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| {
+            (
+                m["member"].as_str().unwrap_or_default().to_string(),
+                m["file"].as_str().unwrap_or_default().to_string(),
+                m["line"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("alpha".to_string(), "hosts/beta.nix".to_string(), 23),
+            ("beta".to_string(), "hosts/alpha.nix".to_string(), 23),
+            ("beta".to_string(), "hosts/alpha.nix".to_string(), 28),
+        ]
     );
 }

@@ -61,3 +61,22 @@ fn man_page_is_roff_and_lists_the_subcommands() {
         assert!(page.contains(word), "man page lacks {word}");
     }
 }
+
+/// The one page lists every subcommand itself; it never points at
+/// `nixflip-COMMAND(1)` pages, which are not installed.
+#[test]
+fn man_page_refers_to_no_other_nixflip_page() {
+    let out = nixflip().arg("man").output().expect("runs");
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !page.contains("nixflip\\-"),
+        "refers to a nixflip-COMMAND page"
+    );
+    for usage in [
+        "nixflip promote [OPTIONS] <HOST>",
+        "nixflip hook install",
+        "nixflip secrets check",
+    ] {
+        assert!(page.contains(usage), "COMMANDS lacks {usage}");
+    }
+}

@@ -40,45 +40,52 @@ fn rendered(cluster: &Cluster) -> String {
         .join("\n")
 }
 
-#[test]
-fn each_rule_fires_on_its_fixture_and_nothing_else() {
-    for (fixture_name, id) in [
-        ("nf001_two_primaries", "NF001"),
-        ("nf002_standby_peerhost_not_primary", "NF002"),
-        ("nf003_allowed_ips_miss_standby", "NF003"),
-        ("nf004_standby_synapse_forced_on", "NF004"),
-        ("nf005_synapse_without_secrets", "NF005"),
-        ("nf006_shared_domain_differs", "NF006"),
-        ("nf007_role_not_allowed", "NF007"),
-        ("nf008_address_unknown", "NF008"),
-        ("nf009_allowed_ips_not_an_ip", "NF009"),
-        ("nf101_allowed_lists_own_address", "NF101"),
-        ("nf102_proxy_points_at_standby", "NF102"),
-    ] {
-        let cluster = load(&fixture(fixture_name));
-        assert_eq!(ids(&cluster), vec![id], "{fixture_name}");
-        insta::assert_snapshot!(fixture_name, rendered(&cluster));
-    }
+/// One test per rule fixture: the rule fires there, and no other rule does.
+macro_rules! rule_fires_alone {
+    ($($test:ident: $fixture:literal => $id:literal,)*) => {$(
+        #[test]
+        fn $test() {
+            let cluster = load(&fixture($fixture));
+            assert_eq!(ids(&cluster), vec![$id], "{}", rendered(&cluster));
+            insta::assert_snapshot!($fixture, rendered(&cluster));
+        }
+    )*};
 }
 
-#[test]
-fn clean_clusters_have_no_findings() {
-    for name in [
-        "three_node",
-        "ipv6_standby",
-        "copy_secrets_file",
-        "mkforce_role_hidden_in_flake",
-    ] {
-        let cluster = load(&fixture(name));
-        assert_eq!(
-            ids(&cluster),
-            Vec::<&str>::new(),
-            "{name}: {}",
-            rendered(&cluster)
-        );
-    }
-    let example = load(&common::repo().join("examples/two-node"));
-    assert_eq!(ids(&example), Vec::<&str>::new(), "{}", rendered(&example));
+rule_fires_alone! {
+    nf001_fires_alone: "nf001_two_primaries" => "NF001",
+    nf002_fires_alone: "nf002_standby_peerhost_not_primary" => "NF002",
+    nf003_fires_alone: "nf003_allowed_ips_miss_standby" => "NF003",
+    nf004_fires_alone: "nf004_standby_synapse_forced_on" => "NF004",
+    nf005_fires_alone: "nf005_synapse_without_secrets" => "NF005",
+    nf006_fires_alone: "nf006_shared_domain_differs" => "NF006",
+    nf007_fires_alone: "nf007_role_not_allowed" => "NF007",
+    nf008_fires_alone: "nf008_address_unknown" => "NF008",
+    nf009_fires_alone: "nf009_allowed_ips_not_an_ip" => "NF009",
+    nf101_fires_alone: "nf101_allowed_lists_own_address" => "NF101",
+    nf102_fires_alone: "nf102_proxy_points_at_standby" => "NF102",
+    nf106_fires_alone: "nf106_primary_admits_no_standby" => "NF106",
+    nf107_fires_alone: "nf107_pg_rule_admits_non_member" => "NF107",
+}
+
+/// One test per clean flake: no finding at all.
+macro_rules! clean {
+    ($($test:ident: $dir:expr,)*) => {$(
+        #[test]
+        fn $test() {
+            let cluster = load(&$dir);
+            assert_eq!(ids(&cluster), Vec::<&str>::new(), "{}", rendered(&cluster));
+        }
+    )*};
+}
+
+clean! {
+    three_node_is_clean: fixture("three_node"),
+    ipv6_standby_is_clean: fixture("ipv6_standby"),
+    copy_secrets_file_is_clean: fixture("copy_secrets_file"),
+    mkforce_role_hidden_in_flake_is_clean: fixture("mkforce_role_hidden_in_flake"),
+    hand_written_admission_is_clean: fixture("hand_written_admission"),
+    the_example_is_clean: common::repo().join("examples/two-node"),
 }
 
 #[test]

@@ -654,6 +654,99 @@ fn add_host_on_the_example() {
         .exists());
 }
 
+/// Every member admits the new host, so the cluster stays symmetric:
+/// promoting the current primary afterwards is a no-op.
+#[test]
+fn add_host_gives_every_member_the_new_address() {
+    let (_tmp, root) = two_node();
+    nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["add-host", "gamma", "--address", "192.0.2.30", "--yes"])
+        .assert()
+        .success();
+    let fields = nix_eval(
+        &root,
+        "nixosConfigurations",
+        &format!("cs: builtins.mapAttrs (n: c: ({FIELDS}) c) cs"),
+    )
+    .expect("evaluates");
+    for host in ["hectic-lab", "bfs.poland.xray"] {
+        let allowed = &fields[format!("{host}|x86_64-linux")]["allowedSourceIPs"];
+        assert!(
+            allowed
+                .as_array()
+                .is_some_and(|a| a.contains(&"192.0.2.30/32".into())),
+            "{host}: {allowed}"
+        );
+    }
+    common::git(&root, &["add", "-A"]);
+    common::git(&root, &["commit", "-qm", "add gamma"]);
+    let out = nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .args(["promote", "hectic-lab", "--dry-run"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hectic-lab is already the primary and every member agrees; nothing to do\n"
+    );
+}
+
+/// add-host takes the same write flags as promote: `--commit` makes one
+/// commit with the new host file and every edit, and says which.
+#[test]
+fn add_host_commit_makes_one_commit_with_the_new_file() {
+    let (_tmp, root) = two_node();
+    let out = nixflip()
+        .arg("--flake")
+        .arg(&root)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .args([
+            "add-host",
+            "gamma",
+            "--address",
+            "192.0.2.30",
+            "--yes",
+            "--commit",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(": nixflip: add gamma as a standby of hectic-lab"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("git add "),
+        "nothing left to commit: {stdout}"
+    );
+    let files = common::git(&root, &["show", "--name-only", "--format=%s", "HEAD"]);
+    assert!(
+        files.starts_with("nixflip: add gamma as a standby of hectic-lab\n"),
+        "{files}"
+    );
+    for file in [
+        "flake.nix",
+        "nixos/system/gamma/gamma.nix",
+        "nixos/system/hectic-lab/hectic-lab.nix",
+    ] {
+        assert!(
+            files.lines().any(|l| l == file),
+            "{file} not in the commit: {files}"
+        );
+    }
+    assert_eq!(common::git(&root, &["status", "--porcelain"]), "");
+}
+
 #[test]
 fn add_host_dry_run_writes_nothing() {
     let (_tmp, root) = two_node();

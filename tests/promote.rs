@@ -305,6 +305,54 @@ fn a_held_lock_is_refused() {
     assert_eq!(snapshot_tree(&root), before);
 }
 
+/// Refusals that need no evaluation come before the plan is printed and
+/// before Nix runs: no terminal without --yes, a held lock, a dirty file.
+/// A `nix` that logs every call shows it was never started.
+#[test]
+fn refusals_come_before_the_plan_and_before_nix() {
+    let (dir, root) = scratch("examples/two-node");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let log = dir.path().join("nix-calls");
+    let path = nix_on_path(&bin, &format!("echo called >> '{}'; exit 1", log.display()));
+    let refused = |args: &[&str], why: &str| {
+        let out = nixflip(&root)
+            .env("PATH", &path)
+            .args(args)
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} printed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!log.exists(), "{args:?} started nix");
+    };
+    refused(&["promote", "bfs.poland.xray"], "--yes");
+    let held = nixflip::fsx::lock(&root).expect("lock");
+    refused(&["promote", "bfs.poland.xray", "--yes"], "holds the lock");
+    drop(held);
+    let host = root.join("nixos/system/hectic-lab/hectic-lab.nix");
+    let mut text = std::fs::read_to_string(&host).expect("read");
+    text.push_str("# local edit\n");
+    std::fs::write(&host, &text).expect("write");
+    refused(
+        &["promote", "bfs.poland.xray", "--yes"],
+        "uncommitted changes",
+    );
+}
+
 #[test]
 fn a_read_only_second_file_leaves_every_file_as_it_was() {
     use std::os::unix::fs::PermissionsExt;
@@ -354,6 +402,20 @@ fn commit_makes_one_commit_stating_the_flip() {
     assert_eq!(
         String::from_utf8_lossy(&log.stdout).trim(),
         "nixflip: promote bfs.poland.xray to primary; hectic-lab becomes standby"
+    );
+    // It says which commit it made.
+    let id = Std::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(&root)
+        .output()
+        .expect("git");
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "committed {id}: nixflip: promote bfs.poland.xray to primary; hectic-lab becomes standby"
+        )),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
     let status = Std::new("git")
         .args(["status", "--porcelain"])
@@ -422,7 +484,7 @@ fn missing_nix_is_named_with_the_install_command() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-eval: the rewrite was not proven"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-eval: the change was not proven"));
 }
 
 /// A host under a directory whose name starts with `result` (and a `target`

@@ -375,3 +375,32 @@ fn consistency_errors_are_refused_unless_ignored() {
         .code(0);
     assert_eq!(env.calls(), None);
 }
+
+#[test]
+fn uri_targets_lose_the_scheme_and_a_port_is_refused() {
+    let env = env("examples/two-node");
+    env.write_config("[hosts.\"hectic-lab\"]\ntarget = \"ssh://deploy@hectic.example.org\"\n");
+    let output = env
+        .rebuild(&["--dry-run", "hectic-lab"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let out = stdout(&output);
+    assert!(
+        out.contains("--target-host deploy@hectic.example.org"),
+        "{out}"
+    );
+    // A port cannot travel in --target-host: refused before anything runs.
+    env.write_config("[hosts.\"hectic-lab\"]\ntarget = \"ssh://deploy@hectic.example.org:2222\"\n");
+    let output = env
+        .rebuild(&["--yes", "hectic-lab"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert_eq!(env.calls(), None);
+    let err = stderr(&output);
+    assert!(mentions(&err, "has a port"), "{err}");
+    assert!(mentions(&err, "NIX_SSHOPTS"), "{err}");
+}

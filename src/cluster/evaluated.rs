@@ -1,4 +1,4 @@
-//! The cluster as `nix eval` sees it (`check --eval`, DESIGN §3 and §7).
+//! The cluster as `nix eval` sees it (`check --eval`).
 //!
 //! The static model reads what the files say; a definition nixflip cannot
 //! see (a `mkForce` in a module outside the flake, a computed value) can make
@@ -9,10 +9,34 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
+
 use super::rules::{finding_at, Finding, Severity};
 use super::{Cluster, Def, Member, ALLOWED_IPS, OVERRIDE_SYNAPSE, PEER_HOST, ROLE, SECRETS_FILE};
-use crate::eval::Evaluated;
 use crate::nixedit::Value;
+
+/// The managed fields of one member as Nix evaluated them.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluated {
+    pub role: String,
+    pub override_enable_synapse: Option<bool>,
+    pub secrets_file: bool,
+    pub peer_host: Option<String>,
+    #[serde(rename = "allowedSourceIPs")]
+    pub allowed_source_ips: Vec<String>,
+    /// The values of the host's extra paths (`eval::Extra`: options a
+    /// promote carried rules to), in their order.
+    #[serde(default)]
+    pub extra: Vec<serde_json::Value>,
+}
+
+impl Evaluated {
+    pub fn synapse(&self) -> bool {
+        self.override_enable_synapse
+            .unwrap_or(self.role == "primary")
+    }
+}
 
 /// Replace each evaluated member's managed fields by their evaluated values
 /// and return one NF105 warning per field where a literal in the files says

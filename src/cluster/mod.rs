@@ -1,8 +1,10 @@
 //! The cluster model: members discovered from the flake's host files, their
 //! cluster options as written, and their addresses.
 
+pub mod addresses;
+pub mod admission;
+pub mod carry;
 pub mod discover;
-pub mod endpoints;
 pub mod evaluated;
 pub mod plan;
 pub mod rules;
@@ -382,7 +384,7 @@ impl Cluster {
     }
 
     /// Addresses: nixflip.toml, else `publicIp`, else inferred from peers'
-    /// `peerHost` (DESIGN §4). Unknown addresses become NF008 notes.
+    /// `peerHost`. Unknown addresses become NF008 notes.
     fn resolve_addresses(&mut self) {
         for m in &mut self.members {
             if m.address.is_none() {

@@ -1,4 +1,4 @@
-//! The flip planner (DESIGN §5): what every member's options must become when
+//! The flip planner: what every member's options must become when
 //! HOST is promoted, as minimal per-file edits.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use rnix::SyntaxKind;
 use serde::Serialize;
 
+use super::carry::{self, CarryCheck, CarryEdit, Unrewritten};
 use super::rules::{host_cidr, parse_networks};
 use super::{Cluster, Member, Role, ALLOWED_IPS, OVERRIDE_SYNAPSE, PEER_HOST, ROLE, SECRETS_FILE};
 use crate::error::{Error, Result};
@@ -34,6 +35,14 @@ pub struct Change {
     pub note: Option<String>,
 }
 
+/// A file's text before and after a rewrite.
+#[derive(Clone, Debug)]
+pub struct Rewrite {
+    pub path: PathBuf,
+    pub old: String,
+    pub new: String,
+}
+
 /// The intended values after the flip, per host, for validation (§7).
 /// JSON keys are camelCase like `status` and `diff`; the allowed-IPs list is
 /// spelt as the Nix option (`allowedSourceIPs`), as `status` does.
@@ -47,13 +56,40 @@ pub struct Intended {
     pub allowed_source_ips: Vec<String>,
 }
 
+/// Entries of a host's `allowedSourceIPs` that cover no member (an
+/// operator's network): a flip keeps them, and says so.
+#[derive(Clone, Debug, Serialize)]
+pub struct Kept {
+    pub host: String,
+    pub file: PathBuf,
+    pub line: usize,
+    pub entries: Vec<String>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub new_primary: String,
     pub old_primary: Option<String>,
+    /// The new primary is the primary already: the changes are repairs.
+    pub already_primary: bool,
     pub standbys: Vec<String>,
     pub changes: Vec<Change>,
+    #[serde(rename = "keptSourceIPs")]
+    pub kept: Vec<Kept>,
+    /// Address-bearing literals outside the cluster options that the flip
+    /// does not rewrite, each with the edit that would carry it.
+    pub not_rewritten: Vec<Unrewritten>,
+    /// Whether the edits of carryable rules are applied
+    /// (`--carry-address-rules`).
+    pub carry_address_rules: bool,
+    /// The text edits that carry rules to the new primary (applied only
+    /// with `carry_address_rules`).
+    #[serde(skip)]
+    pub carries: Vec<CarryEdit>,
+    /// What the carried options must hold once evaluated.
+    #[serde(skip)]
+    pub carry_checks: Vec<CarryCheck>,
     pub intended: BTreeMap<String, Intended>,
 }
 
@@ -73,8 +109,71 @@ impl Plan {
         out
     }
 
+    /// The files' texts after the plan's edits, and (with
+    /// `carry_address_rules`) the carried rules: only files that change.
+    pub fn rewrites(&self, cluster: &Cluster) -> Result<Vec<Rewrite>> {
+        let mut by_file = self.edits_by_file(&cluster.option);
+        let mut inserts: BTreeMap<PathBuf, Vec<crate::nixedit::TextEdit>> = BTreeMap::new();
+        if self.carry_address_rules {
+            for carry in &self.carries {
+                match carry {
+                    CarryEdit::Set { file, path, value } => by_file
+                        .entry(file.clone())
+                        .or_default()
+                        .push((path.clone(), value.clone())),
+                    CarryEdit::Insert { file, edit } => {
+                        by_file.entry(file.clone()).or_default();
+                        inserts.entry(file.clone()).or_default().push(edit.clone());
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (path, changes) in by_file {
+            let file = cluster.sources.get(&path).ok_or_else(|| {
+                Error::usage(
+                    format!("{} is not a parsed file of the flake", path.display()),
+                    "the plan names a file nixflip did not read, which is a bug: please report it with `nixflip status --json`",
+                )
+            })?;
+            let name = path.display().to_string();
+            // Text insertions first (their offsets are the original file's),
+            // then the attribute edits, which look their paths up again.
+            let start = match inserts.get(&path) {
+                Some(edits) => crate::nixedit::apply_edits(file.text(), edits),
+                None => file.text().to_string(),
+            };
+            let edited = crate::nixedit::set_many(&name, &start, &changes)?;
+            if edited.text != file.text() {
+                out.push(Rewrite {
+                    path,
+                    old: file.text().to_string(),
+                    new: edited.text,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The commit message of the flip: the subject states it, the body lists
+    /// every field that changes.
+    pub fn commit_message(&self) -> String {
+        let mut subject = format!("nixflip: promote {} to primary", self.new_primary);
+        if let Some(old) = &self.old_primary {
+            subject.push_str(&format!("; {old} becomes standby"));
+        }
+        let mut body = String::new();
+        for c in &self.changes {
+            body.push_str(&format!(
+                "- {}: {} {} -> {}\n",
+                c.host, c.field, c.old, c.new
+            ));
+        }
+        format!("{subject}\n\n{body}")
+    }
+
     pub fn is_noop(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && (!self.carry_address_rules || self.carries.is_empty())
     }
 }
 
@@ -97,8 +196,9 @@ pub fn unknown_host(cluster: &Cluster, name: &str) -> Error {
     )
 }
 
-/// Plan promoting `name` to primary.
-pub fn plan_promote(cluster: &Cluster, name: &str) -> Result<Plan> {
+/// Plan promoting `name` to primary; `carry_address_rules`: carry the old
+/// primary's hand-written firewall rules and pg_hba lines to it.
+pub fn plan_promote(cluster: &Cluster, name: &str, carry_address_rules: bool) -> Result<Plan> {
     let new = cluster
         .member(name)
         .ok_or_else(|| unknown_host(cluster, name))?;
@@ -122,8 +222,7 @@ pub fn plan_promote(cluster: &Cluster, name: &str) -> Result<Plan> {
         .iter()
         .filter(|m| m.name != new.name && old.is_none_or(|o| o.name != m.name))
         .collect();
-    let mut changes = Vec::new();
-    let mut intended = BTreeMap::new();
+    let mut planned = Planned::default();
     let profiles = &cluster.config.config.profile;
 
     let new_peer = old
@@ -135,12 +234,11 @@ pub fn plan_promote(cluster: &Cluster, name: &str) -> Result<Plan> {
         "primary",
         new_peer.as_deref(),
         &profiles.primary,
-        &mut changes,
-        &mut intended,
+        &mut planned,
     )?;
     if !new.has_secrets_file() {
         if let Some(source) = old.filter(|o| o.has_secrets_file()) {
-            changes.push(copy_secrets_file(source, new)?);
+            planned.changes.push(copy_secrets_file(source, new)?);
         }
     }
     for m in old.into_iter().chain(standbys.iter().copied()) {
@@ -150,17 +248,34 @@ pub fn plan_promote(cluster: &Cluster, name: &str) -> Result<Plan> {
             "standby",
             new.address.as_deref(),
             &profiles.standby,
-            &mut changes,
-            &mut intended,
+            &mut planned,
         )?;
     }
+    let carried = match old {
+        Some(old) => carry::plan(cluster, new, old)?,
+        None => carry::Carried::default(),
+    };
     Ok(Plan {
         new_primary: new.name.clone(),
         old_primary: old.map(|o| o.name.clone()),
+        already_primary: new.is_primary(),
         standbys: standbys.iter().map(|m| m.name.clone()).collect(),
-        changes,
-        intended,
+        changes: planned.changes,
+        kept: planned.kept,
+        not_rewritten: carried.not_rewritten,
+        carry_address_rules,
+        carries: carried.edits,
+        carry_checks: carried.checks,
+        intended: planned.intended,
     })
+}
+
+/// What planning the members adds up to.
+#[derive(Default)]
+struct Planned {
+    changes: Vec<Change>,
+    kept: Vec<Kept>,
+    intended: BTreeMap<String, Intended>,
 }
 
 fn plan_member(
@@ -169,10 +284,10 @@ fn plan_member(
     role: &str,
     peer: Option<&str>,
     profile: &toml::Table,
-    changes: &mut Vec<Change>,
-    intended: &mut BTreeMap<String, Intended>,
+    out: &mut Planned,
 ) -> Result<()> {
     let primary = role == "primary";
+    let changes = &mut out.changes;
     let mut want = |field: &str, value: Value, note: Option<String>| {
         if let Some(change) = change_for(m, field, value, note) {
             changes.push(change);
@@ -200,16 +315,30 @@ fn plan_member(
         want(PEER_HOST, Value::String(peer.into()), None);
     }
     let others = other_addresses(cluster, m);
+    // An entry that covers no member (an operator's network) is none of the
+    // flip's business: it stays, after the members.
+    let operator = operator_entries(cluster, m);
+    if let (false, Some(def)) = (operator.is_empty(), m.def(ALLOWED_IPS)) {
+        out.kept.push(Kept {
+            host: m.name.clone(),
+            file: def.file.clone(),
+            line: def.line,
+            entries: operator.clone(),
+        });
+    }
+    let wanted: Vec<String> = others.iter().chain(&operator).cloned().collect();
     let current: Option<BTreeSet<String>> = m.allowed_ips().map(|l| l.into_iter().collect());
-    if current.as_ref() != Some(&others.iter().cloned().collect()) {
-        let list = Value::List(others.iter().cloned().map(Value::String).collect());
-        want(ALLOWED_IPS, list, None);
+    if current.as_ref() != Some(&wanted.iter().cloned().collect()) {
+        let list = Value::List(wanted.into_iter().map(Value::String).collect());
+        let note = (!operator.is_empty())
+            .then(|| format!("keeps {} (covers no member)", operator.join(", ")));
+        want(ALLOWED_IPS, list, note);
     }
     let synapse = match profile.get(OVERRIDE_SYNAPSE).and_then(toml::Value::as_bool) {
         Some(b) => b,
         None => primary,
     };
-    intended.insert(
+    out.intended.insert(
         m.name.clone(),
         Intended {
             role: role.into(),
@@ -256,6 +385,23 @@ fn other_addresses(cluster: &Cluster, m: &Member) -> Vec<String> {
             a.parse::<IpAddr>()
                 .map(host_cidr)
                 .unwrap_or_else(|_| a.to_string())
+        })
+        .collect()
+}
+
+/// `m`'s `allowedSourceIPs` entries that are networks holding no member's
+/// address, in their order.
+fn operator_entries(cluster: &Cluster, m: &Member) -> Vec<String> {
+    let members: Vec<IpAddr> = cluster.members.iter().filter_map(Member::ip).collect();
+    m.allowed_ips()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| {
+            let nets = parse_networks(std::slice::from_ref(entry));
+            !nets.is_empty()
+                && nets
+                    .iter()
+                    .all(|n| !members.iter().any(|ip| n.contains(ip)))
         })
         .collect()
 }

@@ -1,40 +1,17 @@
-//! Consistency rules (DESIGN §6). Each finding has a stable id, a severity,
+//! Consistency rules. Each finding has a stable id, a severity,
 //! the file and span it is about, a message and a help line.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use ipnet::IpNet;
-use serde::Serialize;
 
 use super::{
     Cluster, Def, Member, Role, ALLOWED_IPS, OVERRIDE_SYNAPSE, PEER_HOST, ROLE, SECRETS_FILE,
 };
 use crate::nixedit::Value;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Finding {
-    pub id: &'static str,
-    pub severity: Severity,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    /// Byte range in the file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub span: Option<(usize, usize)>,
-    pub message: String,
-    pub help: String,
-}
+pub use crate::findings::{Finding, Severity};
 
 /// A finding about `member`, pointing at `def` (or at the host file's start).
 pub fn finding_at(
@@ -69,10 +46,71 @@ pub fn check(cluster: &Cluster) -> Vec<Finding> {
     nf006_shared(cluster, &mut out);
     nf007_role_readable(cluster, &mut out);
     nf101_allows_itself(cluster, &mut out);
-    super::endpoints::nf102_endpoints_at_standbys(cluster, &mut out);
+    let literals = super::addresses::scan(cluster);
+    super::addresses::nf102_endpoints_at_standbys(cluster, &literals, &mut out);
+    let admissions = super::admission::admissions(cluster, &literals);
+    super::admission::nf106_primary_admits_no_standby(cluster, &admissions, &mut out);
+    super::admission::nf107_pg_rule_admits_non_member(cluster, &admissions, &mut out);
     out.sort_by(|a, b| (&a.file, a.line, a.column, a.id).cmp(&(&b.file, b.line, b.column, b.id)));
     out.dedup();
     out
+}
+
+/// NF010: the error says a `.nix` file of the cluster does not parse; as a
+/// finding at the first syntax error, so `check --format json|github` can
+/// report it like any other (the exit code stays 2, bad input). `None` for
+/// any other error.
+pub fn parse_failure(error: &crate::error::Error) -> Option<Finding> {
+    use crate::nixedit::EditError;
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        let parse = match (
+            e.downcast_ref::<crate::error::Error>(),
+            e.downcast_ref::<EditError>(),
+        ) {
+            (Some(crate::error::Error::Edit(edit)), _) | (None, Some(edit)) => Some(edit),
+            _ => None,
+        };
+        // A syntax error, or what Nix rejects although it parses (a
+        // duplicate attribute, …): either way Nix does not read the file.
+        let rejected = match parse {
+            Some(EditError::Parse {
+                file,
+                message,
+                src,
+                span,
+                ..
+            }) => Some((file, message, src, span.offset(), span.len())),
+            Some(EditError::Invalid {
+                file,
+                message,
+                src,
+                labels,
+                ..
+            }) => {
+                let (offset, len) = labels.first().map_or((0, 0), |l| (l.offset(), l.len()));
+                Some((file, message, src, offset, len))
+            }
+            _ => None,
+        };
+        if let Some((file, what, src, offset, len)) = rejected {
+            let text = src.inner();
+            let (line, column) = crate::nixedit::line_col(text, offset);
+            return Some(Finding {
+                id: "NF010",
+                severity: Severity::Error,
+                host: None,
+                file: std::path::PathBuf::from(file),
+                line,
+                column,
+                span: Some((offset, offset + len)),
+                message: format!("{file} does not parse: {what}"),
+                help: format!("fix the syntax error; nixflip judges no cluster it cannot read (`nix-instantiate --parse {file}` shows Nix's own message)"),
+            });
+        }
+        current = e.source();
+    }
+    None
 }
 
 pub fn error_count(findings: &[Finding]) -> usize {

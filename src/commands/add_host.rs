@@ -1,20 +1,18 @@
 //! `add-host NAME --address ADDRESS`: a new standby of the current primary,
-//! with the same safety rules as `promote`: plan in memory, validate in a
-//! scratch copy (rules, then one `nix eval`), show the diff, then write all
-//! files or none.
+//! with the same safety rules as `promote` ([`nixflip::transaction`]): plan
+//! in memory, prove it in a scratch copy (rules, then one `nix eval`), show
+//! the diff, then write all files or none.
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use nixflip::cluster::{rules, Cluster, Severity};
-use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
-use nixflip::eval;
-use nixflip::fsx::{self, FileWrite};
+use nixflip::error::{Error, Result, EXIT_OK};
 use nixflip::generate::add_host::{plan_add_host, AddHostPlan, AddHostRequest};
-use nixflip::render::unified_diff;
+use nixflip::render::plan as render_plan;
+use nixflip::transaction;
 
-use super::cluster::{flake_root, load_cluster, print_findings};
-use super::confirm;
+use super::cluster::{flake_root, load_cluster};
+use super::{confirm, WriteArgs};
 use crate::Cli;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -36,21 +34,8 @@ pub struct AddHostArgs {
     /// Where to write the host file (default: the primary's path with the name replaced)
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
-    /// Plan, validate and print the diff; write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Skip the `nix eval` proof (a warning says so)
-    #[arg(long)]
-    pub no_eval: bool,
-    /// Do not ask for confirmation (required when stdin is not a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Write even if the files to edit have uncommitted changes
-    #[arg(long)]
-    pub allow_dirty: bool,
-    /// Extra argument for `nix eval` (repeatable), e.g. --nix-option=--offline
-    #[arg(long = "nix-option", value_name = "ARG", allow_hyphen_values = true)]
-    pub nix_options: Vec<String>,
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 pub fn add_host(cli: &Cli, args: &AddHostArgs) -> Result<i32> {
@@ -71,54 +56,81 @@ pub fn add_host(cli: &Cli, args: &AddHostArgs) -> Result<i32> {
         file: args.file.clone(),
     };
     let plan = plan_add_host(&cluster, &request)?;
+    // Refusals that need no evaluation come before the plan is shown and
+    // before Nix runs: flags, no terminal to ask on, the lock, a dirty tree.
+    let session = transaction::begin(&root, args.write.options())?;
+    let change = plan.change();
+    session.refuse_dirty(&change)?;
     if !cli.quiet {
-        print!("{}", render_plan(&plan));
+        print!("{}", render_plan::add_host_text(&plan));
     }
-    if let Some(code) = validate(cli, &cluster, &plan, args)? {
-        return Ok(code);
+    let validation = transaction::validate(
+        &cluster,
+        &change,
+        &args.write.proof(false),
+        &mut super::show_command(cli),
+    )?;
+    let what = format!("the cluster with {}", plan.name);
+    if !validation.passed() {
+        return super::report_failed_validation(cli, &validation, &what);
     }
-    let color = cli.color.enabled_for_stdout();
+    super::report_validation_warnings(cli, &validation, &plan.name);
+    if let transaction::Outcome::Proven { members } = validation.outcome {
+        if !cli.quiet {
+            println!(
+                "\nnix eval: {n} evaluates as a standby of {p}, and {p} admits it ({members} members, one nix process)",
+                n = plan.name,
+                p = plan.primary
+            );
+        }
+    }
     println!();
-    for c in &plan.changes {
-        let name = c.path.display().to_string();
-        print!(
-            "{}",
-            unified_diff(&name, c.old.as_deref().unwrap_or(""), &c.new, color)
-        );
-    }
-    if args.dry_run {
+    print!(
+        "{}",
+        render_plan::diffs(&change.files, cli.color.enabled_for_stdout())
+    );
+    if args.write.dry_run {
         if !cli.quiet {
             eprintln!("dry run: nothing was written");
         }
         return Ok(EXIT_OK);
     }
-    apply(cli, &root, &plan, args)?;
-    let in_git = track_new_files(cli, &root, &plan);
+    if !args.write.yes {
+        confirm(&format!("write {} file(s)?", change.files.len()), "writes")?;
+    }
+    let committed = super::report_applied(cli, session.apply(&change)?)?;
+    let in_git = !committed && track_new_files(cli, &root, &plan);
     if !cli.quiet {
-        let commit = if in_git {
-            let paths: Vec<String> = plan
-                .changes
-                .iter()
-                .map(|c| c.path.display().to_string())
-                .collect();
-            format!(
-                "commit the change, since nixos-rebuild --flake . reads the flake through git:\n  git add {} && git commit -m 'add {}'\nthen ",
-                paths.join(" "),
-                plan.name
-            )
-        } else {
-            String::new()
-        };
-        println!(
-            "\nNext: {commit}restore a base backup of {p} on {n} (pg_basebackup -h {pa} -U replicator -D <data dir> -X stream),\nrebuild {p} first (its pg_hba now admits {n}), then {n}:\n  nixos-rebuild switch --flake .#'{attr}' --target-host root@{a}",
-            p = plan.primary,
-            n = plan.name,
-            pa = plan.primary_address,
-            attr = plan.attr,
-            a = args.address
-        );
+        print!("{}", next_steps(&plan, &args.address, in_git));
     }
     Ok(EXIT_OK)
+}
+
+/// What the operator does next: commit (unless committed), seed the new
+/// host from the primary, rebuild the primary first.
+fn next_steps(plan: &AddHostPlan, address: &str, commit_first: bool) -> String {
+    let commit = if commit_first {
+        let paths: Vec<String> = plan
+            .changes
+            .iter()
+            .map(|c| c.path.display().to_string())
+            .collect();
+        format!(
+            "commit the change, since nixos-rebuild --flake . reads the flake through git:\n  git add {} && git commit -m 'add {}'\nthen ",
+            paths.join(" "),
+            plan.name
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "\nNext: {commit}restore a base backup of {p} on {n} (pg_basebackup -h {pa} -U replicator -D <data dir> -X stream),\nrebuild {p} first (its pg_hba now admits {n}), then {n}:\n  nixos-rebuild switch --flake .#'{attr}' --target-host root@{a}\n",
+        p = plan.primary,
+        n = plan.name,
+        pa = plan.primary_address,
+        attr = plan.attr,
+        a = address
+    )
 }
 
 /// `git add --intent-to-add` the new files when the flake is in a git work
@@ -150,138 +162,4 @@ fn track_new_files(cli: &Cli, root: &std::path::Path, plan: &AddHostPlan) -> boo
             true
         }
     }
-}
-
-fn render_plan(plan: &AddHostPlan) -> String {
-    let mut out = format!(
-        "Add {} as a standby of {} ({}): flake attribute {}, file {}\n",
-        plan.name,
-        plan.primary,
-        plan.primary_address,
-        plan.attr,
-        plan.file.display()
-    );
-    for c in &plan.changes {
-        let what = if c.old.is_none() { "new file" } else { "edit" };
-        out.push_str(&format!("  {what:<8}  {}\n", c.path.display()));
-    }
-    for n in &plan.notes {
-        out.push_str(&format!("  note: {n}\n"));
-    }
-    out
-}
-
-/// Rules and `nix eval` on a scratch copy with the changes; `Some(exit
-/// code)` when the result is not right.
-fn validate(
-    cli: &Cli,
-    cluster: &Cluster,
-    plan: &AddHostPlan,
-    args: &AddHostArgs,
-) -> Result<Option<i32>> {
-    let scratch = eval::Scratch::copy_of(&cluster.root)?;
-    let writes: Vec<FileWrite> = plan
-        .changes
-        .iter()
-        .map(|c| FileWrite {
-            path: scratch.flake().join(&c.path),
-            content: c.new.clone(),
-        })
-        .collect();
-    fsx::create_all(&writes)?;
-    let after = cluster.with_rewrites(
-        scratch.flake(),
-        plan.changes.iter().map(|c| (c.path.clone(), c.new.clone())),
-        // add-host writes no nixflip.toml: the loaded one holds there too.
-        cluster.config.clone(),
-    )?;
-    if after.member(&plan.name).is_none() {
-        return Err(Error::failed(
-            format!("{} is not found as a member after the change", plan.name),
-            "is its directory excluded in nixflip.toml ([cluster] exclude)?",
-        ));
-    }
-    let errors: Vec<_> = rules::check(&after)
-        .into_iter()
-        .filter(|f| f.severity == Severity::Error)
-        .collect();
-    if !errors.is_empty() {
-        print_findings(cli, &after, &errors);
-        eprintln!(
-            "the cluster with {} would not be consistent; nothing was written",
-            plan.name
-        );
-        return Ok(Some(EXIT_FINDINGS));
-    }
-    if args.no_eval {
-        eprintln!("warning: --no-eval: the result was not proven with `nix eval`");
-        return Ok(None);
-    }
-    let evaluated = super::start_member_eval(
-        cli,
-        &after,
-        eval::Flake::Scratch(&scratch),
-        &args.nix_options,
-    )?
-    .finish()?;
-    let mismatches = eval::mismatches(&plan.intended, &evaluated);
-    if mismatches.is_empty() {
-        if !cli.quiet {
-            println!(
-                "\nnix eval: {} evaluates as a standby of {}, and {} admits it ({} members, one nix process)",
-                plan.name,
-                plan.primary,
-                plan.primary,
-                evaluated.len()
-            );
-        }
-        return Ok(None);
-    }
-    super::print_mismatches(&mismatches);
-    Ok(Some(EXIT_FINDINGS))
-}
-
-fn apply(cli: &Cli, root: &std::path::Path, plan: &AddHostPlan, args: &AddHostArgs) -> Result<()> {
-    let edited: Vec<PathBuf> = plan
-        .changes
-        .iter()
-        .filter(|c| c.old.is_some())
-        .map(|c| c.path.clone())
-        .collect();
-    if !args.allow_dirty {
-        super::promote::refuse_dirty(root, &edited)?;
-    }
-    if !args.yes {
-        confirm(&format!("write {} file(s)?", plan.changes.len()), "writes")?;
-    }
-    let _lock = fsx::lock(root)?;
-    // Under the lock: nothing changed since planning, and the new file is still new.
-    for c in &plan.changes {
-        let path = root.join(&c.path);
-        let unchanged = match &c.old {
-            Some(old) => nixflip::error::read_text(&path)? == *old,
-            None => !path.exists(),
-        };
-        if !unchanged {
-            return Err(Error::refused(
-                format!("{} changed while nixflip was planning", c.path.display()),
-                "run the command again",
-            ));
-        }
-    }
-    let writes: Vec<FileWrite> = plan
-        .changes
-        .iter()
-        .map(|c| FileWrite {
-            path: root.join(&c.path),
-            content: c.new.clone(),
-        })
-        .collect();
-    fsx::create_all(&writes)?;
-    if !cli.quiet {
-        for c in &plan.changes {
-            eprintln!("wrote {}", c.path.display());
-        }
-    }
-    Ok(())
 }

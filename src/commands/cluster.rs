@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
-use nixflip::cluster::{rules, Cluster, Finding, Member, Role};
+use nixflip::cluster::{rules, Cluster, Finding};
 use nixflip::config;
-use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
+use nixflip::error::{Error, Result, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK};
+use nixflip::generate::HOOK_MARKER;
 use nixflip::render::{self, FindingDiagnostic};
 
 use crate::Cli;
@@ -15,6 +16,19 @@ pub struct StatusArgs {
     /// Print JSON (stable: members and findings)
     #[arg(long)]
     pub json: bool,
+    /// Read what every member runs, over ssh and in parallel (PostgreSQL's role, timeline, LSNs,
+    /// replication, slots, Synapse, disk), and report drift from the flake and danger; exit 1 on
+    /// an error finding, 3 when a host cannot be reached
+    #[arg(long)]
+    pub live: bool,
+    /// With --live, on a terminal: redraw every SECONDS until interrupted (Ctrl-C)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        requires = "live",
+        conflicts_with = "json"
+    )]
+    pub watch: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -35,6 +49,10 @@ pub struct CheckArgs {
     /// Nix computes (catches definitions nixflip cannot see, e.g. a mkForce in an outside module)
     #[arg(long)]
     pub eval: bool,
+    /// Check the cluster as it is staged in the git index (what `git commit` would record),
+    /// not the files in the work tree: the pre-commit entry point
+    #[arg(long, conflicts_with = "eval")]
+    pub staged: bool,
     /// Extra argument for `nix eval` with --eval (repeatable), e.g. --nix-option=--offline
     #[arg(
         long = "nix-option",
@@ -71,105 +89,26 @@ pub fn load_cluster(cli: &Cli, root: &Path) -> Result<Cluster> {
     Cluster::load(root, loaded)
 }
 
-fn member_row(m: &Member) -> Vec<String> {
-    let role = match m.role() {
-        Role::Primary => "primary".to_string(),
-        Role::Standby => "standby".to_string(),
-        Role::Invalid(expr) => format!("?{expr}"),
-        Role::Missing => "(unset)".to_string(),
-    };
-    let synapse = match m.effective_synapse() {
-        Some(true) => "on",
-        Some(false) => "off",
-        None => "?",
-    };
-    let def_line = m.def(nixflip::cluster::ROLE).map_or(1, |d| d.line);
-    vec![
-        m.name.clone(),
-        role,
-        synapse.to_string(),
-        m.address.clone().unwrap_or_else(|| "?".into()),
-        m.peer_host().map_or_else(
-            || {
-                m.def(nixflip::cluster::PEER_HOST)
-                    .map_or("-".into(), |d| d.expr.clone())
-            },
-            str::to_string,
-        ),
-        m.allowed_ips()
-            .map_or_else(|| "-".into(), |ips| ips.join(",")),
-        format!(
-            "{}:{}",
-            m.def(nixflip::cluster::ROLE)
-                .map_or(&m.file, |d| &d.file)
-                .display(),
-            def_line
-        ),
-    ]
-}
-
-pub fn member_json(m: &Member) -> serde_json::Value {
-    serde_json::json!({
-        "host": m.name,
-        "role": match m.role() { Role::Primary => Some("primary"), Role::Standby => Some("standby"), _ => None },
-        "synapse": m.effective_synapse(),
-        "address": m.address,
-        "addressSource": m.address_source,
-        "peerHost": m.peer_host(),
-        "allowedSourceIPs": m.allowed_ips(),
-        "secretsFile": m.has_secrets_file(),
-        "file": m.file,
-        "line": m.def(nixflip::cluster::ROLE).map(|d| d.line),
-    })
-}
-
 pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
+    if args.live {
+        return super::live::status(cli, args, &root, &cluster);
+    }
     let findings = rules::check(&cluster);
+    let literals = nixflip::cluster::addresses::scan(&cluster);
+    let mentions = nixflip::cluster::addresses::mentions(&cluster, &literals);
     if args.json {
-        let json = serde_json::json!({
-            "flake": root,
-            "option": cluster.option.to_string(),
-            "members": cluster.members.iter().map(member_json).collect::<Vec<_>>(),
-            "findings": findings,
-        });
-        let json = with_shared_modules(json, &cluster);
+        let json = render::status::json(&root, &cluster, &mentions, &findings);
         println!(
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
-        return Ok(EXIT_OK);
+        return Ok(status_code(&findings));
     }
+    print!("{}", render::status::text(&root, &cluster, &mentions));
     if cluster.members.is_empty() {
-        println!(
-            "no cluster members found under `{}` in {}",
-            cluster.option,
-            root.display()
-        );
-        if let Some(line) = shared_modules_line(&cluster) {
-            println!("{line}");
-        }
         return Ok(EXIT_OK);
-    }
-    let rows: Vec<Vec<String>> = cluster.members.iter().map(member_row).collect();
-    print!(
-        "{}",
-        render::table(
-            &[
-                "HOST",
-                "ROLE",
-                "SYNAPSE",
-                "ADDRESS",
-                "PEERHOST",
-                "ALLOWEDSOURCEIPS",
-                "FILE"
-            ],
-            &rows
-        )
-    );
-    if let Some(line) = shared_modules_line(&cluster) {
-        println!("\n{line}");
     }
     if findings.is_empty() {
         println!("\nno findings");
@@ -177,33 +116,16 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32> {
         println!();
         print_findings(cli, &cluster, &findings);
     }
-    Ok(EXIT_OK)
+    Ok(status_code(&findings))
 }
 
-/// "shared modules (not members): …", when discovery found any: they set
-/// cluster options for the hosts that use them, outside the per-member model.
-fn shared_modules_line(cluster: &Cluster) -> Option<String> {
-    if cluster.shared_modules.is_empty() {
-        return None;
+/// `status` exits like `check`: 1 when it lists an error finding.
+fn status_code(findings: &[Finding]) -> i32 {
+    if rules::error_count(findings) > 0 {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
     }
-    let files: Vec<String> = cluster
-        .shared_modules
-        .iter()
-        .map(|f| f.display().to_string())
-        .collect();
-    Some(format!(
-        "shared modules (not members): {}",
-        files.join(", ")
-    ))
-}
-
-/// Adds `sharedModules` to a JSON object when there are any (absent otherwise,
-/// so the output of a cluster without them is unchanged).
-fn with_shared_modules(mut json: serde_json::Value, cluster: &Cluster) -> serde_json::Value {
-    if !cluster.shared_modules.is_empty() {
-        json["sharedModules"] = serde_json::json!(cluster.shared_modules);
-    }
-    json
 }
 
 /// Findings as miette diagnostics on stderr.
@@ -253,33 +175,96 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
     }
     let mut worst = EXIT_OK;
     let mut all_json = Vec::new();
+    // A failed `nix eval` does not hide the static findings: they are
+    // reported first, then Nix's error (its exit code, 3).
+    let mut eval_error = None;
     for root in &roots {
-        let mut cluster = load_cluster(cli, root)?;
+        let loaded = if args.staged {
+            nixflip::review::cluster_in_index(root, cli.config.as_deref())
+        } else {
+            load_cluster(cli, root)
+        };
+        let mut cluster = match loaded {
+            Ok(cluster) => cluster,
+            Err(error) => {
+                let finding = rules::parse_failure(&error);
+                let Some(finding) = finding.filter(|_| args.format != CheckFormat::Text) else {
+                    return Err(error);
+                };
+                // Tools get the parse error in their format; people the diagnostic.
+                eprintln!("{:?}", miette::Report::new(error));
+                let findings = vec![finding];
+                match args.format {
+                    CheckFormat::Github => {
+                        println!(
+                            "{}",
+                            render::github_annotation(&findings[0], &github_prefix(root))
+                        );
+                        println!("nixflip check: {}", summary(&findings, 0));
+                    }
+                    _ => all_json.push(
+                        serde_json::json!({ "flake": root, "members": 0, "findings": findings }),
+                    ),
+                }
+                worst = worst.max(EXIT_BAD_INPUT);
+                continue;
+            }
+        };
         let mut findings = rules::check(&cluster);
+        let mut failed = None;
         if args.eval && !cluster.members.is_empty() {
-            findings = with_evaluated(cli, &mut cluster, findings, &args.nix_options)?;
+            match nixflip::eval::recheck(
+                &mut cluster,
+                findings.clone(),
+                &args.nix_options,
+                &mut super::show_command(cli),
+            ) {
+                Ok(evaluated) => findings = evaluated,
+                Err(error) => failed = Some(error),
+            }
         }
         if rules::error_count(&findings) > 0 {
-            worst = EXIT_FINDINGS;
+            worst = worst.max(EXIT_FINDINGS);
         }
+        let failed_line = failed.as_ref().map_or(String::new(), |_| {
+            "; nix eval failed (its error follows)".to_string()
+        });
         match args.format {
-            CheckFormat::Json => all_json.push(with_shared_modules(serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings }), &cluster)),
+            CheckFormat::Json => {
+                let mut json = serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings });
+                if let Some(error) = &failed {
+                    json["evalError"] = serde_json::json!(error.to_string());
+                }
+                all_json.push(render::status::with_shared_modules(json, &cluster));
+            }
             CheckFormat::Github => {
                 let prefix = github_prefix(root);
                 for f in &findings {
                     println!("{}", render::github_annotation(f, &prefix));
                 }
-                println!("nixflip check: {}", summary(&findings, cluster.members.len()));
+                if let Some(error) = &failed {
+                    println!("{}", render::github_error(&error.to_string()));
+                }
+                println!(
+                    "nixflip check: {}{failed_line}",
+                    summary(&findings, cluster.members.len())
+                );
             }
             CheckFormat::Text => {
                 print_findings(cli, &cluster, &findings);
                 if !cli.quiet {
-                    if let Some(line) = shared_modules_line(&cluster) {
+                    if let Some(line) = render::status::shared_modules_line(&cluster) {
                         println!("{line}");
                     }
-                    println!("nixflip check: {}", summary(&findings, cluster.members.len()));
+                    println!(
+                        "nixflip check: {}{failed_line}",
+                        summary(&findings, cluster.members.len())
+                    );
                 }
             }
+        }
+        if eval_error.is_none() {
+            eval_error = failed;
         }
     }
     if args.format == CheckFormat::Json {
@@ -293,29 +278,10 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
     }
-    Ok(worst)
-}
-
-/// Overlay the evaluated fields (one `nix eval` for all members) and merge
-/// the rules' verdict on them with the static findings.
-fn with_evaluated(
-    cli: &Cli,
-    cluster: &mut Cluster,
-    mut findings: Vec<Finding>,
-    nix_options: &[String],
-) -> Result<Vec<Finding>> {
-    let root = cluster.root.clone();
-    let evaluated =
-        super::start_member_eval(cli, cluster, nixflip::eval::Flake::Own(&root), nix_options)?
-            .finish()?;
-    findings.extend(nixflip::cluster::evaluated::overlay(cluster, &evaluated));
-    findings.extend(rules::check(cluster));
-    findings.sort_by(|a, b| {
-        (&a.file, a.line, a.column, a.id, &a.message)
-            .cmp(&(&b.file, b.line, b.column, b.id, &b.message))
-    });
-    findings.dedup();
-    Ok(findings)
+    match eval_error {
+        Some(error) => Err(error),
+        None => Ok(worst),
+    }
 }
 
 /// GitHub wants paths relative to the repository root: the flake may sit in
@@ -325,8 +291,6 @@ fn github_prefix(root: &Path) -> String {
         .map(|p| p.trim().to_string())
         .unwrap_or_default()
 }
-
-const HOOK_MARKER: &str = "# nixflip pre-commit hook";
 
 /// Whether a hook file exists that nixflip did not write. Read as bytes: a
 /// hook that is not UTF-8 (a binary, another encoding) is foreign too. A read
@@ -368,14 +332,10 @@ pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
             "pass --force to replace it, or call `nixflip check` from your own hook",
         ));
     }
-    let flake_arg = root.display().to_string().replace('\'', "'\\''");
-    let script = format!(
-        "#!/bin/sh\n{HOOK_MARKER} (nixflip hook install; safe to edit or delete)\n\
-         # Checks the cluster when a staged .nix file changes; exits non-zero on errors.\n\
-         files=$(git diff --cached --name-only --diff-filter=ACMRD -- '*.nix')\n\
-         [ -z \"$files\" ] && exit 0\n\
-         exec nixflip --flake '{flake_arg}' check\n"
-    );
+    // Where the flake sits in the repository, relative: the hook finds the
+    // repository itself when it runs.
+    let prefix = super::git(&root, &["rev-parse", "--show-prefix"])?;
+    let script = nixflip::generate::pre_commit_hook(prefix.trim())?;
     std::fs::create_dir_all(&hooks).map_err(|source| Error::Write {
         path: hooks.clone(),
         help: "check permissions".into(),
@@ -385,7 +345,9 @@ pub fn hook(cli: &Cli, command: &HookCommand) -> Result<i32> {
     // sees the old hook or the new one, never half a script.
     nixflip::fsx::replace_file(&hook, script.as_bytes(), 0o755)?;
     if !cli.quiet {
-        println!("wrote {}", hook.display());
+        // `git rev-parse --git-path` answers relative to the flake (`../.git/…`).
+        let shown = std::fs::canonicalize(&hook).unwrap_or_else(|_| hook.clone());
+        println!("wrote {}", shown.display());
     }
     Ok(EXIT_OK)
 }

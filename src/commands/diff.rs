@@ -1,5 +1,5 @@
 //! `diff` and `comment`: the role diff between two git revisions, printed or
-//! posted on a pull request (DESIGN §10).
+//! posted on a pull request.
 
 use clap::{Args, ValueEnum};
 use nixflip::error::{Result, EXIT_FINDINGS, EXIT_OK};
@@ -108,11 +108,7 @@ pub fn diff(cli: &Cli, args: &DiffArgs) -> Result<i32> {
 /// cannot be reached.
 pub fn comment(cli: &Cli, args: &CommentArgs) -> Result<i32> {
     // Configure the client first: a missing token should not wait for git.
-    let client =
-        match ForgeClient::from_process_env(args.forge, args.api.clone(), args.repo.clone()) {
-            Ok(client) => client,
-            Err(e) => return Ok(report(e)),
-        };
+    let client = ForgeClient::from_process_env(args.forge, args.api.clone(), args.repo.clone())?;
     // A PR that breaks a host file still gets a comment: the diagnostic,
     // in place of the diff; the exit code stays that of the failure.
     let (body, code) = match build_review(cli, &args.revs) {
@@ -148,7 +144,7 @@ pub fn comment(cli: &Cli, args: &CommentArgs) -> Result<i32> {
             }
             Ok(code)
         }
-        Err(e) => Ok(report(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -163,11 +159,4 @@ fn plain_report(error: &nixflip::Error) -> String {
         return error.to_string();
     }
     out
-}
-
-/// Print a forge error (it never holds the token) and return its exit code.
-fn report(error: nixflip::forge::ForgeError) -> i32 {
-    let code = error.exit_code();
-    eprintln!("{:?}", miette::Report::new(error));
-    code
 }

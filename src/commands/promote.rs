@@ -1,20 +1,16 @@
-//! `promote HOST`: plan the flip, rewrite in a scratch copy, prove it with
-//! `nix eval`, show the diff, then apply atomically (DESIGN §5, §7–§9).
-
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+//! `promote HOST`: plan the flip, prove it in a scratch copy with the rules,
+//! the secrets gate and one `nix eval`, show the diff, then write it all or
+//! nothing (the pipeline is [`nixflip::transaction`]).
 
 use clap::{Args, ValueEnum};
+use nixflip::cluster::carry::Action;
 use nixflip::cluster::plan::{plan_promote, Plan};
-use nixflip::cluster::{rules, Cluster};
-use nixflip::error::{Error, Result, EXIT_FINDINGS, EXIT_OK};
-use nixflip::eval;
-use nixflip::fsx::{self, FileWrite};
-use nixflip::nixedit;
-use nixflip::render::unified_diff;
+use nixflip::error::{Result, EXIT_OK};
+use nixflip::render::plan as render_plan;
+use nixflip::transaction::{self, Change};
 
-use super::cluster::{flake_root, load_cluster, print_findings};
-use super::{confirm, git};
+use super::cluster::{flake_root, load_cluster};
+use super::{confirm, WriteArgs};
 use crate::Cli;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -28,54 +24,28 @@ pub enum PlanFormat {
 pub struct PromoteArgs {
     /// The host to make primary
     pub host: String,
-    /// Plan, rewrite and validate, print the diff, write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Skip the `nix eval` proof (a warning says so)
-    #[arg(long)]
-    pub no_eval: bool,
-    /// Do not ask for confirmation (required when stdin is not a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Write even if the files to edit have uncommitted changes
-    #[arg(long)]
-    pub allow_dirty: bool,
-    /// Make one git commit stating the flip
-    #[arg(long)]
-    pub commit: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// After writing, run nixos-rebuild: the new primary first, then the old primary, then the others
     #[arg(long)]
     pub rebuild: bool,
     /// Promote even if the new primary would lack a SOPS secret it needs (a warning says so)
     #[arg(long)]
     pub skip_secrets: bool,
-    /// Extra argument for `nix eval` (repeatable), e.g. --nix-option=--offline
-    #[arg(long = "nix-option", value_name = "ARG", allow_hyphen_values = true)]
-    pub nix_options: Vec<String>,
+    /// Also give the new primary the old primary's hand-written firewall rules and pg_hba lines
+    /// that name members (plain strings and lists under networking.firewall.* and
+    /// services.postgresql.authentication), addresses exchanged; the old copies stay
+    #[arg(long)]
+    pub carry_address_rules: bool,
     /// Output format of the plan and diff
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }
 
-/// A file's text before and after the flip.
-struct Rewrite {
-    path: PathBuf,
-    old: String,
-    new: String,
-}
-
 pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
-    if args.commit && args.allow_dirty {
-        // The commit would sweep the user's own uncommitted edits to these
-        // files in under nixflip's subject.
-        return Err(Error::usage(
-            "--commit cannot be combined with --allow-dirty",
-            "commit or stash your own changes first and use --commit, or use --allow-dirty without --commit and commit yourself",
-        ));
-    }
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
-    let plan = plan_promote(&cluster, &args.host)?;
+    let plan = plan_promote(&cluster, &args.host, args.carry_address_rules)?;
     if plan.is_noop() {
         let msg = format!(
             "{} is already the primary and every member agrees; nothing to do",
@@ -90,94 +60,95 @@ pub fn promote(cli: &Cli, args: &PromoteArgs) -> Result<i32> {
         }
         return Ok(EXIT_OK);
     }
+    // Refusals that need no evaluation come before the plan is shown and
+    // before Nix runs: flags, no terminal to ask on, the lock, a dirty tree.
+    let session = transaction::begin(&root, args.write.options())?;
+    let change = Change::promote(&cluster, &plan)?;
+    session.refuse_dirty(&change)?;
     if args.format == PlanFormat::Text && !cli.quiet {
-        print!("{}", render_plan_text(&plan));
+        print!("{}", render_plan::promote_text(&plan));
     }
-    // Nix starts loading now, before the scratch flake exists, and waits at
-    // a gate until it is written: its start-up overlaps the rewrite and the
-    // copy instead of following them.
-    let mut scratch = eval::Scratch::new()?;
-    let pending = if args.no_eval {
-        None
-    } else {
-        Some(super::start_member_eval(
-            cli,
-            &cluster,
-            eval::Flake::ScratchBeingWritten(&scratch),
-            &args.nix_options,
-        )?)
-    };
-    // From here on the scratch directory (and a Nix held at its gate) is
-    // cleaned up however nixflip ends, Ctrl-C and kill -9 included. (Not
-    // before Nix starts: the janitor's own start-up would delay Nix's.)
-    scratch.watch();
-    let rewrites = rewrite(&cluster, &plan)?;
-    // The scratch copy goes while the diff prints (the janitor removes it;
-    // without one, a thread, which `_scratch_removal` waits for).
-    let (validation, _scratch_removal) =
-        validate(cli, &cluster, &plan, &rewrites, (scratch, pending), args)?;
-    if let Some(code) = validation {
-        return Ok(code);
+    let validation = transaction::validate(
+        &cluster,
+        &change,
+        &args.write.proof(args.skip_secrets),
+        &mut super::show_command(cli),
+    )?;
+    if !validation.passed() {
+        return super::report_failed_validation(cli, &validation, "the flipped cluster");
     }
-    let color = cli.color.enabled_for_stdout();
+    super::report_validation_warnings(cli, &validation, &plan.new_primary);
+    if let transaction::Outcome::Proven { members } = validation.outcome {
+        if !cli.quiet && args.format == PlanFormat::Text {
+            println!("\nnix eval: every member evaluates to the planned roles ({members} members, one nix process)");
+        }
+    }
+    warn_unrewritten(cli, &plan);
     match args.format {
         PlanFormat::Text => {
             println!();
-            for r in &rewrites {
-                print!(
-                    "{}",
-                    unified_diff(&r.path.display().to_string(), &r.old, &r.new, color)
-                );
-            }
-        }
-        PlanFormat::Markdown => print!("{}", render_plan_markdown(&plan, &rewrites)),
-        PlanFormat::Json => {
-            let diffs: BTreeMap<String, String> = rewrites
-                .iter()
-                .map(|r| {
-                    (
-                        r.path.display().to_string(),
-                        unified_diff(&r.path.display().to_string(), &r.old, &r.new, false),
-                    )
-                })
-                .collect();
-            println!(
+            print!(
                 "{}",
-                serde_json::to_string_pretty(
-                    &serde_json::json!({ "plan": plan, "diffs": diffs, "dryRun": args.dry_run })
-                )
-                .unwrap_or_default()
+                render_plan::diffs(&change.files, cli.color.enabled_for_stdout())
             );
         }
+        PlanFormat::Markdown => print!("{}", render_plan::promote_markdown(&plan, &change.files)),
+        PlanFormat::Json => println!(
+            "{}",
+            render_plan::promote_json(&plan, &change.files, args.write.dry_run)
+        ),
     }
-    if args.dry_run {
+    if args.write.dry_run {
         if !cli.quiet {
             eprintln!("dry run: nothing was written");
         }
-        return if args.rebuild {
-            rebuild_after(cli, &plan, args)
-        } else {
-            Ok(EXIT_OK)
-        };
+    } else {
+        if !args.write.yes {
+            confirm(&format!("write {} file(s)?", change.files.len()), "writes")?;
+        }
+        super::report_applied(cli, session.apply(&change)?)?;
     }
-    apply(cli, &root, &plan, &rewrites, args)?;
     if args.rebuild {
         return rebuild_after(cli, &plan, args);
     }
     Ok(EXIT_OK)
 }
 
+/// One line on stderr when the plan leaves literals that need an edit:
+/// the plan lists them, this makes sure they are not missed.
+fn warn_unrewritten(cli: &Cli, plan: &Plan) {
+    let pending = plan
+        .not_rewritten
+        .iter()
+        .filter(|n| match (n.action, &n.edit) {
+            (Action::Stays, _) | (_, None) => false,
+            (Action::Carry, Some(e)) => !(plan.carry_address_rules && e.carryable),
+            (Action::Edit, Some(_)) => true,
+        })
+        .count();
+    if pending > 0 && !cli.quiet {
+        let hint = if plan.carry_address_rules {
+            ""
+        } else {
+            " (--carry-address-rules carries the old primary's firewall rules and pg_hba lines)"
+        };
+        eprintln!(
+            "warning: {pending} literal(s) outside the cluster options name a member whose role flips and are not rewritten; the plan lists each with its edit{hint}"
+        );
+    }
+}
+
 /// `--rebuild`: the rebuild command, in the order the flip requires.
 fn rebuild_after(cli: &Cli, plan: &Plan, args: &PromoteArgs) -> Result<i32> {
     let rebuild_args = super::rebuild::RebuildArgs {
         hosts: Vec::new(),
-        dry_run: args.dry_run,
+        dry_run: args.write.dry_run,
         action: None,
         build_host: None,
         use_remote_sudo: false,
         sudo: false,
         nixos_rebuild_args: Vec::new(),
-        yes: args.yes,
+        yes: args.write.yes,
         ignore_findings: false,
     };
     super::rebuild::rebuild_in_order(
@@ -185,398 +156,4 @@ fn rebuild_after(cli: &Cli, plan: &Plan, args: &PromoteArgs) -> Result<i32> {
         &rebuild_args,
         Some((&plan.new_primary, plan.old_primary.as_deref())),
     )
-}
-
-/// Apply the plan's edits to the files in memory.
-fn rewrite(cluster: &Cluster, plan: &Plan) -> Result<Vec<Rewrite>> {
-    let mut out = Vec::new();
-    for (path, changes) in plan.edits_by_file(&cluster.option) {
-        let file = cluster.sources.get(&path).ok_or_else(|| {
-            Error::usage(
-                format!("{} is not a parsed file of the flake", path.display()),
-                "the plan names a file nixflip did not read, which is a bug: please report it with `nixflip status --json`",
-            )
-        })?;
-        let edited = nixedit::set_many(&path.display().to_string(), file.text(), &changes)?;
-        if edited.changed {
-            out.push(Rewrite {
-                path,
-                old: file.text().to_string(),
-                new: edited.text,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// Write the rewrite into the scratch copy, re-run the rules there, and
-/// prove the result with the `nix eval` waiting on it. `Some(exit code)`
-/// when it fails; and the removal of the scratch copy, once Nix is done.
-fn validate(
-    cli: &Cli,
-    cluster: &Cluster,
-    plan: &Plan,
-    rewrites: &[Rewrite],
-    (mut scratch, mut pending): (eval::Scratch, Option<eval::Pending>),
-    args: &PromoteArgs,
-) -> Result<(Option<i32>, Option<eval::Removal>)> {
-    scratch.copy_from(&cluster.root)?;
-    for r in rewrites {
-        scratch.write(&r.path, &r.new)?;
-    }
-    // The scratch flake is complete: Nix may read it. The static checks
-    // below run while it evaluates (an early return drops `pending`, which
-    // kills it).
-    if let Some(pending) = &mut pending {
-        pending.open_gate()?;
-    }
-    // The flip rewrites no nixflip.toml: the configuration already loaded
-    // is the scratch copy's too.
-    let mut after = cluster.with_rewrites(
-        scratch.flake(),
-        rewrites.iter().map(|r| (r.path.clone(), r.new.clone())),
-        cluster.config.clone(),
-    )?;
-    let findings: Vec<_> = rules::check(&after)
-        .into_iter()
-        .filter(|f| f.severity == nixflip::cluster::Severity::Error)
-        .collect();
-    if !findings.is_empty() {
-        print_findings(cli, &after, &findings);
-        eprintln!("the flipped cluster would not be consistent; nothing was written");
-        return Ok((Some(EXIT_FINDINGS), None));
-    }
-    secrets_gate(cli, &cluster.root, &after, plan, args)?;
-    let Some(mut pending) = pending else {
-        eprintln!("warning: --no-eval: the rewrite was not proven with `nix eval`");
-        return Ok((None, None));
-    };
-    // Nix prints its answer a few milliseconds before it has exited, and
-    // from then on reads nothing of the scratch copy: remove it meanwhile.
-    let (removal, evaluated) = if pending.answered()? {
-        let removal = scratch.remove();
-        (removal, pending.finish()?)
-    } else {
-        let evaluated = pending.finish()?;
-        (scratch.remove(), evaluated)
-    };
-    // The rules judge what Nix computed too (a definition nixflip did not
-    // edit may still win somewhere it cannot see).
-    nixflip::cluster::evaluated::overlay(&mut after, &evaluated);
-    let evaluated_findings: Vec<_> = rules::check(&after)
-        .into_iter()
-        .filter(|f| f.severity == nixflip::cluster::Severity::Error)
-        .collect();
-    let mismatches = eval::mismatches(&plan.intended, &evaluated);
-    if mismatches.is_empty() && !evaluated_findings.is_empty() {
-        print_findings(cli, &after, &evaluated_findings);
-        eprintln!("the flipped cluster, as nix eval computes it, would not be consistent; nothing was written");
-        return Ok((Some(EXIT_FINDINGS), removal));
-    }
-    if mismatches.is_empty() {
-        if !cli.quiet && args.format == PlanFormat::Text {
-            println!("\nnix eval: every member evaluates to the planned roles ({} members, one nix process)", evaluated.len());
-        }
-        return Ok((None, removal));
-    }
-    super::print_mismatches(&mismatches);
-    eprintln!("help: another definition wins over the one nixflip edited (a lib.mkForce or mkOverride elsewhere?); find it with `nixflip status` or `nix eval`, then fix or remove it");
-    Ok((Some(EXIT_FINDINGS), removal))
-}
-
-/// The new primary must have every secret its role needs (DESIGN §11):
-/// declared, present in its SOPS file, in a file it is a recipient of. The
-/// checks run on the flipped cluster; SOPS files are read from the real flake.
-/// A cluster without any SOPS configuration is not checked.
-fn secrets_gate(
-    cli: &Cli,
-    root: &Path,
-    after: &Cluster,
-    plan: &Plan,
-    args: &PromoteArgs,
-) -> Result<()> {
-    let report = nixflip::cluster::secrets::check_at(after, root);
-    if !report.configured {
-        return Ok(());
-    }
-    let host = &plan.new_primary;
-    let blocking = report.blocking_for(host);
-    let notes: Vec<_> = report
-        .findings
-        .iter()
-        .filter(|f| f.finding.severity == nixflip::cluster::Severity::Warning)
-        .filter(|f| f.hosts.iter().any(|h| h == host))
-        .map(|f| f.finding.clone())
-        .collect();
-    if !cli.quiet {
-        print_findings(cli, after, &notes);
-    }
-    if blocking.is_empty() {
-        return Ok(());
-    }
-    // One line per problem: the secrets, the file to fix, and how.
-    let line = |f: &nixflip::cluster::secrets::SecretFinding, with_message: bool| {
-        let names: Vec<String> = f.secrets.iter().map(|s| format!("`{s}`")).collect();
-        let file = f.sops_file.as_ref().unwrap_or(&f.finding.file);
-        let message = if with_message {
-            format!("{}\n    ", f.finding.message)
-        } else {
-            String::new()
-        };
-        format!(
-            "  - {} ({}, {}): {message}fix: {}",
-            names.join(", "),
-            f.finding.id,
-            file.display(),
-            f.finding.help
-        )
-    };
-    if args.skip_secrets {
-        let lines: Vec<String> = blocking.iter().map(|f| line(f, true)).collect();
-        eprintln!(
-            "warning: --skip-secrets: {host} will be primary without secrets it needs; Synapse may not start there:\n{}",
-            lines.join("\n")
-        );
-        return Ok(());
-    }
-    let lines: Vec<String> = blocking.iter().map(|f| line(f, false)).collect();
-    let findings: Vec<_> = blocking.iter().map(|f| f.finding.clone()).collect();
-    print_findings(cli, after, &findings);
-    Err(Error::refused(
-        format!(
-            "{host} would become primary without secrets it needs; nothing was written:\n{}",
-            lines.join("\n")
-        ),
-        "fix the secrets first (`nixflip secrets check` lists every finding), or pass --skip-secrets to promote anyway",
-    ))
-}
-
-fn apply(
-    cli: &Cli,
-    root: &Path,
-    plan: &Plan,
-    rewrites: &[Rewrite],
-    args: &PromoteArgs,
-) -> Result<()> {
-    let files: Vec<PathBuf> = rewrites.iter().map(|r| r.path.clone()).collect();
-    if !args.allow_dirty {
-        refuse_dirty(root, &files)?;
-    }
-    if !args.yes {
-        confirm(&format!("write {} file(s)?", files.len()), "writes")?;
-    }
-    let _lock = fsx::lock(root)?;
-    // Re-read under the lock: refuse if a file changed since it was planned.
-    for r in rewrites {
-        let now = nixflip::error::read_text(&root.join(&r.path))?;
-        if now != r.old {
-            return Err(Error::refused(
-                format!("{} changed while nixflip was planning", r.path.display()),
-                "run the command again",
-            ));
-        }
-    }
-    let writes: Vec<FileWrite> = rewrites
-        .iter()
-        .map(|r| FileWrite {
-            path: root.join(&r.path),
-            content: r.new.clone(),
-        })
-        .collect();
-    fsx::write_all(&writes)?;
-    if !cli.quiet {
-        for r in rewrites {
-            eprintln!("wrote {}", r.path.display());
-        }
-    }
-    if args.commit {
-        let message = commit_message(plan);
-        commit(root, &files, &message).map_err(|e| not_committed(e, &files, &message))?;
-    }
-    Ok(())
-}
-
-/// The files are on disk already when `git commit` fails: say so, and give
-/// the command that finishes the job (exit 3, an external command failed).
-fn not_committed(error: Error, files: &[PathBuf], message: &str) -> Error {
-    let subject = message.lines().next().unwrap_or_default().to_string();
-    let mut argv = vec![
-        "git".to_string(),
-        "commit".into(),
-        "-m".into(),
-        subject,
-        "--".into(),
-    ];
-    argv.extend(files.iter().map(|f| f.display().to_string()));
-    let cause = match error {
-        Error::External { message, .. } => message,
-        other => other.to_string(),
-    };
-    Error::external(
-        format!("the files were written but not committed: {cause}"),
-        format!(
-            "fix what stopped git, then run in the flake directory: `git add -- {names} && {command}`",
-            names = nixflip::deploy::display_command(&argv[5..]),
-            command = nixflip::deploy::display_command(&argv)
-        ),
-    )
-}
-
-pub fn commit_message(plan: &Plan) -> String {
-    let mut subject = format!("nixflip: promote {} to primary", plan.new_primary);
-    if let Some(old) = &plan.old_primary {
-        subject.push_str(&format!("; {old} becomes standby"));
-    }
-    let mut body = String::new();
-    for c in &plan.changes {
-        body.push_str(&format!(
-            "- {}: {} {} -> {}\n",
-            c.host, c.field, c.old, c.new
-        ));
-    }
-    format!("{subject}\n\n{body}")
-}
-
-/// Refuse when git has uncommitted changes to any file to edit (§9).
-pub fn refuse_dirty(root: &Path, files: &[PathBuf]) -> Result<()> {
-    if git(root, &["rev-parse", "--is-inside-work-tree"]).is_err() {
-        return Ok(()); // not a git work tree: nothing to protect against
-    }
-    let mut args = vec!["status", "--porcelain", "--"];
-    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    args.extend(names.iter().map(String::as_str));
-    let dirty = git(root, &args)?;
-    if dirty.trim().is_empty() {
-        return Ok(());
-    }
-    Err(Error::refused(
-        format!(
-            "uncommitted changes to files nixflip would edit:\n{}",
-            dirty.trim_end()
-        ),
-        "commit or stash them first, or pass --allow-dirty",
-    ))
-}
-
-fn commit(root: &Path, files: &[PathBuf], message: &str) -> Result<()> {
-    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let mut add = vec!["add", "--"];
-    add.extend(names.iter().map(String::as_str));
-    git(root, &add).map_err(|e| short_git_error(e, "add", &add))?;
-    let mut args = vec!["commit", "-q", "-m", message, "--"];
-    args.extend(names.iter().map(String::as_str));
-    git(root, &args).map_err(|e| short_git_error(e, "commit", &args))?;
-    Ok(())
-}
-
-/// `git NAME failed: STDERR` instead of the whole argv (which holds the
-/// multi-line commit message).
-fn short_git_error(error: Error, name: &str, args: &[&str]) -> Error {
-    match error {
-        Error::External { message, help } => {
-            let prefix = format!("git {} failed: ", args.join(" "));
-            match message.strip_prefix(&prefix) {
-                Some(stderr) => Error::external(format!("git {name} failed: {stderr}"), help),
-                None => Error::External { message, help },
-            }
-        }
-        other => other,
-    }
-}
-
-pub fn render_plan_text(plan: &Plan) -> String {
-    let mut out = format!("Promote {} to primary", plan.new_primary);
-    if let Some(old) = &plan.old_primary {
-        out.push_str(&format!(" ({old} becomes standby)"));
-    }
-    out.push('\n');
-    let mut hosts: Vec<&str> = plan.changes.iter().map(|c| c.host.as_str()).collect();
-    hosts.dedup();
-    let width = plan
-        .changes
-        .iter()
-        .map(|c| c.field.len())
-        .max()
-        .unwrap_or(0);
-    for host in hosts {
-        out.push_str(&format!("  {host}\n"));
-        for c in plan.changes.iter().filter(|c| c.host == host) {
-            out.push_str(&format!(
-                "    {:<width$}  {} → {}   ({})\n",
-                c.field,
-                c.old,
-                c.new,
-                c.file.display()
-            ));
-            if let Some(note) = &c.note {
-                out.push_str(&format!("    {:<width$}  note: {note}\n", ""));
-            }
-        }
-    }
-    out
-}
-
-/// Markdown for a pull request or chat: values and paths are escaped with
-/// the helpers of the review renderer (code spans and fences that survive
-/// backticks, HTML-escaped `<summary>`).
-fn render_plan_markdown(plan: &Plan, rewrites: &[Rewrite]) -> String {
-    use nixflip::render::review::{cell, code, fence_for, html};
-    let mut out = format!(
-        "### nixflip: promote {}\n\n| host | field | before | after |\n| --- | --- | --- | --- |\n",
-        code(&plan.new_primary)
-    );
-    for c in &plan.changes {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            cell(&c.host),
-            cell(&code(&c.field)),
-            cell(&code(&c.old)),
-            cell(&code(&c.new))
-        ));
-    }
-    for r in rewrites {
-        let path = r.path.display().to_string();
-        let diff = unified_diff(&path, &r.old, &r.new, false);
-        let fence = fence_for(&diff);
-        out.push_str(&format!(
-            "\n<details><summary><code>{}</code></summary>\n\n{fence}diff\n{diff}{fence}\n</details>\n",
-            html(&path)
-        ));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use nixflip::cluster::plan::Change;
-    use nixflip::nixedit::{NewValue, Value};
-
-    #[test]
-    fn markdown_escapes_paths_and_values() {
-        let path = PathBuf::from("hosts/<b>&x.nix");
-        let plan = Plan {
-            new_primary: "b".into(),
-            old_primary: None,
-            standbys: Vec::new(),
-            changes: vec![Change {
-                host: "b".into(),
-                field: "role".into(),
-                file: path.clone(),
-                old: "\"a|`b\"".into(),
-                new: "\"primary\"".into(),
-                value: NewValue::Literal(Value::String("primary".into())),
-                note: None,
-            }],
-            intended: BTreeMap::new(),
-        };
-        let rewrite = Rewrite {
-            path,
-            old: "x\n".into(),
-            new: "y\n".into(),
-        };
-        let md = render_plan_markdown(&plan, &[rewrite]);
-        assert!(md.contains("<summary><code>hosts/&lt;b&gt;&amp;x.nix</code></summary>"));
-        assert!(md.contains("| ``\"a\\|`b\"`` |"), "{md}");
-    }
 }

@@ -1,5 +1,5 @@
 //! `rebuild [HOSTS…]`: run `nixos-rebuild` on the members in role order
-//! (DESIGN §9): the primary first, then the standbys; stop at the first
+//! (the primary first, then the standbys); stop at the first
 //! failure and print the command that resumes from it.
 
 use std::io::IsTerminal;
@@ -9,6 +9,7 @@ use clap::Args;
 use nixflip::cluster::rules;
 use nixflip::deploy::{self, Event, RebuildOptions, RebuildReport, ResumeContext};
 use nixflip::error::{Error, Result, EXIT_EXTERNAL, EXIT_OK};
+use nixflip::names;
 
 use super::cluster::{flake_root, load_cluster, print_findings};
 use crate::Cli;
@@ -47,27 +48,16 @@ pub struct RebuildArgs {
     pub ignore_findings: bool,
 }
 
-/// Flags over `[rebuild]` in nixflip.toml over nixos-rebuild's defaults.
-fn options(args: &RebuildArgs, config: &nixflip::config::RebuildConfig) -> RebuildOptions {
-    RebuildOptions {
-        action: args
-            .action
-            .clone()
-            .or_else(|| config.action.clone())
-            .unwrap_or_else(|| "switch".into()),
-        build_host: args
-            .build_host
-            .clone()
-            .or_else(|| config.build_host.clone()),
-        // --sudo on the command line replaces use_remote_sudo from the config.
-        use_remote_sudo: args.use_remote_sudo || (config.use_remote_sudo && !args.sudo),
-        sudo: args.sudo,
-        extra_args: if args.nixos_rebuild_args.is_empty() {
-            config.extra_args.clone()
-        } else {
-            args.nixos_rebuild_args.clone()
-        },
-        dry_run: args.dry_run,
+impl RebuildArgs {
+    fn flags(&self) -> deploy::RebuildFlags {
+        deploy::RebuildFlags {
+            action: self.action.clone(),
+            build_host: self.build_host.clone(),
+            use_remote_sudo: self.use_remote_sudo,
+            sudo: self.sudo,
+            extra_args: self.nixos_rebuild_args.clone(),
+            dry_run: self.dry_run,
+        }
     }
 }
 
@@ -84,7 +74,7 @@ pub fn rebuild_in_order(
 ) -> Result<i32> {
     let root = flake_root(cli, None)?;
     let cluster = load_cluster(cli, &root)?;
-    let opts = options(args, &cluster.config.config.rebuild);
+    let opts = RebuildOptions::resolve(&args.flags(), &cluster.config.config.rebuild);
     opts.validate()?;
     deploy::check_hosts(&cluster, &args.hosts)?;
 
@@ -114,7 +104,7 @@ pub fn rebuild_in_order(
     }
     if opts.dry_run {
         for step in &steps {
-            println!("{}", deploy::display_command(&deploy::command(step, &opts)));
+            println!("{}", names::display_command(&deploy::command(step, &opts)));
         }
         return Ok(EXIT_OK);
     }
@@ -128,7 +118,7 @@ pub fn rebuild_in_order(
     let show_progress = std::io::stderr().is_terminal() && !cli.quiet;
     let mut on_event = |event: Event| match event {
         Event::Started { host, command } => {
-            eprintln!("==> {host}: {}", deploy::display_command(&command));
+            eprintln!("==> {host}: {}", names::display_command(&command));
             if show_progress {
                 let bar = indicatif::ProgressBar::new_spinner();
                 if let Ok(style) =
@@ -181,10 +171,7 @@ fn confirm(steps: &[deploy::Step], opts: &RebuildOptions) -> Result<()> {
     if std::io::stdin().is_terminal() {
         eprintln!("nixflip will run, in this order, stopping at the first failure:");
         for step in steps {
-            eprintln!(
-                "  {}",
-                deploy::display_command(&deploy::command(step, opts))
-            );
+            eprintln!("  {}", names::display_command(&deploy::command(step, opts)));
         }
     }
     super::confirm(
@@ -215,11 +202,11 @@ fn print_summary(
             "failed:      {} ({}): {}",
             failed.host,
             describe_code(failed.code),
-            deploy::display_command(&failed.command)
+            names::display_command(&failed.command)
         );
     }
     println!("not rebuilt: {}", list(&report.not_run));
     if let Some(resume) = deploy::resume_command(report, opts, context) {
-        println!("resume with: {}", deploy::display_command(&resume));
+        println!("resume with: {}", names::display_command(&resume));
     }
 }

@@ -1,4 +1,4 @@
-//! `secrets check`: the SOPS checks of DESIGN §11, without a key, and with
+//! `secrets check`: the SOPS checks, without a key, and with
 //! `--decrypt` also value decryption and MAC verification.
 
 use std::path::PathBuf;
@@ -49,7 +49,7 @@ fn identities(args: &SecretsCheckArgs) -> Result<AgeIdentities> {
             "--decrypt needs an age identity, and none was given",
             "pass --age-key FILE, or set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY",
         ),
-        other => Error::Other(Box::new(other)),
+        other => Error::from(other),
     })
 }
 

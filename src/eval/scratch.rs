@@ -153,7 +153,8 @@ impl Scratch {
     }
 
     /// Put `text` at `rel` in the copy as a new file: whatever was there (a
-    /// link to the user's file) is unlinked first, never written through.
+    /// link to the user's file) is unlinked first, never written through. A
+    /// file new to the flake gets its directories.
     pub fn write(&self, rel: &Path, text: &str) -> Result<()> {
         let path = self.flake().join(rel);
         let cannot = |e: std::io::Error| {
@@ -162,6 +163,9 @@ impl Scratch {
                 "check TMPDIR",
             )
         };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(cannot)?;
+        }
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

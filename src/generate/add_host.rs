@@ -9,7 +9,7 @@
 //! - a `nixosConfigurations` entry in `flake.nix`, copied from the primary's
 //!   entry with its host file path (and name) substituted, inserted as a
 //!   text edit: the rest of `flake.nix` keeps every byte;
-//! - lossless edits of the existing host files: the primary's
+//! - lossless edits of the existing host files: every member's
 //!   `allowedSourceIPs` gains the new address, and members whose address was
 //!   only inferred from a two-node peerHost get it pinned as `publicIp`
 //!   (with three members that inference no longer works).
@@ -39,13 +39,7 @@ pub struct AddHostRequest {
     pub file: Option<PathBuf>,
 }
 
-/// One file's text before (None: a new file) and after.
-#[derive(Clone, Debug)]
-pub struct FileChange {
-    pub path: PathBuf,
-    pub old: Option<String>,
-    pub new: String,
-}
+pub use crate::transaction::FileChange;
 
 #[derive(Clone, Debug)]
 pub struct AddHostPlan {
@@ -59,6 +53,28 @@ pub struct AddHostPlan {
     pub notes: Vec<String>,
     /// The managed fields the result must evaluate to (§7).
     pub intended: BTreeMap<String, Intended>,
+}
+
+impl AddHostPlan {
+    /// The change to prove and write: the new files and edits, the new host
+    /// among the members afterwards, every member as intended.
+    pub fn change(&self) -> crate::transaction::Change {
+        crate::transaction::Change {
+            files: self.changes.clone(),
+            intended: self.intended.clone(),
+            new_members: vec![self.name.clone()],
+            commit_message: format!(
+                "nixflip: add {} as a standby of {}\n\n{}",
+                self.name,
+                self.primary,
+                self.changes
+                    .iter()
+                    .map(|c| format!("- {}\n", c.path.display()))
+                    .collect::<String>()
+            ),
+            ..Default::default()
+        }
+    }
 }
 
 /// Plan adding `req` to `cluster` as a standby of its primary.
@@ -160,19 +176,22 @@ pub fn plan_add_host(cluster: &Cluster, req: &AddHostRequest) -> Result<AddHostP
             new: flake_new,
         },
     ];
-    changes.extend(member_edits(cluster, primary, req, &mut notes)?);
+    changes.extend(member_edits(cluster, req, &mut notes)?);
 
     let mut intended = BTreeMap::new();
     let new_cidr = source_cidr(&req.address);
-    intended.insert(
-        primary.name.clone(),
-        Intended {
-            role: "primary".into(),
-            synapse: primary.effective_synapse().unwrap_or(true),
-            peer_host: None,
-            allowed_source_ips: vec![new_cidr],
-        },
-    );
+    for m in &cluster.members {
+        let primary_here = m.name == primary.name;
+        intended.insert(
+            m.name.clone(),
+            Intended {
+                role: if primary_here { "primary" } else { "standby" }.into(),
+                synapse: m.effective_synapse().unwrap_or(primary_here),
+                peer_host: None,
+                allowed_source_ips: vec![new_cidr.clone()],
+            },
+        );
+    }
     intended.insert(
         req.name.clone(),
         Intended {
@@ -220,11 +239,10 @@ fn others(cluster: &Cluster, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// The primary's allowedSourceIPs gains the new address; members whose
+/// Every member's allowedSourceIPs gains the new address; members whose
 /// address only a two-node inference gave get it pinned as publicIp.
 fn member_edits(
     cluster: &Cluster,
-    primary: &Member,
     req: &AddHostRequest,
     notes: &mut Vec<String>,
 ) -> Result<Vec<FileChange>> {
@@ -240,14 +258,24 @@ fn member_edits(
             })?;
         Ok(cluster.option.join(&rel))
     };
+    // Every member admits the new host, not only the primary: the cluster
+    // stays symmetric, so a later promote is a pure flip (and promoting the
+    // primary stays a no-op). A member without a list gets the whole one.
     let cidr = source_cidr(&req.address);
-    let current = primary.allowed_ips().unwrap_or_default();
-    if !current.contains(&cidr) && !covers(&current, std::slice::from_ref(&req.address)) {
+    for m in &cluster.members {
+        let current = match (m.allowed_ips(), m.def(ALLOWED_IPS)) {
+            (Some(list), _) => list,
+            (None, Some(_)) => Vec::new(), // not a literal: the editor refuses it, naming the span
+            (None, None) => others(cluster, &m.name),
+        };
+        if current.contains(&cidr) || covers(&current, std::slice::from_ref(&req.address)) {
+            continue;
+        }
         let mut list: Vec<Value> = current.into_iter().map(Value::String).collect();
         list.push(Value::String(cidr.clone()));
-        let file = primary
+        let file = m
             .def(ALLOWED_IPS)
-            .map_or_else(|| primary.file.clone(), |d| d.file.clone());
+            .map_or_else(|| m.file.clone(), |d| d.file.clone());
         by_file
             .entry(file)
             .or_default()

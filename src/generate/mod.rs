@@ -1,4 +1,4 @@
-//! The generator (DESIGN §3): a new cluster flake from `templates/`
+//! The generator: a new cluster flake from `templates/`
 //! (`nixflip init`), and a new member added to an existing one
 //! (`nixflip add-host`, in [`add_host`]).
 //!
@@ -19,8 +19,8 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::cluster::rules::host_cidr;
-use crate::config::{is_valid_address, is_valid_host_name};
 use crate::error::{Error, Result};
+use crate::names::{is_valid_address, is_valid_host_name};
 
 /// The cluster module, exactly as `nix/matrix-cluster.nix`.
 pub const MODULE: &str = include_str!("../../templates/matrix-cluster.nix");
@@ -30,6 +30,24 @@ const FLAKE: &str = include_str!("../../templates/flake.nix");
 const HOST: &str = include_str!("../../templates/host.nix");
 const CONFIG: &str = include_str!("../../templates/nixflip.toml");
 const PRE_COMMIT: &str = include_str!("../../templates/pre-commit-config.yaml");
+const HOOK: &str = include_str!("../../templates/pre-commit-hook.sh");
+
+/// The line that marks a git hook as nixflip's own (`hook install` replaces
+/// only hooks that hold it).
+pub const HOOK_MARKER: &str = "# nixflip pre-commit hook";
+
+/// The git pre-commit hook for a flake at `flake_dir` in its repository
+/// (relative: `""` or `.` for the top). It finds the repository when it runs.
+pub fn pre_commit_hook(flake_dir: &str) -> Result<String> {
+    let dir = flake_dir.trim_end_matches('/');
+    let dir = if dir.is_empty() { "." } else { dir };
+    let quoted = format!("'{}'", dir.replace('\'', "'\\''"));
+    render(
+        "pre-commit-hook.sh",
+        HOOK,
+        minijinja::context! { flake => quoted },
+    )
+}
 
 /// The system every generated host is built for (the attribute suffix).
 pub const DEFAULT_SYSTEM: &str = "x86_64-linux";

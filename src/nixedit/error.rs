@@ -213,7 +213,7 @@ pub enum EditError {
 }
 
 impl EditError {
-    /// Exit code (DESIGN §13): a missing path is a finding (1), the rest bad input (2).
+    /// Exit code: a missing path is a finding (1), the rest bad input (2).
     pub fn exit_code(&self) -> i32 {
         match self {
             EditError::NotFound { .. } => 1,

@@ -816,7 +816,7 @@ fn removal_range(text: &str, range: Range<usize>) -> Range<usize> {
 
 /// The start of the `#` comment lines directly above the line at
 /// `line_start` (no blank line between): a binding's own comment goes with
-/// it when the binding is removed (DESIGN §5a, comments stay attached).
+/// it when the binding is removed (comments stay attached to their bindings).
 fn leading_comment_start(text: &str, line_start: usize) -> usize {
     let mut start = line_start;
     while start > 0 {

@@ -171,7 +171,7 @@ pub fn text(review: &Review, color: bool) -> String {
     }
     for f in &review.files {
         match (&f.diff, &f.note) {
-            (Some(diff), _) if color => out.push_str(&colorize(diff)),
+            (Some(diff), _) if color => out.push_str(&super::colorize_diff(diff)),
             (Some(diff), _) => out.push_str(diff),
             (_, Some(note)) => out.push_str(&format!(
                 "{}{}: {} ({note})\n",
@@ -183,27 +183,6 @@ pub fn text(review: &Review, color: bool) -> String {
         }
     }
     out
-}
-
-/// ANSI colours for a unified diff computed without them.
-fn colorize(diff: &str) -> String {
-    diff.split_inclusive('\n')
-        .map(|line| {
-            let code = if line.starts_with("---") || line.starts_with("+++") {
-                "1"
-            } else if line.starts_with("@@") {
-                "36"
-            } else if line.starts_with('-') {
-                "31"
-            } else if line.starts_with('+') {
-                "32"
-            } else {
-                return line.to_string();
-            };
-            let (body, nl) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
-            format!("\x1b[{code}m{body}\x1b[0m{nl}")
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------

@@ -111,6 +111,45 @@ pub fn ls_tree(root: &Path, commit: &str, prefix: &str) -> Result<Tree> {
     Ok(Tree { entries })
 }
 
+/// The files under the flake root as they are staged (the git index, or the
+/// index file git names in `GIT_INDEX_FILE` while a commit runs its hooks).
+/// Sizes are not listed (0). A path with a merge conflict is bad input: the
+/// index holds no one version of it.
+pub fn ls_index(root: &Path) -> Result<Tree> {
+    // Run in the flake root, ls-files lists the paths under it, relative to it.
+    let out = git_bytes(root, &["ls-files", "--stage", "-z", "--", "."], None)?;
+    let mut entries = BTreeMap::new();
+    for record in out.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let record = String::from_utf8_lossy(record);
+        // `<mode> SP <oid> SP <stage> TAB <path>`
+        let Some((meta, path)) = record.split_once('\t') else {
+            continue;
+        };
+        let fields: Vec<&str> = meta.split_whitespace().collect();
+        let [mode, oid, stage] = fields.as_slice() else {
+            continue;
+        };
+        if *stage != "0" {
+            return Err(Error::usage(
+                format!("{path} has a merge conflict in the index"),
+                "resolve it and `git add` the result; the staged cluster has no one version of that file until then",
+            ));
+        }
+        // Symlinks and submodules are not files nixflip reads.
+        if *mode == "120000" || *mode == "160000" {
+            continue;
+        }
+        entries.insert(
+            PathBuf::from(path),
+            Entry {
+                oid: (*oid).to_string(),
+                size: 0,
+            },
+        );
+    }
+    Ok(Tree { entries })
+}
+
 /// Read blobs by id with one `git cat-file --batch` process.
 pub fn cat_blobs(root: &Path, oids: &BTreeSet<String>) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut out = BTreeMap::new();

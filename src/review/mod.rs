@@ -1,4 +1,4 @@
-//! The role diff between two revisions of the cluster flake (DESIGN §10):
+//! The role diff between two revisions of the cluster flake:
 //! what a change does to each member, which findings it brings or fixes, and
 //! the file diffs. Both revisions are read from git objects ([`git`]); the
 //! head may also be the work tree. Rendering is in [`crate::render::review`].
@@ -13,7 +13,6 @@ use serde::Serialize;
 use crate::cluster::{rules, Cluster, Finding, Member, Role, ALLOWED_IPS, PEER_HOST, ROLE};
 use crate::config::{self, Loaded};
 use crate::error::{Error, Result, EXIT_BAD_INPUT};
-use crate::render::unified_diff;
 
 /// The hidden line that lets the bot find its own pull-request comment.
 pub const MARKER: &str = "<!-- nixflip:diff -->";
@@ -250,6 +249,31 @@ pub fn review(request: &Request) -> Result<Review> {
     Ok(compare(&base, &head, prefix, files))
 }
 
+/// The label of the index in diagnostics and in the config's file name.
+const INDEX: &str = "(index)";
+
+/// The cluster as it is staged: every file under the flake root read from
+/// the git index (one `git ls-files`, one `git cat-file --batch`), so a
+/// pre-commit check judges what the commit will hold, whatever the work tree
+/// says. Its own staged `nixflip.toml` applies unless `config` overrides it.
+pub fn cluster_in_index(root: &Path, config: Option<&Path>) -> Result<Cluster> {
+    git::show_prefix(root).map_err(|_| {
+        Error::usage(
+            format!("{} is not inside a git repository", root.display()),
+            "--staged reads the git index: run it in the flake's repository, or drop --staged to check the files as they are",
+        )
+    })?;
+    let tree = git::ls_index(root)?;
+    let wanted: BTreeSet<String> = tree
+        .entries
+        .iter()
+        .filter(|(path, _)| is_read(path))
+        .map(|(_, entry)| entry.oid.clone())
+        .collect();
+    let blobs = git::cat_blobs(root, &wanted)?;
+    cluster_at(root, &tree, &blobs, config, INDEX)
+}
+
 /// Files read on every side whatever changed: the ones discovery may parse,
 /// and the config.
 fn is_read(path: &Path) -> bool {
@@ -334,15 +358,18 @@ fn at_revision(error: Error, label: &str) -> Error {
     if error.exit_code() != EXIT_BAD_INPUT {
         return error;
     }
-    let place = if label == "work tree" {
-        "in the work tree".to_string()
-    } else {
-        format!("at revision `{label}`")
+    let place = match label {
+        "work tree" => "in the work tree".to_string(),
+        INDEX => "in the git index (what is staged)".to_string(),
+        _ => format!("at revision `{label}`"),
     };
-    Error::Other(Box::new(AtRevision {
-        place,
-        source: error,
-    }))
+    Error::caused(
+        EXIT_BAD_INPUT,
+        AtRevision {
+            place,
+            source: error,
+        },
+    )
 }
 
 /// One side's cluster could not be read (a host file or `nixflip.toml`
@@ -361,11 +388,7 @@ pub struct AtRevision {
 /// Where the cluster could not be read, when that is what `error` says
 /// (so the PR bot can post that instead of a diff).
 pub fn unreadable(error: &Error) -> Option<&str> {
-    let Error::Other(inner) = error else {
-        return None;
-    };
-    let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
-    inner
+    error
         .downcast_ref::<AtRevision>()
         .map(|at| at.place.as_str())
 }
@@ -398,7 +421,7 @@ fn file_diff(
         _ => None,
     };
     let (diff, note) = match (text(&old), text(&new)) {
-        (Some(a), Some(b)) => (Some(unified_diff(&shown, &a, &b, false)), None),
+        (Some(a), Some(b)) => (Some(crate::textdiff::unified(&shown, &a, &b)), None),
         _ => {
             let why = [&old, &new].iter().find_map(|c| match c {
                 Content::TooLarge(size) => Some(format!("too large to show ({size} bytes)")),

@@ -1,4 +1,4 @@
-//! SOPS checks on the cluster without any private key (DESIGN §11): the
+//! SOPS checks on the cluster without any private key: the
 //! `sops.secrets` declarations of every member point at keys that exist, the
 //! secrets a role needs are declared on the host that has the role, each
 //! member is a recipient of the SOPS files it reads, and each file's
