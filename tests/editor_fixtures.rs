@@ -94,7 +94,14 @@ fn show_steps(file: &NixFile, steps: &[(String, String)]) -> String {
     let mut out = String::new();
     let mut current = file.clone();
     for (p, json) in steps {
-        let new = literal(json);
+        // A value the command line itself refuses is shown with its reason.
+        let new = match Value::from_cli(json) {
+            Ok(value) => NewValue::Literal(value),
+            Err(e) => {
+                out += &format!("{p} = {json}  ->  refused: {e}\n");
+                continue;
+            }
+        };
         if let Err(broken) = invariants::check_set(&current, &path(p), &new) {
             panic!("{}: {broken}", file.name());
         }
