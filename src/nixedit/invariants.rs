@@ -170,6 +170,21 @@ pub fn check_set(file: &NixFile, path: &AttrPath, new: &NewValue) -> Result<(), 
         (Ok(Query::One(found)), NewValue::Expr(expr))
             if found.expr == *expr
                 || found.expr.trim_start_matches('(').trim_end_matches(')') == expr => {}
+        // A wrapper written as an expression (`lib.mkForce true`) reads back
+        // as the value it wraps: it must come from the written text, which
+        // holds the expression as given.
+        (Ok(Query::One(found)), NewValue::Expr(expr))
+            if edit.range.start <= found.span.start
+                && found.span.end <= edit.range.start + edit.replacement.len()
+                && edit.replacement.contains(expr.as_str()) => {}
+        // An attribute set written as an expression reads back as the set
+        // it composes: every definition must come from the written text.
+        (Ok(Query::Set(composed)), NewValue::Expr(_))
+            if !composed.definitions.is_empty()
+                && composed.definitions.iter().all(|(_, found)| {
+                    edit.range.start <= found.span.start
+                        && found.span.end <= edit.range.start + edit.replacement.len()
+                }) => {}
         (other, _) => {
             return Err(format!(
                 "set {path}: reads back {other:?}, not {new:?}\n{}",
@@ -255,9 +270,19 @@ pub fn check_unset(file: &NixFile, path: &AttrPath) -> Result<(), String> {
             "unset {path}: the output is not the planned edit applied"
         ));
     }
-    // Only the binding (or its name in `inherit`) and trivia go.
+    // Only the binding (or its name in `inherit`, or the whole `inherit …;`
+    // when it was the last name there) and trivia go.
     let node = if binding.inherited {
-        node_range(&binding.value)
+        let names = binding
+            .node
+            .children()
+            .filter(|c| c.kind() != rnix::SyntaxKind::NODE_INHERIT_FROM)
+            .count();
+        if names == 1 {
+            node_range(&binding.node)
+        } else {
+            node_range(&binding.value)
+        }
     } else {
         node_range(&binding.node)
     };

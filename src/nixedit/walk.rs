@@ -338,6 +338,19 @@ impl Walk {
                     ));
                 }
             }
+            // `let { …; body = X; }` is X, with the other bindings in scope.
+            SyntaxKind::NODE_LEGACY_LET => {
+                if let Some(body) = legacy_let_body(&node) {
+                    let scope = self.new_scope();
+                    tasks.push(Task::Visit(
+                        body,
+                        Rc::new(Ctx {
+                            scope,
+                            ..(*ctx).clone()
+                        }),
+                    ));
+                }
+            }
             SyntaxKind::NODE_ATTR_SET => self.visit_set(&node, ctx, tasks),
             SyntaxKind::NODE_APPLY => self.visit_wrapper(&node, &ctx, tasks),
             SyntaxKind::NODE_BIN_OP if is_update(&node) => {
@@ -670,6 +683,19 @@ pub fn is_update(node: &SyntaxNode) -> bool {
         && node
             .children_with_tokens()
             .any(|t| t.kind() == SyntaxKind::TOKEN_UPDATE)
+}
+
+/// The value of a legacy `let { … }`: its binding written `body = …;`.
+fn legacy_let_body(node: &SyntaxNode) -> Option<SyntaxNode> {
+    node.children()
+        .filter(|entry| entry.kind() == SyntaxKind::NODE_ATTRPATH_VALUE)
+        .find(|entry| {
+            syntax::binding_attrpath(entry).is_some_and(|path| {
+                let mut keys = path.children();
+                keys.next().is_some_and(|k| syntax::attr_is(&k, "body")) && keys.next().is_none()
+            })
+        })
+        .and_then(|entry| syntax::binding_value(&entry))
 }
 
 /// An expression through parentheses, `let … in` and `with …;`.
