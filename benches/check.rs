@@ -226,9 +226,18 @@ in {{
 fn generate(root: &Path) -> Vec<PathBuf> {
     let hosts = root.join("hosts");
     std::fs::create_dir_all(&hosts).expect("mkdir hosts");
-    let flake = "{\n  description = \"nixflip check benchmark: 200 hosts\";\n  outputs = { self }: { };\n}\n";
+    // The cluster module, as `self.nixosModules.matrix-cluster` (which a
+    // fifth of the hosts import).
+    let flake = "{\n  description = \"nixflip check benchmark: 200 hosts\";\n  outputs = { self }: {\n    nixosModules.matrix-cluster = import ./modules/matrix-cluster.nix;\n  };\n}\n";
     std::fs::write(root.join("flake.nix"), flake).expect("write flake.nix");
-    let mut files = vec![root.join("flake.nix")];
+    std::fs::create_dir_all(root.join("modules")).expect("mkdir modules");
+    let module = root.join("modules/matrix-cluster.nix");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("nix/matrix-cluster.nix"),
+        &module,
+    )
+    .expect("copy the cluster module");
+    let mut files = vec![root.join("flake.nix"), module];
     for i in 0..HOSTS {
         let mut text = String::new();
         if i == 0 {

@@ -1,4 +1,4 @@
-//! `promote` benchmark (issue #4): `nixflip promote HOST --dry-run` against
+//! `promote` benchmark: `nixflip promote HOST --dry-run` against
 //! one bare `nix eval --json` of the same managed fields for all members,
 //! measured in the same run.
 //!
@@ -45,9 +45,26 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// `nix` arguments replacing the flakes' `nixpkgs` and `sops-nix` inputs
+/// with the stand-ins of nix/stand-ins, as the tests do (nixpkgs' real
+/// module system; the nixpkgs stand-in is in the store, so Nix does not hash
+/// it again on every evaluation, as it would not a locked nixpkgs).
+fn overrides() -> Vec<String> {
+    let stand_in =
+        run_checked(Command::new("bash").arg(repo().join("nix/stand-ins/nixpkgs/assemble.sh")));
+    vec![
+        "--override-input".into(),
+        "nixpkgs".into(),
+        format!("path:{}", stand_in.trim()),
+        "--override-input".into(),
+        "sops-nix".into(),
+        format!("path:{}", repo().join("nix/stand-ins/sops-nix").display()),
+    ]
+}
+
 /// The exact `nix eval` argv nixflip runs for `hosts` (zero config: no
 /// pinned attributes), so the baseline evaluates the same fields.
-fn bare_eval(root: &Path, hosts: &[&str]) -> Command {
+fn bare_eval(root: &Path, hosts: &[&str], overrides: &[String]) -> Command {
     let option: AttrPath = OPTION.parse().expect("option path");
     let hosts: Vec<(String, Option<String>)> =
         hosts.iter().map(|h| (h.to_string(), None)).collect();
@@ -56,16 +73,17 @@ fn bare_eval(root: &Path, hosts: &[&str]) -> Command {
         eval::Flake::Own(root),
         &option,
         &hosts,
-        &[],
+        overrides,
     ));
     cmd
 }
 
-fn promote_dry_run(bin: &Path, root: &Path, host: &str) -> Command {
+fn promote_dry_run(bin: &Path, root: &Path, host: &str, overrides: &[String]) -> Command {
     let mut cmd = Command::new(bin);
     cmd.arg("--flake")
         .arg(root)
-        .args(["promote", host, "--dry-run", "--color", "never"]);
+        .args(["promote", host, "--dry-run", "--color", "never"])
+        .args(overrides.iter().map(|o| format!("--nix-option={o}")));
     cmd
 }
 
@@ -76,9 +94,11 @@ fn generate_cluster(dir: &Path, n: usize) -> Vec<String> {
     let addr = |i: usize| format!("198.51.100.{}", 10 + i);
     std::fs::create_dir_all(dir.join("hosts")).expect("hosts dir");
     std::fs::create_dir_all(dir.join("nix")).expect("nix dir");
-    for file in ["lite.nix", "matrix-cluster.nix"] {
-        std::fs::copy(repo().join("nix").join(file), dir.join("nix").join(file)).expect("copy");
-    }
+    std::fs::copy(
+        repo().join("nix/matrix-cluster.nix"),
+        dir.join("nix/matrix-cluster.nix"),
+    )
+    .expect("copy the module");
     let mut configs = String::new();
     for (i, name) in names.iter().enumerate() {
         let others: Vec<String> = (0..n)
@@ -117,10 +137,10 @@ fn generate_cluster(dir: &Path, n: usize) -> Vec<String> {
     }
     let flake = format!(
         r#"{{
-  outputs = {{ self }}:
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+  outputs = {{ self, nixpkgs }}:
     let
-      lite = import ./nix/lite.nix;
-      host = file: lite.nixosSystem {{
+      host = file: nixpkgs.lib.nixosSystem {{
         system = "x86_64-linux";
         modules = [ self.nixosModules.matrix-cluster file ];
       }};
@@ -191,14 +211,21 @@ fn main() {
     }
     let runs = runs();
     let work = tempfile::tempdir().expect("temp dir");
+    let overrides = overrides();
+    let overrides = &overrides;
 
     // Part 1: the example flake.
     let two = work.path().join("two-node");
     copy_tree(&repo().join("examples/two-node"), &two);
     let hosts = ["hectic-lab", "bfs.poland.xray"];
     // Check once that both do what is measured.
-    run_checked(&mut bare_eval(&two, &hosts));
-    let plan = run_checked(&mut promote_dry_run(&bin, &two, "bfs.poland.xray"));
+    run_checked(&mut bare_eval(&two, &hosts, overrides));
+    let plan = run_checked(&mut promote_dry_run(
+        &bin,
+        &two,
+        "bfs.poland.xray",
+        overrides,
+    ));
     assert!(
         plan.contains("primary"),
         "unexpected promote output:\n{plan}"
@@ -208,11 +235,18 @@ fn main() {
         vec![
             (
                 "nix eval --json (managed fields, 2 hosts)",
-                Box::new(|| run_quiet(&mut bare_eval(&two, &hosts))),
+                Box::new(|| run_quiet(&mut bare_eval(&two, &hosts, overrides))),
             ),
             (
                 "nixflip promote bfs.poland.xray --dry-run",
-                Box::new(|| run_quiet(&mut promote_dry_run(&bin, &two, "bfs.poland.xray"))),
+                Box::new(|| {
+                    run_quiet(&mut promote_dry_run(
+                        &bin,
+                        &two,
+                        "bfs.poland.xray",
+                        overrides,
+                    ))
+                }),
             ),
         ],
     );
@@ -232,7 +266,7 @@ fn main() {
         wrapper.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    run_checked(promote_dry_run(&bin, &ten, "node-03").env("PATH", &path));
+    run_checked(promote_dry_run(&bin, &ten, "node-03", overrides).env("PATH", &path));
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     let count = calls.lines().count();
     println!(
@@ -251,23 +285,23 @@ fn main() {
     );
 
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    run_checked(&mut bare_eval(&ten, &refs));
+    run_checked(&mut bare_eval(&ten, &refs, overrides));
     let samples = measure_rounds(
         runs,
         vec![
             (
                 "nix eval --json (managed fields, 10 hosts, 1 process)",
-                Box::new(|| run_quiet(&mut bare_eval(&ten, &refs))),
+                Box::new(|| run_quiet(&mut bare_eval(&ten, &refs, overrides))),
             ),
             (
                 "nixflip promote node-03 --dry-run (10 hosts)",
-                Box::new(|| run_quiet(&mut promote_dry_run(&bin, &ten, "node-03"))),
+                Box::new(|| run_quiet(&mut promote_dry_run(&bin, &ten, "node-03", overrides))),
             ),
             (
                 "nix eval --json once per host (10 processes)",
                 Box::new(|| {
                     for name in &refs {
-                        run_quiet(&mut bare_eval(&ten, &[name]));
+                        run_quiet(&mut bare_eval(&ten, &[name], overrides));
                     }
                 }),
             ),

@@ -8,8 +8,9 @@
 # `replication.peerHost` and keep Synapse off. nixflip flips these roles by
 # rewriting host files, so every value it edits is a plain option here.
 #
-# The module works with nixpkgs' module system and with nixflip's offline
-# evaluator (nix/lite.nix); it uses nothing that only one of them has.
+# Besides its own options it sets only standard NixOS ones
+# (services.postgresql, services.matrix-synapse, networking.firewall,
+# systemd.services, security.acme).
 { config, lib, pkgs, ... }:
 
 let

@@ -2,6 +2,12 @@
 # Set up (Nix, build) and run nixflip's main job on the bundled example flake:
 # status, then `promote bfs.poland.xray` proven with nix eval, on a scratch
 # copy so the repository itself is never modified.
+#
+# It builds the same (test) profile as scripts/test.sh, so running both
+# compiles nixflip's dependencies once. Offline, the example's nixpkgs and
+# sops-nix inputs are replaced with the stand-ins of nix/stand-ins
+# (nixpkgs' real module system), through `[eval] nix_args` in the copy's
+# nixflip.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,14 +21,28 @@ if ! command -v nix >/dev/null 2>&1; then
   fi
 fi
 
-echo "== building nixflip"
-cargo build --release --quiet
-nixflip="$PWD/target/release/nixflip"
+echo "== building nixflip (cargo build: the profile scripts/test.sh uses too)"
+cargo build
+nixflip="$PWD/target/debug/nixflip"
+
+echo "== the nixpkgs stand-in (nixpkgs' real lib from ../shared/nixpkgs-lib)"
+stand_in="$(bash nix/stand-ins/nixpkgs/assemble.sh)"
+echo "$stand_in"
+sops_nix="$PWD/nix/stand-ins/sops-nix"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r examples/two-node "$work/two-node"
 cd "$work/two-node"
+cat >>nixflip.toml <<EOT
+
+# Offline: the flake's inputs replaced for every \`nix eval\` nixflip runs.
+[eval]
+nix_args = [
+  "--override-input", "nixpkgs", "path:$stand_in",
+  "--override-input", "sops-nix", "path:$sops_nix",
+]
+EOT
 git init -q && git add -A && git -c user.name=demo -c user.email=demo@example.invalid commit -qm "example flake"
 
 echo "== nixflip status"

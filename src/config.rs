@@ -29,6 +29,23 @@ pub struct Config {
     pub eval: EvalConfig,
     #[serde(default)]
     pub live: LiveConfig,
+    /// `nixosModules` names nixflip cannot resolve from flake.nix, pinned to
+    /// their files (relative to the flake root): `[modules] NAME = "path"`.
+    #[serde(default)]
+    pub modules: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub flake: FlakeConfig,
+}
+
+/// `[flake]`: how the flake's own files refer to it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlakeConfig {
+    /// Names that stand for the flake root in host and module files (as
+    /// `flake` does after `flake = ./.;` in flake.nix), beyond those
+    /// flake.nix binds itself and `self`.
+    #[serde(default)]
+    pub root_names: Vec<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -421,6 +438,32 @@ fn validate(
         }
     }
     validate_live(loaded)?;
+    for (name, file) in &loaded.config.modules {
+        if !exists(Path::new(file.get_ref())) {
+            return Err(loaded.error(
+                file.span(),
+                format!(
+                    "modules.\"{name}\": {} does not exist",
+                    root.join(file.get_ref()).display()
+                ),
+                "no such file",
+                "paths are relative to the flake root (the directory holding flake.nix)",
+            ));
+        }
+    }
+    for name in &loaded.config.flake.root_names {
+        if !crate::names::is_nix_identifier(name.get_ref()) {
+            return Err(loaded.error(
+                name.span(),
+                format!(
+                    "flake.root_names: `{}` is not a Nix variable name",
+                    name.get_ref()
+                ),
+                "not a variable name",
+                "list the names host files use for the flake root, e.g. root_names = [\"flake\"]",
+            ));
+        }
+    }
     let option = &loaded.config.cluster.option;
     if option
         .get_ref()

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 use crate::cluster::{Cluster, Member};
 use crate::error::{Error, Result};
-use crate::nixedit::syntax;
 
 /// The program nixflip runs; found on `PATH`.
 pub const NIXOS_REBUILD: &str = "nixos-rebuild";
@@ -245,109 +244,6 @@ pub fn check_hosts(cluster: &Cluster, hosts: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The `nixosConfigurations` attribute names `flake.nix` defines, read
-/// statically: keys of an attribute set bound to `nixosConfigurations`
-/// (anywhere in the file, e.g. inside `outputs = …: let … in { … }`), and
-/// `nixosConfigurations.NAME = …` bindings. Names computed at evaluation time
-/// (`genAttrs`, `//` of a function call) are not seen; pin those with
-/// `[hosts."X"] attr`.
-pub fn flake_configurations(flake_nix: &str) -> Vec<String> {
-    use rnix::SyntaxKind;
-    let parsed = rnix::Root::parse(flake_nix);
-    let mut out: Vec<String> = Vec::new();
-    for binding in parsed
-        .syntax()
-        .descendants()
-        .filter(|n| n.kind() == SyntaxKind::NODE_ATTRPATH_VALUE)
-    {
-        let Some(keys) = syntax::binding_keys(&binding) else {
-            continue;
-        };
-        let Some(at) = keys.iter().position(|k| k == "nixosConfigurations") else {
-            continue;
-        };
-        if let Some(name) = keys.get(at + 1) {
-            out.push(name.clone());
-            continue;
-        }
-        let Some(value) = syntax::binding_value(&binding) else {
-            continue;
-        };
-        let value = syntax::unparen(&value);
-        // `{ … }` or `rec { … }`; `a // b` contributes the sets it joins.
-        let sets: Vec<rnix::SyntaxNode> = if value.kind() == SyntaxKind::NODE_ATTR_SET {
-            vec![value]
-        } else if value.kind() == SyntaxKind::NODE_BIN_OP {
-            value
-                .children()
-                .map(|c| syntax::unparen(&c))
-                .filter(|c| c.kind() == SyntaxKind::NODE_ATTR_SET)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        for set in sets {
-            for child in set
-                .children()
-                .filter(|c| c.kind() == SyntaxKind::NODE_ATTRPATH_VALUE)
-            {
-                if let Some(first) = syntax::binding_keys(&child).and_then(|k| k.into_iter().next())
-                {
-                    out.push(first);
-                }
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// The flake attribute of `member`: `[hosts.X] attr`, else the one
-/// `nixosConfigurations` name that is `NAME` or `NAME|SYSTEM`.
-pub fn flake_attr(member: &Member, configurations: &[String]) -> Result<String> {
-    if let Some(attr) = &member.attr {
-        return Ok(attr.clone());
-    }
-    let prefix = format!("{}|", member.name);
-    let candidates: Vec<&String> = configurations
-        .iter()
-        .filter(|c| **c == member.name || c.starts_with(&prefix))
-        .collect();
-    match candidates.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(Error::usage(
-            format!(
-                "no nixosConfigurations attribute in flake.nix is named `{0}` or `{0}|SYSTEM`",
-                member.name
-            ),
-            format!(
-                "pin it in nixflip.toml: [hosts.\"{}\"] attr = \"…\"{}",
-                member.name,
-                if configurations.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (flake.nix defines: {})", configurations.join(", "))
-                }
-            ),
-        )),
-        many => Err(Error::usage(
-            format!(
-                "several nixosConfigurations attributes could be {}: {}",
-                member.name,
-                many.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            format!(
-                "pick one in nixflip.toml: [hosts.\"{}\"] attr = \"…\"",
-                member.name
-            ),
-        )),
-    }
-}
-
 /// The ssh target of `member`: `[hosts.X] target`, else `root@ADDRESS`.
 pub fn target(member: &Member) -> Result<String> {
     let target = match (&member.target, &member.address) {
@@ -394,11 +290,11 @@ pub fn target(member: &Member) -> Result<String> {
     }
 }
 
-/// One validated [`Step`] per host, in the given order. Reads `flake.nix` only
-/// when a host has no `attr` pinned.
+/// One validated [`Step`] per host, in the given order. A host's flake
+/// attribute is the one discovery found (pinned in nixflip.toml, or the
+/// flake model's entry for its file).
 pub fn plan(cluster: &Cluster, hosts: &[String]) -> Result<Vec<Step>> {
     check_hosts(cluster, hosts)?;
-    let mut configurations: Option<Vec<String>> = None;
     let mut steps = Vec::new();
     for host in hosts {
         let Some(member) = cluster.member(host) else {
@@ -410,17 +306,9 @@ pub fn plan(cluster: &Cluster, hosts: &[String]) -> Result<Vec<Step>> {
                 "host names may contain letters, digits, '.', '-' and '_', and must not start with '-'",
             ));
         }
-        let attr = if member.attr.is_some() {
-            flake_attr(member, &[])?
-        } else {
-            let list = match &configurations {
-                Some(list) => list,
-                None => {
-                    let text = crate::error::read_text(&cluster.root.join("flake.nix"))?;
-                    configurations.insert(flake_configurations(&text))
-                }
-            };
-            flake_attr(member, list)?
+        let attr = match &member.attr {
+            Some(attr) => attr.clone(),
+            None => return Err(cluster.no_entry_error(member)),
         };
         validate_attr(&attr).map_err(|why| {
             Error::refused(
@@ -763,28 +651,6 @@ mod tests {
         assert!(validate_target("a b").is_err());
         assert!(validate_attr("hectic-lab|x86_64-linux").is_ok());
         assert!(validate_attr("a#b").is_err());
-    }
-
-    #[test]
-    fn configurations_read_statically() {
-        let flake = r#"{
-          outputs = { self }: let x = 1; in {
-            nixosConfigurations = {
-              "hectic-lab|x86_64-linux" = host ./a.nix;
-              plain = host ./b.nix;
-            } // { "third|aarch64-linux" = 1; };
-            nixosConfigurations.dotted = 2;
-          };
-        }"#;
-        assert_eq!(
-            flake_configurations(flake),
-            [
-                "dotted",
-                "hectic-lab|x86_64-linux",
-                "plain",
-                "third|aarch64-linux"
-            ]
-        );
     }
 
     fn cluster(files: &[(&str, &str)]) -> Cluster {

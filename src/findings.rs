@@ -261,6 +261,46 @@ pub const RULES: &[Rule] = &[
          removes it on a flip. Loopback is local access and not reported.",
     ),
     rule(
+        "NF108",
+        Cluster,
+        Warning,
+        "a member imports `self.nixosModules.X` and nixflip cannot tell which file that is (settled by `[modules] X = \"path\"`)",
+        "nixflip follows `self.nixosModules.X` (and `inputs.self.nixosModules.X`) imports to the \
+         module's file, as flake.nix defines it: an attribute set of paths, or a set built from a \
+         directory of modules named after their files. When it cannot tell which file X is (an \
+         inline module, a name two files would give, a set it does not evaluate), the cluster \
+         options that module sets are not part of the member's model, and a shared value there \
+         goes unchecked. Name the file in nixflip.toml: `[modules] X = \"path/to/module.nix\"`.",
+    ),
+    rule(
+        "NF109",
+        Cluster,
+        Warning,
+        "no `nixosConfigurations` entry of `flake.nix` builds a member's file, or several do (settled by `[hosts.X] attr`)",
+        "`rebuild` and `add-host` need the entry that builds each member: nixflip finds it by \
+         following the entries (helpers, `import ./dir { … }`, `nixosSystem { modules = [ … ]; }`) \
+         to the host file, else by the name `NAME` or `NAME|SYSTEM`. An entry computed in a way \
+         nixflip does not follow, or two entries building the same file, leave it open. Pin it in \
+         nixflip.toml: `[hosts.X] attr = \"…\"`.",
+    ),
+    Rule {
+        severity_text: Some(
+            "error (warning when the address is used as a network)",
+        ),
+        ..rule(
+            "NF110",
+            Cluster,
+            Error,
+            "(`diff`) the address of a member the change removes is still used (a URL or `ADDR:PORT`, a `peerHost`, an `allowedSourceIPs` entry)",
+            "A change that removes a member but leaves its address in a proxy URL, a standby's \
+             `peerHost` or an upstream points them at a host that is no longer part of the \
+             cluster: requests and replication go nowhere (or to whoever gets the address next). \
+             A network such as an `allowedSourceIPs` entry still admits that address. Point the \
+             reference at a member (the primary), or at a name that follows the primary (DNS), or \
+             remove it.",
+        )
+    },
+    rule(
         "NF201",
         Secrets,
         Error,
@@ -318,20 +358,22 @@ pub const RULES: &[Rule] = &[
         "NF206",
         Secrets,
         Warning,
-        "not checkable statically: a member's age key is unknown, a `sopsFile`/`key`/`sops.secrets` that is not a literal",
+        "not checkable statically: a member's age key is unknown, a `sopsFile`/`key`/`sops.secrets` nixflip cannot resolve, a declaration whose `sops.defaultSopsFile` it cannot see",
         "nixflip reads SOPS declarations without evaluating. A value it cannot resolve (an \
-         expression, a default set by a module it does not read) or a member whose key it does not \
-         know leaves that check undone. Give the key in nixflip.toml (`[hosts.X] age` or \
-         `ssh_host_key`), or run with `--eval`.",
+         expression that does not lead to the flake root, a default set by a module it does not \
+         read) or a member whose key it does not know leaves that check undone; it never refuses \
+         a promote on its own. Give the key in nixflip.toml (`[hosts.X] age` or `ssh_host_key`), \
+         name the flake root's other names (`[flake] root_names`), or run with `--eval`, which \
+         reads every file and key from Nix's own answer.",
     ),
     rule(
         "NF207",
         Secrets,
         Error,
-        "a SOPS file (or `.sops.yaml`) is missing or unreadable, or a declaration has no file",
+        "a SOPS file (or `.sops.yaml`) is missing or unreadable, or (with `--eval`) a declaration has no file in Nix's answer",
         "A declaration points at a file that does not exist or does not parse as SOPS YAML/JSON, \
-         or has neither `sopsFile` nor a `sops.defaultSopsFile`. Activation would fail. Fix the \
-         path, or set `sops.defaultSopsFile`.",
+         or, as Nix evaluates it, has neither `sopsFile` nor a `sops.defaultSopsFile`. Activation \
+         would fail. Fix the path, or set `sops.defaultSopsFile`.",
     ),
     rule(
         "NF208",

@@ -1,4 +1,4 @@
-//! Pull-request comment poster for GitHub and Gitea/Forgejo (§10 of the design).
+//! Pull-request comment poster for GitHub and Gitea/Forgejo.
 //!
 //! `nixflip comment` renders the role diff and hands it to [`ForgeClient::upsert_comment`],
 //! which keeps exactly one bot comment per pull request: it looks for an existing comment whose

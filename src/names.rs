@@ -15,6 +15,16 @@ pub fn is_valid_host_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
+/// A name Nix accepts as a variable: a letter or `_`, then letters, digits,
+/// `_`, `'` and `-`.
+pub fn is_nix_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '\'' | '-'))
+}
+
 /// An IP address or a DNS name (RFC 1123 labels).
 pub fn is_valid_address(text: &str) -> bool {
     if text.parse::<IpAddr>().is_ok() {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cluster::carry::CarryCheck;
 use crate::cluster::plan::Intended;
-use crate::cluster::secrets::SecretFinding;
+use crate::cluster::secrets::{SecretFinding, SecretsReport};
 use crate::cluster::{evaluated, rules, Cluster, Finding, Severity};
 use crate::error::{Error, Result};
 use crate::eval::{self, Mismatch};
@@ -143,6 +143,33 @@ struct Gathered {
 }
 
 impl Gathered {
+    /// The secrets gate on `report` for `change.secrets_for`: its warnings
+    /// kept as notes; `Some` refusal when a secret is missing (unless
+    /// `proof.skip_secrets`, which records them instead).
+    fn gate(
+        &mut self,
+        change: &Change,
+        proof: &Proof,
+        report: Option<SecretsReport>,
+    ) -> Option<Outcome> {
+        let (Some(host), Some(report)) = (&change.secrets_for, report) else {
+            return None;
+        };
+        let gate = secrets_gate(report, host);
+        self.secret_notes = gate.notes;
+        if gate.missing.is_empty() {
+            None
+        } else if proof.skip_secrets {
+            self.secrets_skipped = gate.missing;
+            None
+        } else {
+            Some(Outcome::SecretsMissing {
+                host: host.clone(),
+                missing: gate.missing,
+            })
+        }
+    }
+
     fn with(self, outcome: Outcome, after: Cluster) -> Validation {
         Validation {
             outcome,
@@ -220,20 +247,16 @@ pub fn validate(
         };
         return Ok(done.with(outcome, after));
     }
-    if let Some(host) = &change.secrets_for {
-        let gate = secrets_gate(&after, &cluster.root, host);
-        done.secret_notes = gate.notes;
-        if !gate.missing.is_empty() && proof.skip_secrets {
-            done.secrets_skipped = gate.missing;
-        } else if !gate.missing.is_empty() {
-            let outcome = Outcome::SecretsMissing {
-                host: host.clone(),
-                missing: gate.missing,
-            };
+    // The secrets checks as the files say run while Nix evaluates; its
+    // answer about sops replaces the static reading where it has one.
+    let static_secrets = change
+        .secrets_for
+        .as_ref()
+        .map(|_| crate::cluster::secrets::check_at(&after, &cluster.root));
+    let Some(mut pending) = pending else {
+        if let Some(outcome) = done.gate(change, proof, static_secrets) {
             return Ok(done.with(outcome, after));
         }
-    }
-    let Some(mut pending) = pending else {
         return Ok(done.with(Outcome::Unproven, after));
     };
     // Nix prints its answer a little before it exits, and reads nothing of
@@ -246,6 +269,11 @@ pub fn validate(
         (scratch.remove(), evaluated)
     };
     done.removal = removal;
+    let refined = static_secrets
+        .map(|report| crate::cluster::secrets::refine(report, &after, &cluster.root, &evaluated));
+    if let Some(outcome) = done.gate(change, proof, refined) {
+        return Ok(done.with(outcome, after));
+    }
     // The rules judge what Nix computed too: a definition nixflip did not
     // edit may still win somewhere it cannot see.
     evaluated::overlay(&mut after, &evaluated);
@@ -279,12 +307,11 @@ struct SecretsGate {
     missing: Vec<SecretFinding>,
 }
 
-/// `host` must have every secret its role needs in `after`: declared,
-/// present in its SOPS file, in a file it is a recipient of. SOPS files are
-/// read from the real flake at `root`. A cluster without any SOPS
-/// configuration is not checked.
-fn secrets_gate(after: &Cluster, root: &Path, host: &str) -> SecretsGate {
-    let report = crate::cluster::secrets::check_at(after, root);
+/// `host` must have every secret its role needs: declared, present in its
+/// SOPS file, in a file it is a recipient of (`report`: the checks on the
+/// changed cluster, SOPS files read from the real flake). A cluster without
+/// any SOPS configuration is not checked.
+fn secrets_gate(report: SecretsReport, host: &str) -> SecretsGate {
     if !report.configured {
         return SecretsGate {
             notes: Vec::new(),

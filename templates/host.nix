@@ -6,6 +6,13 @@
 # so it can. Secrets are read from files at run time (never put them
 # in the Nix store): with sops-nix, write config.sops.secrets."NAME".path.
 {{ header }}
+{% if lets %}
+let
+{% for line in lets %}
+  {{ line }}
+{% endfor %}
+in
+{% endif %}
 {
   imports = [
 {% for i in imports %}
@@ -19,16 +26,24 @@
   hectic.generic.matrix-cluster = {
     enable = true;
     role = {{ role | nix }};
+{% if domain_expr is not none %}
     matrixDomain = {{ domain_expr }};
+{% endif %}
     publicIp = {{ address | nix }};
+{% if secrets_file is not none %}
     secretsFile = {{ secrets_file }};
+{% endif %}
+{% if signing_key_file is not none %}
     signingKeyFile = {{ signing_key_file }};
+{% endif %}
 {% for line in extra %}
     {{ line }}
 {% endfor %}
     replication = {
       peerHost = {{ peer | nix }};
+{% if password_file is not none %}
       passwordFile = {{ password_file }};
+{% endif %}
 {% for line in replication_extra %}
       {{ line }}
 {% endfor %}

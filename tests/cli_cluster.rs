@@ -14,6 +14,15 @@ fn flake(rel: &str) -> String {
     common::repo().join(rel).display().to_string()
 }
 
+/// A complete copy of the flake at `rel` to evaluate (nothing evaluates the
+/// repository's own files), and its path.
+fn flake_copy(rel: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("flake");
+    common::copy_flake(rel, &root);
+    (dir, root.display().to_string())
+}
+
 #[test]
 fn status_json_of_the_example() {
     let out = nixflip()
@@ -228,10 +237,7 @@ fn hook_install_writes_and_refuses_foreign_hooks() {
 fn check_eval_sees_a_role_forced_outside_the_host_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("flake");
-    common::copy_tree(
-        &common::repo().join("fixtures/clusters/mkforce_role_hidden_in_flake"),
-        &root,
-    );
+    common::copy_flake("fixtures/clusters/mkforce_role_hidden_in_flake", &root);
     let flake = root.join("flake.nix");
     let text = std::fs::read_to_string(&flake).expect("flake.nix");
     let forced = text.replace("(lib.mkForce \"standby\")", "(lib.mkForce \"primary\")");
@@ -251,6 +257,7 @@ fn check_eval_sees_a_role_forced_outside_the_host_files() {
 
     let out = nixflip()
         .args(["--flake", &root_arg, "check", "--eval", "--format", "json"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -265,6 +272,7 @@ fn check_eval_sees_a_role_forced_outside_the_host_files() {
 
     let text = nixflip()
         .args(["--flake", &root_arg, "check", "--eval"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(text.status.code(), Some(1));
@@ -276,8 +284,10 @@ fn check_eval_sees_a_role_forced_outside_the_host_files() {
 
 #[test]
 fn check_eval_of_the_example_is_clean() {
+    let (_dir, root) = flake_copy("examples/two-node");
     let out = nixflip()
-        .args(["--flake", &flake("examples/two-node"), "check", "--eval"])
+        .args(["--flake", &root, "check", "--eval"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -309,7 +319,7 @@ fn check_eval_without_nix_says_how_to_install_it() {
 /// (but no role) is a shared module: listed, never a member with role (unset).
 #[test]
 fn a_shared_module_is_listed_and_not_a_member() {
-    let dir = flake("fixtures/clusters/shared_module_sets_domain");
+    let (_dir, dir) = flake_copy("fixtures/clusters/shared_module_sets_domain");
     let status = nixflip()
         .args(["--flake", &dir, "status"])
         .output()
@@ -320,7 +330,10 @@ fn a_shared_module_is_listed_and_not_a_member() {
         "status_shared_module_table",
         String::from_utf8_lossy(&status.stdout)
     );
-    for extra in [&[][..], &["--eval"]] {
+    let eval: Vec<String> = std::iter::once("--eval".to_string())
+        .chain(common::nix_options())
+        .collect();
+    for extra in [&[][..], &eval[..]] {
         let check = nixflip()
             .args(["--flake", &dir, "check"])
             .args(extra)
@@ -414,7 +427,7 @@ fn hook_is_executable_and_checks_a_commit_that_deletes_a_member_file() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("flake");
-    common::copy_tree(&common::repo().join("examples/two-node"), &root);
+    common::copy_flake("examples/two-node", &root);
     assert!(git_in(&root, &["init", "-q"]).status.success());
     assert!(git_in(&root, &["add", "-A"]).status.success());
     assert!(
@@ -468,7 +481,7 @@ fn hook_is_executable_and_checks_a_commit_that_deletes_a_member_file() {
 fn flake_that_does_not_evaluate(rel: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("flake");
-    common::copy_tree(&common::repo().join(rel), &root);
+    common::copy_flake(rel, &root);
     let flake = root.join("flake.nix");
     let text = std::fs::read_to_string(&flake).expect("flake.nix");
     let broken = text.replace(
@@ -484,6 +497,7 @@ fn check_eval(root: &std::path::Path, format: &str) -> std::process::Output {
     nixflip()
         .args(["--flake", &root.display().to_string(), "check", "--eval"])
         .args(["--format", format])
+        .args(common::nix_options())
         .output()
         .expect("runs")
 }

@@ -1,5 +1,5 @@
-//! One snapshot per fixture in `fixtures/editor/` (one syntactic shape
-//! each), driven by its entry in `cases.toml`: each `get`, `set`, insertion,
+//! One test and snapshot per fixture in `fixtures/editor/` (one syntactic
+//! shape each), driven by its entry in `cases.toml`: each `get`, `set`, insertion,
 //! `--expr`, `unset` and sequence of sets is snapshotted (the diff, or the
 //! diagnostic), and every change is held to the editor's guarantees
 //! (`nixedit::invariants`: it loads again, reads back, is a no-op the second
@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use nixflip::nixedit::{self, invariants, AttrPath, NewValue, NixFile, Query, Reading, Value};
 use nixflip::render::unified_diff;
@@ -144,25 +143,26 @@ fn cases() -> BTreeMap<String, Case> {
     toml::from_str(&text).expect("cases.toml parses")
 }
 
-fn run_fixture(fixture: &Path, cases: &BTreeMap<String, Case>) -> String {
-    let name = fixture
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .expect("fixture name")
-        .to_string();
+/// Run the case of fixture `name` and compare with its snapshot.
+fn check_fixture(name: &str) {
+    let cases = cases();
     let case = cases
-        .get(&name)
+        .get(name)
         .unwrap_or_else(|| panic!("fixture {name}.nix has no entry in cases.toml"));
+    let fixture = common::repo().join(format!("fixtures/editor/{name}.nix"));
     let reading = match case.reading.as_deref() {
         None | Some("option") => Reading::Option,
         Some("attrs") => Reading::Attrs,
         Some(other) => panic!("{name}: unknown reading {other}"),
     };
-    let bytes = std::fs::read(fixture).expect("fixture reads");
+    let bytes = std::fs::read(&fixture).expect("fixture reads");
     let shown_name = format!("fixtures/editor/{name}.nix");
     let file = match NixFile::from_bytes(&shown_name, bytes, reading) {
         Ok(file) => file,
-        Err(e) => return format!("== load\n{}", common::render(&e)),
+        Err(e) => {
+            insta::assert_snapshot!(name, format!("== load\n{}", common::render(&e)));
+            return;
+        }
     };
     let mut out = String::new();
     if let Some(p) = &case.get {
@@ -191,14 +191,89 @@ fn run_fixture(fixture: &Path, cases: &BTreeMap<String, Case>) -> String {
     if let Some(steps) = &case.steps {
         out += &format!("== steps\n{}\n", show_steps(&file, steps));
     }
-    out
+    insta::assert_snapshot!(name, out);
 }
 
+/// One test per fixture, named after it.
+macro_rules! editor_fixtures {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check_fixture(stringify!($name));
+            }
+        )*
+
+        /// The fixtures that have a test above.
+        const TESTED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+editor_fixtures! {
+    block_comment_inside,
+    comments_before_bindings,
+    config_attribute_own_path,
+    conflicting_mkmerge_definitions,
+    cr_only_line_endings,
+    crlf_line_endings,
+    dotted_flat,
+    dotted_mkforce_role,
+    dotted_only_composed_get,
+    dotted_with_aligned_eq,
+    double_lambda_module,
+    duplicate_attribute,
+    duplicate_formals,
+    duplicate_value_then_dotted,
+    empty_attrset_inline,
+    empty_attrset_multiline,
+    empty_file,
+    explicit_config_module,
+    form_feed_outside_string,
+    function_call_value,
+    indented_string_literal,
+    inherit_siblings,
+    insert_new_parents_nested,
+    insert_next_to_non_set,
+    integer_out_of_range,
+    lambda_as_list_item,
+    list_comments_and_layout,
+    mixed_dotted_then_nested,
+    mkforce_wins_over_plain,
+    mkif_body,
+    mkif_condition_reported,
+    mkif_config_module,
+    mkmerge_body,
+    mkoverride_value,
+    module_let_in,
+    multiline_list,
+    multiline_lists_preferred,
+    negative_numbers_set_back,
+    nested_plain,
+    nested_with_aligned_eq,
+    no_trailing_newline,
+    nul_byte,
+    numbers_negative_float,
+    paren_wrapped_body,
+    quoted_and_dynamic_keys,
+    quoted_key_with_dot,
+    rec_reference_refuses_unset,
+    rec_set,
+    single_line_set,
+    string_escapes,
+    string_interpolation_value,
+    tab_indentation,
+    trailing_comment_same_line,
+    unterminated_string,
+    update_operator_right_wins,
+    values_nix_cannot_read_back,
+    variable_prefix,
+    with_lib_prefix,
+}
+
+/// Every fixture file has a case and a test, and every case a fixture file.
 #[test]
-fn every_fixture_has_a_case_and_every_case_a_fixture() {
-    let dir = common::repo().join("fixtures/editor");
-    let cases = cases();
-    let fixtures: Vec<String> = std::fs::read_dir(&dir)
+fn every_fixture_has_a_case_and_a_test() {
+    let mut files: Vec<String> = std::fs::read_dir(common::repo().join("fixtures/editor"))
         .expect("fixtures/editor")
         .flatten()
         .filter_map(|e| {
@@ -208,29 +283,16 @@ fn every_fixture_has_a_case_and_every_case_a_fixture() {
                 .map(str::to_string)
         })
         .collect();
-    assert!(
-        fixtures.len() >= 30,
-        "expected at least 30 editor fixtures, found {}",
-        fixtures.len()
+    files.sort();
+    let mut tested: Vec<String> = TESTED.iter().map(|n| n.to_string()).collect();
+    tested.sort();
+    assert_eq!(
+        files, tested,
+        "add each fixtures/editor/NAME.nix to editor_fixtures! in tests/editor_fixtures.rs"
     );
-    for name in &fixtures {
-        assert!(
-            cases.contains_key(name),
-            "{name}.nix has no entry in cases.toml"
-        );
-    }
-    for name in cases.keys() {
-        assert!(
-            fixtures.contains(name),
-            "cases.toml names {name}, which has no fixture"
-        );
-    }
-}
-
-#[test]
-fn editor_fixture() {
-    let cases = cases();
-    insta::glob!("../fixtures/editor", "*.nix", |fixture| {
-        insta::assert_snapshot!(run_fixture(fixture, &cases));
-    });
+    let cased: Vec<String> = cases().into_keys().collect();
+    assert_eq!(
+        files, cased,
+        "fixtures/editor/cases.toml has one entry per fixture"
+    );
 }

@@ -8,13 +8,55 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nixflip::eval::{self, default_conf_files_from, Flake, Gate, Scratch};
 use nixflip::nixedit::AttrPath;
 
 fn example() -> std::path::PathBuf {
     common::repo().join("examples/two-node")
+}
+
+/// How long a process may take to reach a gate (polled, not slept).
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Whether `cond` holds within [`DEADLINE`], checked every 10 ms.
+fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < DEADLINE {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Whether a thread of process `pid` is blocked opening a FIFO that nothing
+/// has opened for writing: the kernel shows it waiting in
+/// `wait_for_partner` (Linux's `/proc/PID/task/TID/wchan`).
+fn held_at_a_fifo(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("wchan")).is_ok_and(|w| w == "wait_for_partner")
+    })
+}
+
+/// The processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| p.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
 }
 
 /// The line where `nix --verbose --version` lists the user configuration
@@ -45,9 +87,12 @@ fn nix_waits_at_the_gate_and_keeps_the_users_config_files() {
         .stderr(Stdio::null())
         .spawn()
         .expect("nix runs");
-    // Far longer than Nix needs to get to its configuration: it must still
-    // be waiting.
-    std::thread::sleep(Duration::from_millis(400));
+    // Nix gets to its configuration and stops there, at the FIFO.
+    assert!(
+        eventually(|| held_at_a_fifo(child.id())),
+        "nix never waited at the gate: {:?}",
+        child.try_wait()
+    );
     assert!(
         child.try_wait().expect("try_wait").is_none(),
         "nix went past a closed gate"
@@ -158,10 +203,21 @@ fn a_gated_evaluation_reads_the_flake_written_after_nix_started() {
         ("hectic-lab".to_string(), None),
         ("bfs.poland.xray".to_string(), None),
     ];
-    let mut pending =
-        eval::start(Flake::ScratchBeingWritten(&scratch), &option, &hosts, &[]).expect("start");
-    // Nix has had ample time to look for flake.nix, which does not exist yet.
-    std::thread::sleep(Duration::from_millis(300));
+    let mut pending = eval::start(
+        Flake::ScratchBeingWritten(&scratch),
+        &option,
+        &hosts,
+        &common::nix_overrides(),
+    )
+    .expect("start");
+    // Nix is running, held at the gate before it looks for flake.nix, which
+    // does not exist yet.
+    let flake = scratch.flake().display().to_string();
+    assert!(
+        eventually(|| processes_mentioning(&flake).into_iter().any(held_at_a_fifo)),
+        "no nix evaluating {flake} waits at the gate"
+    );
+    assert!(!scratch.flake().join("flake.nix").exists());
     scratch.copy_from(&example()).expect("copy");
     pending.open_gate().expect("open");
     // Nix read the gate's FIFO: it was held there, and its answer is not a
@@ -189,10 +245,8 @@ fn the_scratch_copy_links_files_and_never_writes_through_a_link() {
     let scratch = Scratch::copy_of(user.path()).expect("scratch copy");
     let inode = |root: &Path, rel: &str| std::fs::metadata(root.join(rel)).expect("stat").ino();
     // Same file system (both under the temp dir): unchanged files are links.
-    assert_eq!(
-        inode(user.path(), "nix/lite.nix"),
-        inode(scratch.flake(), "nix/lite.nix")
-    );
+    let module = "nixos/module/matrix-cluster.nix";
+    assert_eq!(inode(user.path(), module), inode(scratch.flake(), module));
     // Nix may rewrite the lock file, so it is a copy.
     assert_ne!(
         inode(user.path(), "flake.lock"),
@@ -238,17 +292,14 @@ fn the_sweep_releases_a_reader_held_at_the_gate() {
         .stdout(Stdio::null())
         .spawn()
         .expect("cat runs");
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        eventually(|| held_at_a_fifo(reader.id())),
+        "the reader never waited at the gate"
+    );
     assert!(reader.try_wait().expect("try_wait").is_none(), "held");
     // The gate is never opened (nixflip is gone): the janitor sweeps.
     assert_eq!(eval::sweep(&dir), 0);
-    let released = (0..100).any(|_| {
-        let done = reader.try_wait().expect("try_wait").is_some();
-        if !done {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        done
-    });
+    let released = eventually(|| reader.try_wait().expect("try_wait").is_some());
     assert!(released, "the reader is still held at the gate");
     assert!(!dir.exists(), "the scratch directory is gone");
     // Only scratch directories are swept.

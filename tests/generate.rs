@@ -1,5 +1,5 @@
 //! The generator end to end: `nixflip init` into a temp dir, then `check`,
-//! real `nix eval` (nixpkgs replaced by fixtures/nixpkgs-lite through
+//! real `nix eval` (nixpkgs replaced by the stand-in of nix/stand-ins through
 //! `--override-input`), `promote`; the generated module on both roles;
 //! `add-host` on a copy of examples/two-node; bad input; the project's own
 //! flake.nix.
@@ -18,13 +18,6 @@ const FIELDS: &str = r#"c: let m = c.config.hectic.generic.matrix-cluster; in {
   inherit (m.replication) peerHost allowedSourceIPs;
 }"#;
 
-fn nixpkgs_lite() -> String {
-    format!(
-        "path:{}",
-        common::repo().join("fixtures/nixpkgs-lite").display()
-    )
-}
-
 fn nixflip() -> Command {
     let mut cmd = Command::cargo_bin("nixflip").expect("binary builds");
     cmd.env("NO_COLOR", "1");
@@ -33,22 +26,7 @@ fn nixflip() -> Command {
 
 /// `nix eval --json` of `path:DIR#ATTR` with `--apply`, nixpkgs overridden.
 fn nix_eval(dir: &Path, attr: &str, apply: &str) -> Result<serde_json::Value, String> {
-    let out = Std::new("nix")
-        .args([
-            "--extra-experimental-features",
-            NIX_FEATURES,
-            "eval",
-            "--json",
-        ])
-        .args(["--override-input", "nixpkgs", &nixpkgs_lite()])
-        .arg(format!("path:{}#{attr}", dir.display()))
-        .args(["--apply", apply])
-        .output()
-        .expect("nix runs");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+    common::nix_eval(dir, attr, apply)
 }
 
 /// The host attributes of the flake at `root` read the way `nixos-rebuild
@@ -62,6 +40,7 @@ fn git_flake_hosts(root: &Path) -> Vec<String> {
             "eval",
             "--json",
         ])
+        .args(common::nix_overrides())
         .arg(format!("git+file://{}#nixosConfigurations", root.display()))
         .args(["--apply", "builtins.attrNames"])
         .output()
@@ -258,7 +237,7 @@ fn init_inside_a_git_repository_makes_the_files_known_to_git() {
             "eval",
             "--json",
         ])
-        .args(["--override-input", "nixpkgs", &nixpkgs_lite()])
+        .args(common::nix_overrides())
         .arg(format!(
             "git+file://{}?dir=cluster#nixosConfigurations",
             tmp.path().display()
@@ -280,7 +259,7 @@ fn init_result_passes_check_and_evaluates() {
     let (_tmp, root) = init_cluster();
     assert_check_is_clean(&root, 3);
 
-    // Every host's managed fields, and its whole (lite) system, evaluate.
+    // Every host's managed fields, and its whole system, evaluate.
     let fields = nix_eval(
         &root,
         "nixosConfigurations",
@@ -330,9 +309,7 @@ fn promote_works_on_an_init_flake() {
         .arg("--flake")
         .arg(&root)
         .args(["promote", "gamma", "--yes"])
-        .arg("--nix-option=--override-input")
-        .arg("--nix-option=nixpkgs")
-        .arg(format!("--nix-option={}", nixpkgs_lite()))
+        .args(common::nix_options())
         .assert()
         .success()
         .stdout(predicates::str::contains(
@@ -506,7 +483,7 @@ fn init_rejects_bad_input_and_writes_nothing() {
 
 // ----------------------------------------------------------------- module --
 
-/// The generated module through lite.nix: Postgres settings per role.
+/// The generated module on the real module system: Postgres settings per role.
 #[test]
 fn generated_module_configures_replication_for_both_roles() {
     let (_tmp, root) = init_cluster();
@@ -567,7 +544,8 @@ fn generated_module_rejects_a_bad_role() {
     )
     .expect_err("a bad role must not evaluate");
     assert!(
-        err.contains(r#"has a value `"leader"' that is not of type `one of "primary", "standby"'"#),
+        err.contains(r#"A definition for option `hectic.generic.matrix-cluster.role' is not of type `one of "primary", "standby"'"#)
+            && err.contains(r#""leader""#),
         "{err}"
     );
 }
@@ -599,7 +577,7 @@ fn generated_module_requires_secrets_where_synapse_runs() {
 fn two_node() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("two-node");
-    common::copy_tree(&common::repo().join("examples/two-node"), &root);
+    common::copy_flake("examples/two-node", &root);
     common::commit_all(&root);
     (tmp, root)
 }
@@ -611,6 +589,7 @@ fn add_host_on_the_example() {
         .arg("--flake")
         .arg(&root)
         .args(["add-host", "gamma", "--address", "192.0.2.30", "--yes"])
+        .args(common::nix_options())
         .assert()
         .success()
         .get_output()
@@ -663,6 +642,7 @@ fn add_host_gives_every_member_the_new_address() {
         .arg("--flake")
         .arg(&root)
         .args(["add-host", "gamma", "--address", "192.0.2.30", "--yes"])
+        .args(common::nix_options())
         .assert()
         .success();
     let fields = nix_eval(
@@ -686,6 +666,7 @@ fn add_host_gives_every_member_the_new_address() {
         .arg("--flake")
         .arg(&root)
         .args(["promote", "hectic-lab", "--dry-run"])
+        .args(common::nix_options())
         .assert()
         .success()
         .get_output()
@@ -716,6 +697,7 @@ fn add_host_commit_makes_one_commit_with_the_new_file() {
             "--yes",
             "--commit",
         ])
+        .args(common::nix_options())
         .assert()
         .success()
         .get_output()
@@ -756,6 +738,7 @@ fn add_host_dry_run_writes_nothing() {
         .arg("--flake")
         .arg(&root)
         .args(["add-host", "gamma", "--address", "192.0.2.30", "--dry-run"])
+        .args(common::nix_options())
         .assert()
         .success()
         .stdout(predicates::str::contains(
@@ -776,6 +759,7 @@ fn add_host_refuses_without_a_terminal_or_with_a_dirty_tree() {
         .arg("--flake")
         .arg(&root)
         .args(["add-host", "gamma", "--address", "192.0.2.30"])
+        .args(common::nix_options())
         .assert()
         .code(4)
         .stderr(predicates::str::contains("--yes"));
@@ -788,6 +772,7 @@ fn add_host_refuses_without_a_terminal_or_with_a_dirty_tree() {
         .arg("--flake")
         .arg(&root)
         .args(["add-host", "gamma", "--address", "192.0.2.30", "--yes"])
+        .args(common::nix_options())
         .assert()
         .code(4)
         .stderr(predicates::str::contains("--allow-dirty"));
@@ -833,6 +818,7 @@ fn add_host_rejects_bad_input_and_writes_nothing() {
             .arg("add-host")
             .args(*args)
             .arg("--yes")
+            .args(common::nix_options())
             .assert()
             .code(*code)
             .get_output()
@@ -861,10 +847,14 @@ fn add_host_refuses_an_entry_shape_it_cannot_copy() {
         .arg("--flake")
         .arg(&root)
         .args(["add-host", "gamma", "--address", "192.0.2.30", "--yes"])
+        .args(common::nix_options())
         .assert()
         .code(2)
         .stderr(predicates::str::contains(
-            "cannot recognise the shape of the nixosConfigurations entry",
+            "cannot copy the nixosConfigurations entry",
+        ))
+        .stderr(predicates::str::contains(
+            "an expression add-host does not rewrite",
         ));
     assert_eq!(files_under(&root), before);
 }
@@ -873,16 +863,11 @@ fn add_host_refuses_an_entry_shape_it_cannot_copy() {
 fn add_host_on_an_init_flake_then_promote_it() {
     let (_tmp, root) = init_cluster();
     common::commit_all(&root);
-    let lite = format!("--nix-option={}", nixpkgs_lite());
     nixflip()
         .arg("--flake")
         .arg(&root)
         .args(["add-host", "delta", "--address", "192.0.2.4", "--yes"])
-        .args([
-            "--nix-option=--override-input",
-            "--nix-option=nixpkgs",
-            &lite,
-        ])
+        .args(common::nix_options())
         .assert()
         .success();
     assert!(root.join("hosts/delta.nix").is_file());
@@ -892,11 +877,7 @@ fn add_host_on_an_init_flake_then_promote_it() {
         .arg("--flake")
         .arg(&root)
         .args(["promote", "delta", "--yes"])
-        .args([
-            "--nix-option=--override-input",
-            "--nix-option=nixpkgs",
-            &lite,
-        ])
+        .args(common::nix_options())
         .assert()
         .success();
     let fields = nix_eval(
@@ -925,7 +906,7 @@ fn project_flake_parses_and_its_module_checks_evaluate() {
     assert_eq!(
         nixflip::generate::MODULE,
         std::fs::read_to_string(repo.join("nix/matrix-cluster.nix")).expect("module"),
-        "templates/matrix-cluster.nix must be nix/matrix-cluster.nix (run nix/check-copies.sh --fix)"
+        "templates/matrix-cluster.nix must be nix/matrix-cluster.nix (copy it over)"
     );
     // A copy of just what the flake reads (the work tree has target/).
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -9,10 +9,7 @@ use assert_cmd::Command;
 /// A copy of the live_pair fixture with `toml` as its nixflip.toml.
 fn flake_with(toml: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    common::copy_tree(
-        &common::repo().join("fixtures/clusters/live_pair"),
-        dir.path(),
-    );
+    common::copy_flake("fixtures/clusters/live_pair", dir.path());
     std::fs::write(dir.path().join("nixflip.toml"), toml).expect("write nixflip.toml");
     dir
 }

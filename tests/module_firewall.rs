@@ -18,10 +18,7 @@ use std::process::Command;
 fn flake(nftables: bool) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("flake");
-    common::copy_tree(
-        &common::repo().join("fixtures/clusters/ipv6_standby"),
-        &root,
-    );
+    common::copy_flake("fixtures/clusters/ipv6_standby", &root);
     let alpha = root.join("hosts/alpha.nix");
     let text = std::fs::read_to_string(&alpha).expect("alpha.nix");
     let edited = text
@@ -49,6 +46,7 @@ fn firewall(root: &Path, host: &str) -> (String, String) {
             "eval",
             "--json",
         ])
+        .args(common::nix_overrides())
         .arg(format!("path:{}#nixosConfigurations", root.display()))
         .arg("--apply")
         .arg(format!(

@@ -237,10 +237,7 @@ impl Drop for Server {
 /// A scratch copy of the fixture with beta's peerPort set to `port`.
 fn fixture_copy(port: u16) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    common::copy_tree(
-        &common::repo().join("fixtures/clusters/loopback_pair"),
-        dir.path(),
-    );
+    common::copy_flake("fixtures/clusters/loopback_pair", dir.path());
     let beta = dir.path().join("hosts/beta.nix");
     let text = fs::read_to_string(&beta).expect("read beta.nix");
     assert_eq!(text.matches("peerPort = 5432;").count(), 1, "{text}");
@@ -269,19 +266,8 @@ fn evaluate(flake: &Path) -> Value {
         tlsScript = s.matrix-cluster-postgresql-tls.script;
       };
     in { primary = host cs."alpha|x86_64-linux"; standby = host cs."beta|x86_64-linux"; }"#;
-    let out = run(
-        Command::new("nix")
-            .args([
-                "--extra-experimental-features",
-                "nix-command flakes",
-                "eval",
-                "--json",
-            ])
-            .arg(format!("path:{}#nixosConfigurations", flake.display()))
-            .args(["--apply", apply]),
-        "nix eval of the loopback_pair fixture",
-    );
-    serde_json::from_slice(&out.stdout).expect("nix eval printed JSON")
+    common::nix_eval(flake, "nixosConfigurations", apply)
+        .unwrap_or_else(|stderr| panic!("nix eval of the loopback_pair fixture failed:\n{stderr}"))
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -451,10 +437,12 @@ fn generated_cluster_module_streams_wal_to_the_standby() {
     let clauses = users[0]["ensureClauses"]
         .as_object()
         .expect("ensureClauses");
+    // As NixOS does: a clause that is null is left as PostgreSQL has it.
     let clause_sql: Vec<String> = clauses
         .iter()
+        .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| {
-            let on = v.as_bool().expect("clause is a bool");
+            let on = v.as_bool().expect("clause is a bool or null");
             format!("{}{}", if on { "" } else { "NO" }, k.to_uppercase())
         })
         .collect();

@@ -23,7 +23,7 @@ fn scratch(rel: &str) -> (tempfile::TempDir, PathBuf) {
 fn scratch_with(rel: &str, change: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("flake");
-    common::copy_tree(&common::repo().join(rel), &root);
+    common::copy_flake(rel, &root);
     change(&root);
     common::commit_all(&root);
     (dir, root)
@@ -57,26 +57,12 @@ fn snapshot_tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 fn eval_roles(root: &Path) -> serde_json::Value {
-    let out = Std::new("nix")
-        .args([
-            "--extra-experimental-features",
-            "nix-command flakes",
-            "eval",
-            "--json",
-        ])
-        .arg(format!("path:{}#nixosConfigurations", root.display()))
-        .args([
-            "--apply",
-            "cs: builtins.mapAttrs (n: c: c.config.hectic.generic.matrix-cluster.role) cs",
-        ])
-        .output()
-        .expect("nix runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
+    common::nix_eval(
+        root,
+        "nixosConfigurations",
+        "cs: builtins.mapAttrs (n: c: c.config.hectic.generic.matrix-cluster.role) cs",
+    )
+    .unwrap_or_else(|stderr| panic!("{stderr}"))
 }
 
 #[test]
@@ -85,6 +71,7 @@ fn promote_and_back_restores_the_original_bytes() {
     let before = snapshot_tree(&root);
     let out = nixflip(&root)
         .args(["promote", "bfs.poland.xray", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -118,6 +105,7 @@ fn promote_and_back_restores_the_original_bytes() {
         .success());
     let out = nixflip(&root)
         .args(["promote", "hectic-lab", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -138,6 +126,7 @@ fn promoting_the_primary_is_a_noop() {
     let (_dir, root) = scratch("examples/two-node");
     let out = nixflip(&root)
         .args(["promote", "hectic-lab"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0));
@@ -149,6 +138,7 @@ fn unknown_host_suggests_the_closest_member() {
     let (_dir, root) = scratch("examples/two-node");
     let out = nixflip(&root)
         .args(["promote", "hectic-lob"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
@@ -162,6 +152,7 @@ fn a_hidden_mkforce_fails_validation_and_nothing_is_written() {
     let before = snapshot_tree(&root);
     let out = nixflip(&root)
         .args(["promote", "beta", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
@@ -178,6 +169,7 @@ fn a_pinned_mkforce_is_the_definition_edited() {
     let (_dir, root) = scratch("fixtures/clusters/mkforce_role_in_second_module");
     let out = nixflip(&root)
         .args(["promote", "beta", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -196,6 +188,7 @@ fn three_nodes_repoint_every_standby() {
     let (_dir, root) = scratch("fixtures/clusters/three_node");
     let out = nixflip(&root)
         .args(["promote", "beta", "--yes", "--format", "json"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -239,6 +232,7 @@ fn secrets_file_is_copied_with_the_path_rebased() {
     let (_dir, root) = scratch("fixtures/clusters/copy_secrets_file");
     let out = nixflip(&root)
         .args(["promote", "beta", "--dry-run"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -259,6 +253,7 @@ fn dry_run_and_refusals_write_nothing() {
     assert_eq!(
         nixflip(&root)
             .args(["promote", "bfs.poland.xray", "--dry-run"])
+            .args(common::nix_options())
             .output()
             .expect("runs")
             .status
@@ -270,6 +265,7 @@ fn dry_run_and_refusals_write_nothing() {
     // No terminal and no --yes: refused.
     let out = nixflip(&root)
         .args(["promote", "bfs.poland.xray"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(4));
@@ -284,6 +280,7 @@ fn dry_run_and_refusals_write_nothing() {
     let dirty = snapshot_tree(&root);
     let out = nixflip(&root)
         .args(["promote", "bfs.poland.xray", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(4));
@@ -298,6 +295,7 @@ fn a_held_lock_is_refused() {
     let _held = nixflip::fsx::lock(&root).expect("lock");
     let out = nixflip(&root)
         .args(["promote", "bfs.poland.xray", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(4));
@@ -362,6 +360,7 @@ fn a_read_only_second_file_leaves_every_file_as_it_was() {
     let before = snapshot_tree(&root);
     let out = nixflip(&root)
         .args(["promote", "bfs.poland.xray", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -386,6 +385,7 @@ fn commit_makes_one_commit_stating_the_flip() {
         .env("GIT_COMMITTER_NAME", "t")
         .env("GIT_COMMITTER_EMAIL", "t@t")
         .args(["promote", "bfs.poland.xray", "--yes", "--commit"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -434,6 +434,7 @@ fn rebuild_after_promote_starts_with_the_new_primary() {
     let (_dir, root) = scratch("examples/two-node");
     let out = nixflip(&root)
         .args(["-q", "promote", "bfs.poland.xray", "--dry-run", "--rebuild"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -470,6 +471,7 @@ fn missing_nix_is_named_with_the_install_command() {
     let out = nixflip(&root)
         .env("PATH", empty_path.path())
         .args(["promote", "bfs.poland.xray", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -525,6 +527,7 @@ fn hosts_under_result_like_names_are_members_and_copied_for_validation() {
 
     let out = nixflip(&root)
         .args(["promote", "gamma", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -546,6 +549,7 @@ fn a_shared_module_does_not_block_promote() {
     let common = std::fs::read(root.join("modules/common.nix")).expect("read");
     let out = nixflip(&root)
         .args(["promote", "beta", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(
@@ -578,6 +582,7 @@ fn a_failed_commit_says_the_files_were_written_and_how_to_commit() {
         .env("GIT_COMMITTER_NAME", "t")
         .env("GIT_COMMITTER_EMAIL", "t@t")
         .args(["promote", "bfs.poland.xray", "--yes", "--commit"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(3));
@@ -671,27 +676,33 @@ fn markdown_plan_fences_survive_backticks_in_the_diff() {
     insta::assert_snapshot!("promote_plan_markdown", md);
 }
 
-/// Clears the immutable flag again however the test ends, so the temp dir can be removed.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    /// `chattr +i`: renaming over the file then fails (EPERM, even for root) while reading it
-    /// and creating a temp file beside it still work. `None` where chattr is unavailable or
-    /// not permitted (not root, a filesystem without the flag).
-    fn set(path: &Path) -> Option<Immutable> {
-        let ok = Std::new("chattr")
-            .arg("+i")
-            .arg(path)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        ok.then(|| Immutable(path.to_path_buf()))
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = Std::new("chattr").arg("-i").arg(&self.0).status();
-    }
+/// `nixflip ARGS` in a private mount namespace in which `busy` is a mount
+/// point (the file bind-mounted onto itself): reading it and creating a
+/// temp file beside it work, renaming over it fails (EBUSY), also for root.
+/// The mount dies with the namespace, however the test ends. Needs root
+/// (CAP_SYS_ADMIN) and util-linux's `unshare`; without them the test fails
+/// saying so.
+fn nixflip_with_busy_file(root: &Path, busy: &Path, args: &[String]) -> std::process::Output {
+    let probe = Std::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "this test needs a private mount namespace: run it as root (CAP_SYS_ADMIN), with \
+         util-linux's `unshare` (Debian: apt-get install util-linux), as .ci/run does: {probe:?}"
+    );
+    Std::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"busy="$1"; shift; mount --bind "$busy" "$busy" && exec "$@""#)
+        .arg("sh")
+        .arg(busy)
+        .arg(assert_cmd::cargo::cargo_bin("nixflip"))
+        .arg("--flake")
+        .arg(root)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("unshare runs")
 }
 
 #[test]
@@ -700,19 +711,19 @@ fn a_rename_failing_on_the_second_file_restores_the_first() {
     // The plan writes the files in path order: bfs.poland.xray's first, then hectic-lab's.
     let second = root.join("nixos/system/hectic-lab/hectic-lab.nix");
     let before = snapshot_tree(&root);
-    let Some(_guard) = Immutable::set(&second) else {
-        eprintln!("skipped: `chattr +i` is not available here (needs root and ext4/xfs/btrfs)");
-        return;
-    };
-    let out = nixflip(&root)
-        .args(["promote", "bfs.poland.xray", "--yes", "--no-eval"])
-        .output()
-        .expect("runs");
+    let args: Vec<String> = ["promote", "bfs.poland.xray", "--yes", "--no-eval"]
+        .map(String::from)
+        .to_vec();
+    let out = nixflip_with_busy_file(&root, &second, &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("files already replaced were restored"),
         "{stderr}"
+    );
+    assert!(
+        stderr.contains("busy"),
+        "the rename failed on the mount point: {stderr}"
     );
     // The first file was renamed into place, then got its bytes back; no temp file remains.
     assert_eq!(
@@ -726,7 +737,7 @@ fn a_rename_failing_on_the_second_file_restores_the_first() {
 fn a_held_lock_is_refused_outside_git_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("flake");
-    common::copy_tree(&common::repo().join("examples/two-node"), &root);
+    common::copy_flake("examples/two-node", &root);
     let home = tempfile::tempdir().expect("home");
     let home_path = home.path().as_os_str().to_owned();
     let env = move |name: &str| (name == "HOME").then(|| home_path.clone());
@@ -790,6 +801,7 @@ fn a_nix_that_ignores_the_gate_is_run_again_once_the_flake_is_written() {
     let out = nixflip(&root)
         .env("PATH", path)
         .args(["promote", "bfs.poland.xray", "--dry-run"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -837,6 +849,7 @@ fn no_scratch_copy_outlives_promote_even_when_it_is_killed() {
     let out = nixflip(&root)
         .env("TMPDIR", tmp.path())
         .args(["promote", "bfs.poland.xray", "--dry-run"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0));
@@ -858,6 +871,7 @@ fn no_scratch_copy_outlives_promote_even_when_it_is_killed() {
         .arg("--flake")
         .arg(&root)
         .args(["promote", "bfs.poland.xray", "--dry-run"])
+        .args(common::nix_options())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

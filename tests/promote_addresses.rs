@@ -22,7 +22,7 @@ fn nixflip(flake: &Path) -> Command {
 fn scratch_with(rel: &str, change: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("flake");
-    common::copy_tree(&common::repo().join(rel), &root);
+    common::copy_flake(rel, &root);
     change(&root);
     common::commit_all(&root);
     (dir, root)
@@ -78,6 +78,7 @@ fn eval_option(root: &Path, host: &str, path: &str) -> serde_json::Value {
             "eval",
             "--json",
         ])
+        .args(common::nix_overrides())
         .arg(format!("path:{}#nixosConfigurations", root.display()))
         .arg("--apply")
         .arg(format!("cs: cs.\"{host}|x86_64-linux\".config.{path}"))
@@ -94,7 +95,11 @@ fn eval_option(root: &Path, host: &str, path: &str) -> serde_json::Value {
 #[test]
 fn the_plan_lists_literals_it_does_not_rewrite_with_their_edits() {
     let (_dir, root) = scratch_with(FIXTURE, |_| {});
-    let out = run_ok(nixflip(&root).args(["promote", "beta", "--dry-run", "--no-eval"]));
+    let out = run_ok(
+        nixflip(&root)
+            .args(["promote", "beta", "--dry-run", "--no-eval"])
+            .args(common::nix_options()),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("warning: 3 literal(s) outside the cluster options"),
@@ -117,14 +122,18 @@ fn carry_address_rules_gives_the_new_primary_the_old_primarys_rules() {
         files
     };
     let untouched = others(&root);
-    let out = run_ok(nixflip(&root).args([
-        "promote",
-        "beta",
-        "--carry-address-rules",
-        "--yes",
-        "--format",
-        "json",
-    ]));
+    let out = run_ok(
+        nixflip(&root)
+            .args([
+                "promote",
+                "beta",
+                "--carry-address-rules",
+                "--yes",
+                "--format",
+                "json",
+            ])
+            .args(common::nix_options()),
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(others(&root), untouched, "only the two host files change");
 
@@ -202,7 +211,11 @@ fn carry_address_rules_gives_the_new_primary_the_old_primarys_rules() {
 #[test]
 fn without_carrying_the_flipped_cluster_warns_nf106() {
     let (_dir, root) = scratch_with(FIXTURE, |_| {});
-    run_ok(nixflip(&root).args(["promote", "beta", "--yes"]));
+    run_ok(
+        nixflip(&root)
+            .args(["promote", "beta", "--yes"])
+            .args(common::nix_options()),
+    );
     let out = run_ok(nixflip(&root).args(["check", "--format", "json"]));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let ids: Vec<&str> = json["findings"]
@@ -227,7 +240,11 @@ fn carrying_twice_adds_nothing_the_new_primary_already_has() {
         std::fs::write(&beta, with_rule).expect("write");
     });
     let before = read(&root, "hosts/beta.nix");
-    run_ok(nixflip(&root).args(["promote", "beta", "--carry-address-rules", "--yes"]));
+    run_ok(
+        nixflip(&root)
+            .args(["promote", "beta", "--carry-address-rules", "--yes"])
+            .args(common::nix_options()),
+    );
     let after = read(&root, "hosts/beta.nix");
     assert_eq!(
         after,
@@ -253,7 +270,11 @@ fn a_carried_line_is_appended_to_the_new_primarys_own_rules() {
         std::fs::write(&beta, with_rules).expect("write");
     });
     let before = read(&root, "hosts/beta.nix");
-    run_ok(nixflip(&root).args(["promote", "beta", "--carry-address-rules", "--yes"]));
+    run_ok(
+        nixflip(&root)
+            .args(["promote", "beta", "--carry-address-rules", "--yes"])
+            .args(common::nix_options()),
+    );
     let after = read(&root, "hosts/beta.nix");
     assert_eq!(
         after,
@@ -275,7 +296,11 @@ fn an_operator_network_is_kept_through_promote_and_back() {
     let (_dir, root) = scratch_with(FIXTURE, |_| {});
     let alpha = read(&root, "hosts/alpha.nix");
     let beta = read(&root, "hosts/beta.nix");
-    let out = run_ok(nixflip(&root).args(["promote", "beta", "--yes"]));
+    let out = run_ok(
+        nixflip(&root)
+            .args(["promote", "beta", "--yes"])
+            .args(common::nix_options()),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stdout.matches("keeps 10.0.0.0/8 (covers no member").count(),
@@ -289,7 +314,11 @@ fn an_operator_network_is_kept_through_promote_and_back() {
         );
     }
     common::git(&root, &["commit", "-qam", "flip"]);
-    run_ok(nixflip(&root).args(["promote", "alpha", "--yes"]));
+    run_ok(
+        nixflip(&root)
+            .args(["promote", "alpha", "--yes"])
+            .args(common::nix_options()),
+    );
     assert_eq!(read(&root, "hosts/alpha.nix"), alpha);
     assert_eq!(read(&root, "hosts/beta.nix"), beta);
 }
@@ -305,7 +334,11 @@ fn a_rewritten_list_keeps_the_operator_network_after_the_members() {
         );
         std::fs::write(&beta, operator_only).expect("write");
     });
-    let out = run_ok(nixflip(&root).args(["promote", "beta", "--yes"]));
+    let out = run_ok(
+        nixflip(&root)
+            .args(["promote", "beta", "--yes"])
+            .args(common::nix_options()),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("note: keeps 10.0.0.0/8 (covers no member)"),
@@ -327,7 +360,11 @@ fn promoting_the_primary_that_needs_repairs_lists_them() {
         assert_ne!(text, broken);
         std::fs::write(&standby, broken).expect("write");
     });
-    let out = run_ok(nixflip(&root).args(["promote", "hectic-lab", "--dry-run"]));
+    let out = run_ok(
+        nixflip(&root)
+            .args(["promote", "hectic-lab", "--dry-run"])
+            .args(common::nix_options()),
+    );
     insta::assert_snapshot!(
         "promote_primary_with_repairs",
         String::from_utf8_lossy(&out.stdout)
@@ -342,7 +379,7 @@ fn a_carried_rule_that_does_not_evaluate_on_the_new_primary_fails_validation() {
         let text = std::fs::read_to_string(&flake).expect("read");
         let forced = text.replace(
             "host [ ./hosts/beta.nix ]",
-            "host [ ./hosts/beta.nix { networking.firewall.extraInputRules = lite.mkForce \"\"; } ]",
+            "host [ ./hosts/beta.nix { networking.firewall.extraInputRules = nixpkgs.lib.mkForce \"\"; } ]",
         );
         assert_ne!(text, forced);
         std::fs::write(&flake, forced).expect("write");
@@ -350,6 +387,7 @@ fn a_carried_rule_that_does_not_evaluate_on_the_new_primary_fails_validation() {
     let before = tree(&root);
     let out = nixflip(&root)
         .args(["promote", "beta", "--carry-address-rules", "--yes"])
+        .args(common::nix_options())
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -40,7 +40,7 @@ fn env(source: &str) -> Env {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let base = std::fs::canonicalize(dir.path()).unwrap_or_else(|e| panic!("canonicalize: {e}"));
     let flake = base.join("flake");
-    common::copy_tree(&common::repo().join(source), &flake);
+    common::copy_flake(source, &flake);
     let bin = base.join("bin");
     std::fs::create_dir_all(&bin).unwrap_or_else(|e| panic!("mkdir bin: {e}"));
     let fake = bin.join("nixos-rebuild");
@@ -343,8 +343,11 @@ fn ambiguous_flake_attribute_names_the_config_key() {
         .clone();
     let err = stderr(&output);
     assert!(
-        mentions(&err, "could be hectic-lab: hectic-lab|")
-            && mentions(&err, "aarch64-linux, hectic-lab|x86_64-linux"),
+        mentions(
+            &err,
+            "several nixosConfigurations entries build hectic-lab's file"
+        ) && mentions(&err, "`hectic-lab|aarch64-linux` builds it")
+            && mentions(&err, "`hectic-lab|x86_64-linux` builds it"),
         "{err}"
     );
     assert!(mentions(&err, "[hosts.\"hectic-lab\"] attr"), "{err}");

@@ -1,22 +1,24 @@
 //! The cluster side of the SOPS checks: `nixflip secrets check` and the secrets gate of
-//! `nixflip promote`, run as the real binary on copies of `examples/two-node` (whose
-//! `secrets/cluster.yaml` nixflip encrypted itself; the genuine sops files are tested in
-//! secrets_read.rs and secrets_decrypt.rs).
+//! `nixflip promote`, run as the real binary on copies of `examples/two-node`, whose
+//! `secrets/cluster.yaml` the real `sops` wrote (`secrets/encrypt-example.sh`); the tests
+//! change it with the real `sops` too (another set of recipients, a missing key,
+//! `sops updatekeys`).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use nixflip::secrets::{encrypt_yaml, AgeIdentities, SopsConfig, SopsFile};
+use nixflip::secrets::{AgeIdentities, SopsConfig, SopsFile};
 
 const EXAMPLE: &str = "examples/two-node";
 const HECTIC: &str = "nixos/system/hectic-lab/hectic-lab.nix";
 const BFS: &str = "nixos/system/bfs.poland.xray/bfs.poland.xray.nix";
 const SECRETS: &str = "secrets/cluster.yaml";
 
-/// The plaintext of the example's secrets/cluster.yaml (fake values; the file is
-/// decryptable with the example's public test key keys/example-admin.agekey).
+/// The plaintext of the example's secrets/cluster.yaml, as secrets/encrypt-example.sh has
+/// it (fake values; the file decrypts with the example's public test key
+/// keys/example-admin.agekey).
 const EXAMPLE_PLAINTEXT: &str = r#"matrix:
   secrets: |
     registration_shared_secret: "example-registration-secret-not-real"
@@ -29,8 +31,6 @@ acme:
     PORKBUN_API_KEY=pk1_example_not_real
     PORKBUN_SECRET_API_KEY=sk1_example_not_real
 "#;
-
-const LASTMODIFIED: &str = "2026-11-23T12:00:00Z";
 
 fn nixflip(flake: &Path) -> Command {
     let mut cmd = Command::cargo_bin("nixflip").expect("binary builds");
@@ -47,7 +47,7 @@ fn nixflip(flake: &Path) -> Command {
 fn example_copy(edit: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("two-node");
-    common::copy_tree(&common::repo().join(EXAMPLE), &root);
+    common::copy_flake(EXAMPLE, &root);
     edit(&root);
     common::commit_all(&root);
     (dir, root)
@@ -66,11 +66,10 @@ fn rule_recipients(root: &Path) -> Vec<String> {
     config.rule_for(SECRETS).expect("a rule").age.clone()
 }
 
-/// Re-encrypt the example's secrets file with nixflip's own encryption.
-fn reencrypt(root: &Path, plaintext: &str, recipients: &[String]) {
-    let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
-    let text = encrypt_yaml(plaintext, &refs, LASTMODIFIED).expect("encrypts");
-    std::fs::write(root.join(SECRETS), text).expect("write");
+/// Encrypt the example's secrets file anew with the real `sops`: to `recipients`, or to
+/// those of its `.sops.yaml` rule.
+fn reencrypt(root: &Path, plaintext: &str, recipients: Option<&[String]>) {
+    common::sops_encrypt(root, SECRETS, plaintext, recipients);
 }
 
 struct Run {
@@ -124,16 +123,6 @@ fn example_secrets_file_is_genuine_format_and_decrypts_with_the_example_key() {
         "acme": { "porkbun": "PORKBUN_API_KEY=pk1_example_not_real\nPORKBUN_SECRET_API_KEY=sk1_example_not_real\n" },
     });
     assert_eq!(plain, expected);
-}
-
-/// Rewrites examples/two-node/secrets/cluster.yaml from EXAMPLE_PLAINTEXT for the recipients of
-/// its .sops.yaml rule: `cargo test --test secrets_cluster -- --ignored regenerate`.
-#[test]
-#[ignore = "rewrites the example's secrets file"]
-fn regenerate_example_secrets() {
-    let root = common::repo().join(EXAMPLE);
-    std::fs::create_dir_all(root.join("secrets")).expect("mkdir");
-    reencrypt(&root, EXAMPLE_PLAINTEXT, &rule_recipients(&root));
 }
 
 #[test]
@@ -197,7 +186,14 @@ fn decrypt_without_a_key_is_bad_input() {
 #[test]
 fn decrypt_catches_an_edited_lastmodified() {
     let (_dir, root) = example_copy(|root| {
-        edit_file(root, SECRETS, LASTMODIFIED, "2026-11-23T12:00:01Z");
+        let file = SopsFile::load(&root.join(SECRETS)).expect("reads");
+        let stamp = file.metadata().lastmodified.clone().expect("lastmodified");
+        // One second later (the stamp is RFC 3339 with seconds, ending in `Z`).
+        let later = match stamp.strip_suffix("0Z") {
+            Some(rest) => format!("{rest}1Z"),
+            None => format!("{}0Z", &stamp[..stamp.len() - 2]),
+        };
+        edit_file(root, SECRETS, &stamp, &later);
     });
     let key = root.join("keys/example-admin.agekey");
     let out = run(nixflip(&root).args([
@@ -238,7 +234,7 @@ fn missing_recipient() {
     let (_dir, root) = example_copy(|root| {
         let mut recipients = rule_recipients(root);
         recipients.pop(); // bfs.poland.xray, last in the rule
-        reencrypt(root, EXAMPLE_PLAINTEXT, &recipients);
+        reencrypt(root, EXAMPLE_PLAINTEXT, Some(&recipients));
     });
     let out = run(nixflip(&root).args(["secrets", "check"]));
     assert_eq!(out.code, Some(1));
@@ -255,7 +251,7 @@ fn missing_key() {
             "postgres:\n  replication: example-replication-password-not-real\n",
             "",
         );
-        reencrypt(root, &plaintext, &rule_recipients(root));
+        reencrypt(root, &plaintext, None);
     });
     let out = run(nixflip(&root).args(["secrets", "check"]));
     assert_eq!(out.code, Some(1));
@@ -385,7 +381,9 @@ fn promote_refuses_then_succeeds_once_fixed() {
     assert_eq!(clean.code, Some(0), "{}", clean.stderr);
     let before = std::fs::read_to_string(root.join(BFS)).expect("read");
 
-    let refused = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes"]));
+    let refused = run(nixflip(&root)
+        .args(["promote", "bfs.poland.xray", "--yes"])
+        .args(common::nix_options()));
     assert_eq!(refused.code, Some(4), "{}", refused.stderr);
     insta::assert_snapshot!("promote_refused_undeclared", tmp(&refused.stderr, &root));
     assert_eq!(
@@ -401,7 +399,9 @@ fn promote_refuses_then_succeeds_once_fixed() {
         "  sops.secrets.\"matrix/signing-key\" = { owner = \"matrix-synapse\"; };\n  sops.secrets.\"postgres/replication\"",
     );
     common::git(&root, &["commit", "-qam", "declare the signing key"]);
-    let ok = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes"]));
+    let ok = run(nixflip(&root)
+        .args(["promote", "bfs.poland.xray", "--yes"])
+        .args(common::nix_options()));
     assert_eq!(ok.code, Some(0), "{}", ok.stderr);
     assert!(
         ok.stdout.contains("nix eval: every member evaluates"),
@@ -415,9 +415,11 @@ fn promote_refuses_a_new_primary_that_is_not_a_recipient() {
     let (_dir, root) = example_copy(|root| {
         let mut recipients = rule_recipients(root);
         recipients.pop();
-        reencrypt(root, EXAMPLE_PLAINTEXT, &recipients);
+        reencrypt(root, EXAMPLE_PLAINTEXT, Some(&recipients));
     });
-    let refused = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes", "--dry-run"]));
+    let refused = run(nixflip(&root)
+        .args(["promote", "bfs.poland.xray", "--yes", "--dry-run"])
+        .args(common::nix_options()));
     assert_eq!(refused.code, Some(4), "{}", refused.stderr);
     assert!(
         refused
@@ -427,8 +429,23 @@ fn promote_refuses_a_new_primary_that_is_not_a_recipient() {
         refused.stderr
     );
     assert!(refused.stderr.contains("NF203"), "{}", refused.stderr);
-    // Fixed the way the help says: the file is encrypted to the rule's recipients again.
-    reencrypt(&root, EXAMPLE_PLAINTEXT, &rule_recipients(&root));
+    // Fixed the way the help says, with the example operator's key.
+    let updated = common::sops(&root)
+        .env("SOPS_AGE_KEY_FILE", root.join("keys/example-admin.agekey"))
+        .args(["updatekeys", "--yes", SECRETS])
+        .output()
+        .expect("sops runs");
+    assert!(
+        updated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&updated.stderr)
+    );
+    assert_eq!(
+        SopsFile::load(&root.join(SECRETS))
+            .expect("reads")
+            .age_recipients(),
+        rule_recipients(&root)
+    );
     common::git(&root, &["commit", "-qam", "sops updatekeys"]);
     let ok = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes", "--no-eval"]));
     assert_eq!(ok.code, Some(0), "{}", ok.stderr);
@@ -437,7 +454,9 @@ fn promote_refuses_a_new_primary_that_is_not_a_recipient() {
 #[test]
 fn skip_secrets_warns_and_proceeds() {
     let (_dir, root) = example_copy(without_signing_key_on_bfs);
-    let out = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes", "--skip-secrets"]));
+    let out = run(nixflip(&root)
+        .args(["promote", "bfs.poland.xray", "--yes", "--skip-secrets"])
+        .args(common::nix_options()));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stderr.contains(
@@ -527,7 +546,9 @@ fn declarations_in_every_form() {
         bfs_member["declared"],
         serde_json::json!(["matrix/secrets", "postgres/replication", "signing"])
     );
-    let out = run(nixflip(&root).args(["promote", "bfs.poland.xray", "--yes"]));
+    let out = run(nixflip(&root)
+        .args(["promote", "bfs.poland.xray", "--yes"])
+        .args(common::nix_options()));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
 

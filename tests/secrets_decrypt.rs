@@ -1,6 +1,7 @@
 //! Decrypting genuine sops files with their test keys, MAC verification, and tamper detection.
 //! Tampering operates on modified copies of the text in memory.
 
+mod common;
 mod secrets_support;
 
 use nixflip::secrets::{
@@ -326,7 +327,7 @@ fn debug_output_never_shows_values() {
     assert!(!format!("{ids:?}").contains("AGE-SECRET-KEY"));
 }
 
-// ------------------------------------------------------------------ nixflip's own encryption
+// ------------------------------------------------------------------ files the real sops writes
 
 /// Recipients of the genuine sops-age fixture (the first one's key is sops-age/key.txt).
 fn sops_age_recipients() -> Vec<String> {
@@ -338,44 +339,56 @@ fn sops_age_recipients() -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn own_encryption_round_trips_the_genuine_plaintext() {
-    // sops-age/secret.json is the plaintext of the genuine files; nixflip's encryption of it
-    // must decrypt (with the genuine key) to the same tree, MAC verified.
-    let recipients = sops_age_recipients();
-    let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
-    let text = nixflip::secrets::encrypt_yaml(
-        &read_fixture("sops-age/secret.json"),
-        &refs,
-        "2026-11-23T12:00:00Z",
-    )
-    .unwrap();
-    assert!(!text.contains("this is a secret"));
-    let file = SopsFile::parse(&text, SopsFormat::Yaml).unwrap();
-    assert_eq!(file.age_recipients(), refs);
-    assert_eq!(
-        file.metadata().lastmodified.as_deref(),
-        Some("2026-11-23T12:00:00Z")
+/// `plaintext` (in `input_type`: yaml or json) encrypted by the real `sops` to the age
+/// `recipients`, as SOPS YAML.
+fn sops_yaml(plaintext: &str, input_type: &str, recipients: &[String]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join(format!("plain.{input_type}"));
+    std::fs::write(&input, plaintext).expect("write the plaintext");
+    let out = common::sops(dir.path())
+        .args([
+            "encrypt",
+            "--input-type",
+            input_type,
+            "--output-type",
+            "yaml",
+        ])
+        .args(["--age", &recipients.join(",")])
+        .arg(&input)
+        .output()
+        .expect("sops runs");
+    assert!(
+        out.status.success(),
+        "sops encrypt: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let report = file.decrypt(&identities("sops-age/key.txt")).unwrap();
-    report.check().unwrap();
-    assert_eq!(plaintext(&report), expected_sops_age());
-    // The same keys in the same order as the file sops wrote from this plaintext.
-    let genuine = SopsFile::load(&sops_fixture("sops-age/secret.enc.json")).unwrap();
-    let own: Vec<Vec<String>> = file.keys().into_iter().map(|k| k.path).collect();
-    let theirs: Vec<Vec<String>> = genuine.keys().into_iter().map(|k| k.path).collect();
-    assert_eq!(own, theirs);
+    String::from_utf8(out.stdout).expect("sops writes UTF-8")
 }
 
 #[test]
-fn own_encryption_to_an_ssh_recipient() {
+fn real_sops_yaml_of_the_genuine_plaintext_decrypts() {
+    // sops-age/secret.json is the plaintext of the genuine files; today's sops, encrypting it
+    // anew as YAML, must decrypt (with the genuine key) to the same tree, MAC verified.
+    let recipients = sops_age_recipients();
+    let text = sops_yaml(&read_fixture("sops-age/secret.json"), "json", &recipients);
+    assert!(!text.contains("this is a secret"));
+    let file = SopsFile::parse(&text, SopsFormat::Yaml).unwrap();
+    assert_eq!(file.age_recipients(), recipients);
+    assert!(file.metadata().lastmodified.is_some());
+    let report = file.decrypt(&identities("sops-age/key.txt")).unwrap();
+    report.check().unwrap();
+    assert_eq!(plaintext(&report), expected_sops_age());
+    // The same keys in the same order as the file an older sops wrote from this plaintext.
+    let genuine = SopsFile::load(&sops_fixture("sops-age/secret.enc.json")).unwrap();
+    let ours: Vec<Vec<String>> = file.keys().into_iter().map(|k| k.path).collect();
+    let theirs: Vec<Vec<String>> = genuine.keys().into_iter().map(|k| k.path).collect();
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn real_sops_to_an_ssh_recipient_decrypts_with_the_ssh_key() {
     let pubkey = read_fixture("sops-nix/ssh-ed25519-key.pub");
-    let text = nixflip::secrets::encrypt_yaml(
-        "a:\n  b: secret\n",
-        &[pubkey.trim()],
-        "2026-11-23T12:00:00Z",
-    )
-    .unwrap();
+    let text = sops_yaml("a:\n  b: secret\n", "yaml", &[pubkey.trim().to_string()]);
     let report = decrypt_text(&text, SopsFormat::Yaml, "sops-nix/ssh-ed25519-key");
     report.check().unwrap();
     assert_eq!(
@@ -385,14 +398,13 @@ fn own_encryption_to_an_ssh_recipient() {
 }
 
 #[test]
-fn own_encryption_keeps_unencrypted_suffix_in_plaintext_under_the_mac() {
+fn real_sops_unencrypted_suffix_is_plaintext_under_the_mac() {
     let recipients = sops_age_recipients();
-    let text = nixflip::secrets::encrypt_yaml(
+    let text = sops_yaml(
         "public_unencrypted: hello\nsecret: world\nlist:\n  - one\n  - k: v\n",
-        &[recipients[0].as_str()],
-        "2026-11-23T12:00:00Z",
-    )
-    .unwrap();
+        "yaml",
+        &recipients[..1],
+    );
     assert!(
         text.starts_with("public_unencrypted: hello\nsecret: ENC[AES256_GCM,"),
         "{text}"

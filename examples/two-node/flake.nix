@@ -1,27 +1,34 @@
 # A two-node Matrix cluster: hectic-lab (primary) and bfs.poland.xray (standby).
 #
-# A real flake takes `nixpkgs` and `sops-nix` as inputs and builds hosts with
-# `nixpkgs.lib.nixosSystem`, importing `sops-nix.nixosModules.sops`. This one
-# has no inputs so that it evaluates offline (CI, tests, a first look): it
-# carries nix/lite.nix, a small NixOS-like module evaluator, and a stand-in
-# for sops-nix in nixos/module/sops.nix. The host files and the cluster module
-# are written exactly as for the real thing.
+# Hosts are built with nixpkgs' `lib.nixosSystem` and read their secrets with
+# sops-nix. `nix flake lock` pins both inputs on first use (no flake.lock is
+# committed). Offline, replace them as nixflip's tests and demo do:
 #
-#   nix eval .#nixosConfigurations.'"hectic-lab|x86_64-linux"'.config.hectic.generic.matrix-cluster.role
+#   nix eval --override-input nixpkgs path:STAND_IN --override-input sops-nix path:../../nix/stand-ins/sops-nix \
+#     .#nixosConfigurations.'"hectic-lab|x86_64-linux"'.config.hectic.generic.matrix-cluster.role
+#
+# (STAND_IN: `bash ../../nix/stand-ins/nixpkgs/assemble.sh` prints it.)
 {
   description = "nixflip example: a two-node Matrix Synapse cluster on PostgreSQL streaming replication";
 
-  outputs = { self }:
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+    sops-nix.url = "github:Mic92/sops-nix";
+    sops-nix.inputs.nixpkgs.follows = "nixpkgs";
+  };
+
+  outputs = { self, nixpkgs, ... }@inputs:
     let
-      lite = import ./nix/lite.nix;
-      inputs = { };
       flake = self;
 
       # Host files are `{ inputs, flake, self }: <NixOS module>`. `_file`
       # makes error messages name the host file instead of "<inline module>".
-      host = system: file: lite.nixosSystem {
+      host = system: file: nixpkgs.lib.nixosSystem {
         inherit system;
-        modules = [{ _file = file; imports = [ (import file { inherit inputs flake self; }) ]; }];
+        modules = [
+          ./nixos/module/archetype.nix
+          { _file = file; imports = [ (import file { inherit inputs flake self; }) ]; }
+        ];
       };
     in
     {

@@ -619,6 +619,78 @@ pub fn nf102_endpoints_at_standbys(
     }
 }
 
+/// How a string refers to an address (for [`address_uses`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// The host of a URL or of an `ADDR:PORT` endpoint.
+    Endpoint,
+    /// The whole string is the address (a `peerHost`, say).
+    Exact,
+    /// The whole string is a network of it (`ADDR/32` in `allowedSourceIPs`).
+    Network,
+}
+
+/// A string of the flake that refers to an address.
+#[derive(Clone, Debug)]
+pub struct AddressUse {
+    pub file: PathBuf,
+    /// The address's byte range in the file.
+    pub span: Range<usize>,
+    pub line: usize,
+    pub column: usize,
+    pub kind: Reference,
+}
+
+/// Every string of the cluster's files (except those in `skip`), cluster
+/// options included, that refers to `address` as an endpoint, as its whole
+/// value, or as its network. Addresses compare as IP addresses, so any
+/// spelling of an IPv6 address counts.
+pub fn address_uses(cluster: &Cluster, address: &str, skip: &[PathBuf]) -> Vec<AddressUse> {
+    let Ok(ip) = address.parse::<IpAddr>() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (rel, text) in cluster.sources.texts() {
+        if skip.contains(rel) || !tokens(text).iter().any(|t| t.ip == ip) {
+            continue;
+        }
+        let Some(file) = cluster.sources.get(rel) else {
+            continue;
+        };
+        for string in file
+            .root()
+            .descendants()
+            .filter(|n| n.kind() == SyntaxKind::NODE_STRING)
+        {
+            let span = range(&string);
+            let whole = decode(&string).and_then(|value| {
+                let is_ip = |s: &str| s.parse::<IpAddr>().is_ok_and(|a| a == ip);
+                if is_ip(&value) {
+                    return Some(Reference::Exact);
+                }
+                let (addr, len) = value.split_once('/')?;
+                (is_ip(addr) && len.parse::<u8>().is_ok()).then_some(Reference::Network)
+            });
+            let source = &text[span.clone()];
+            let found = tokens(source)
+                .into_iter()
+                .find(|t| t.ip == ip && (whole.is_some() || t.is_endpoint()));
+            if let Some(token) = found {
+                let start = span.start + token.range.start;
+                let (line, column) = crate::nixedit::line_col(text, start);
+                out.push(AddressUse {
+                    file: rel.clone(),
+                    span: start..span.start + token.range.end,
+                    line,
+                    column,
+                    kind: whole.unwrap_or(Reference::Endpoint),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// 1-based line and column of a byte offset in a file of the cluster.
 pub fn position_in(cluster: &Cluster, file: &Path, offset: usize) -> (usize, usize) {
     cluster

@@ -1,8 +1,10 @@
 //! Finding the flake, its `.nix` files, and the host files among them.
 //!
 //! A host file is a file that defines something under the cluster option and
-//! is not itself imported (by a relative path) from another such file: an
-//! imported file (say `pin-role.nix`) belongs to the host that imports it.
+//! is not itself imported (by a relative path, or as `self.nixosModules.X`)
+//! from another such file: an imported file (say `pin-role.nix`) belongs to
+//! the host that imports it. A directory with a `flake.nix` of its own is
+//! another flake and is never scanned into this one.
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,37 +43,31 @@ pub fn find_flake_root(start: &Path) -> Result<PathBuf> {
 }
 
 /// Every `.nix` file under `root`, relative, sorted; skipping what
-/// [`is_skipped`] names and the configured exclusions.
+/// [`is_skipped`] names, the configured exclusions, and directories that are
+/// flakes of their own (they hold a `flake.nix`).
 pub fn nix_files(root: &Path, exclude: &[String]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-            if is_skipped(&rel, kind.is_symlink()) {
-                continue;
-            }
-            if exclude
-                .iter()
-                .any(|e| rel.starts_with(e.trim_end_matches('/')))
-            {
-                continue;
-            }
-            if kind.is_dir() {
-                stack.push(path);
-            } else if kind.is_file() && name.ends_with(".nix") {
-                out.push(rel);
-            }
-        }
-    }
+    let excluded = |rel: &Path| {
+        exclude
+            .iter()
+            .any(|e| rel.starts_with(e.trim_end_matches('/')))
+    };
+    // walkdir does not follow symlinks by default: a `result` link of
+    // `nix build` is never entered, and `is_skipped` drops it as a file.
+    let walk = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|entry| {
+            let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+            let kind = entry.file_type();
+            let nested_flake = kind.is_dir() && entry.path().join("flake.nix").is_file();
+            !(is_skipped(rel, kind.is_symlink()) || excluded(rel) || nested_flake)
+        });
+    let mut out: Vec<PathBuf> = walk
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_file())
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".nix"))
+        .filter_map(|entry| entry.path().strip_prefix(root).ok().map(Path::to_path_buf))
+        .collect();
     out.sort();
     out
 }
@@ -91,6 +87,23 @@ pub fn is_scanned(rel: &Path, exclude: &[String]) -> bool {
         && !exclude
             .iter()
             .any(|e| rel.starts_with(e.trim_end_matches('/')))
+}
+
+/// The directories (relative to the flake root) that hold a `flake.nix` of
+/// their own among `paths`: other flakes, not part of this one.
+pub fn nested_flakes<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) -> BTreeSet<PathBuf> {
+    paths
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "flake.nix"))
+        .filter_map(|p| p.parent())
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// Whether `rel` lies inside one of the `nested` flakes.
+pub fn in_nested_flake(rel: &Path, nested: &BTreeSet<PathBuf>) -> bool {
+    nested.iter().any(|dir| rel.starts_with(dir))
 }
 
 /// Whether the entry at `rel` (relative to the flake root) is left out of
@@ -127,6 +140,19 @@ pub struct Sources {
     /// The option's last key: what a file must contain to define the option.
     hint: String,
     files: BTreeMap<PathBuf, Source>,
+    /// `nixosModules` names with a known file (from the flake model), for
+    /// `self.nixosModules.X` imports.
+    modules: BTreeMap<String, PathBuf>,
+}
+
+/// An import of `self.nixosModules.NAME` (or `inputs.self.nixosModules.NAME`).
+#[derive(Clone, Debug)]
+pub struct ModuleImport {
+    pub name: String,
+    /// The import's byte range in the importing file.
+    pub span: std::ops::Range<usize>,
+    /// Its file, when the flake model knows it.
+    pub file: Option<PathBuf>,
 }
 
 /// One file: its text, and its parse once made (`None`: it does not parse,
@@ -243,7 +269,14 @@ impl Sources {
             root: root.to_path_buf(),
             hint: option_hint.to_string(),
             files,
+            modules: BTreeMap::new(),
         })
+    }
+
+    /// The files of `nixosModules` names (from the flake model): imports of
+    /// `self.nixosModules.X` lead there.
+    pub fn set_modules(&mut self, modules: BTreeMap<String, PathBuf>) {
+        self.modules = modules;
     }
 
     /// These sources with some files' texts replaced (or added), rooted at
@@ -264,6 +297,7 @@ impl Sources {
             root: root.to_path_buf(),
             hint: self.hint.clone(),
             files,
+            modules: self.modules.clone(),
         })
     }
 
@@ -293,8 +327,9 @@ impl Sources {
             .filter_map(|(rel, s)| s.file(rel).map(|f| (rel, f)))
     }
 
-    /// Relative-path imports of a file (`imports = [ ./a.nix ../b ];`),
-    /// resolved to files of this flake.
+    /// Imports of a file that lead to files of this flake: relative paths
+    /// (`imports = [ ./a.nix ../b ];`) and `self.nixosModules.X` whose file
+    /// the flake model knows.
     pub fn imports_of(&self, rel: &Path) -> Vec<PathBuf> {
         let Some(file) = self.get(rel) else {
             return Vec::new();
@@ -304,6 +339,13 @@ impl Sources {
         let imports = ["imports".to_string()];
         let walk = file.walk_under(&imports);
         for binding in walk.bindings.iter().filter(|b| b.path == imports) {
+            for m in module_imports_in(&binding.inner) {
+                if let Some(path) = self.modules.get(&m.0) {
+                    if self.get(path).is_some() && !out.contains(path) {
+                        out.push(path.clone());
+                    }
+                }
+            }
             for node in binding
                 .inner
                 .descendants()
@@ -324,7 +366,28 @@ impl Sources {
         out
     }
 
-    /// Files reachable from `start` through relative imports (including it).
+    /// The `self.nixosModules.X` imports of a file, each with its file when
+    /// the flake model knows it.
+    pub fn module_imports(&self, rel: &Path) -> Vec<ModuleImport> {
+        let Some(file) = self.get(rel) else {
+            return Vec::new();
+        };
+        let imports = ["imports".to_string()];
+        let walk = file.walk_under(&imports);
+        let mut out = Vec::new();
+        for binding in walk.bindings.iter().filter(|b| b.path == imports) {
+            for (name, span) in module_imports_in(&binding.inner) {
+                out.push(ModuleImport {
+                    file: self.modules.get(&name).cloned(),
+                    name,
+                    span,
+                });
+            }
+        }
+        out
+    }
+
+    /// Files reachable from `start` through imports (including it).
     pub fn closure(&self, start: &Path) -> BTreeSet<PathBuf> {
         let mut seen = BTreeSet::new();
         let mut stack = vec![start.to_path_buf()];
@@ -335,6 +398,44 @@ impl Sources {
         }
         seen
     }
+}
+
+/// `self.nixosModules.NAME` and `inputs.self.nixosModules.NAME` under `node`,
+/// with their byte ranges.
+fn module_imports_in(node: &rnix::SyntaxNode) -> Vec<(String, std::ops::Range<usize>)> {
+    let mut out = Vec::new();
+    for select in node
+        .descendants()
+        .filter(|n| n.kind() == SyntaxKind::NODE_SELECT)
+    {
+        let mut children = select.children();
+        let (Some(base), Some(attrpath)) = (children.next(), children.next()) else {
+            continue;
+        };
+        if base.kind() != SyntaxKind::NODE_IDENT {
+            continue;
+        }
+        let keys: Option<Vec<String>> = attrpath
+            .children()
+            .map(|a| crate::nixedit::syntax::attr_key(&a))
+            .collect();
+        let Some(keys) = keys else { continue };
+        let rest: Vec<&str> = match base.text().to_string().as_str() {
+            "self" => keys.iter().map(String::as_str).collect(),
+            "inputs" if keys.first().map(String::as_str) == Some("self") => {
+                keys[1..].iter().map(String::as_str).collect()
+            }
+            _ => continue,
+        };
+        if let ["nixosModules", name] = rest.as_slice() {
+            let r = select.text_range();
+            out.push((
+                name.to_string(),
+                usize::from(r.start())..usize::from(r.end()),
+            ));
+        }
+    }
+    out
 }
 
 /// Whether `text` may define something under the option whose last key is

@@ -29,6 +29,30 @@ pub struct Evaluated {
     /// promote carried rules to), in their order.
     #[serde(default)]
     pub extra: Vec<serde_json::Value>,
+    /// What sops-nix's options evaluate to (`None`: the host has no `sops`
+    /// options, or they do not evaluate).
+    #[serde(default)]
+    pub sops: Option<EvaluatedSops>,
+}
+
+/// `sops.defaultSopsFile` and every `sops.secrets.<name>` as Nix evaluates
+/// them: file paths as Nix prints them (a file of the flake is in the store).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluatedSops {
+    /// `None`: not set (reading it fails).
+    pub default_sops_file: Option<String>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, EvaluatedSecret>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluatedSecret {
+    /// `None`: it does not evaluate (no `sopsFile` and no default file).
+    pub sops_file: Option<String>,
+    pub key: Option<String>,
+    pub format: Option<String>,
 }
 
 impl Evaluated {

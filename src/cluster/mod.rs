@@ -6,6 +6,7 @@ pub mod admission;
 pub mod carry;
 pub mod discover;
 pub mod evaluated;
+pub mod flake;
 pub mod plan;
 pub mod rules;
 pub mod secrets;
@@ -19,6 +20,7 @@ use crate::config::Loaded;
 use crate::error::{Error, Result};
 use crate::nixedit::{value::resolve_literal, AttrPath, Value};
 pub use discover::Sources;
+pub use flake::FlakeModel;
 pub use rules::{Finding, Severity};
 
 /// One definition of a cluster option in a file.
@@ -51,6 +53,8 @@ pub struct Member {
     pub address: Option<String>,
     /// How the address was found ("nixflip.toml", "publicIp", "peerHost of X").
     pub address_source: Option<String>,
+    /// Its `nixosConfigurations` attribute: `[hosts.X] attr`, else the entry
+    /// of the flake model that builds its file (or is named after it).
     pub attr: Option<String>,
     pub target: Option<String>,
 }
@@ -144,6 +148,8 @@ pub struct Cluster {
     pub option: AttrPath,
     pub members: Vec<Member>,
     pub sources: Sources,
+    /// What `flake.nix` says: entries, modules, names of the flake root.
+    pub flake: FlakeModel,
     pub config: Loaded,
     /// What discovery noticed (unknown addresses, options defined twice).
     pub notes: Vec<Finding>,
@@ -173,9 +179,11 @@ impl Cluster {
         let option = Self::option_path(&config)?;
         let hint = option.keys().last().cloned().unwrap_or_default();
         let exclude = config.config.cluster.exclude.clone();
-        let scanned = texts
-            .into_iter()
-            .filter(|(rel, _)| discover::is_scanned(rel, &exclude));
+        let texts: Vec<(PathBuf, String)> = texts.into_iter().collect();
+        let nested = discover::nested_flakes(texts.iter().map(|(p, _)| p));
+        let scanned = texts.into_iter().filter(|(rel, _)| {
+            discover::is_scanned(rel, &exclude) && !discover::in_nested_flake(rel, &nested)
+        });
         let sources = Sources::from_texts(root, scanned, &hint)?;
         Self::from_sources(sources, option, config)
     }
@@ -199,31 +207,212 @@ impl Cluster {
         config: Loaded,
     ) -> Result<Cluster> {
         let exclude = &config.config.cluster.exclude;
-        // A new file is seen only where discovery would look for it.
+        // A new file is seen only where discovery would look for it: not
+        // excluded, and not inside another flake.
+        let rewrites: Vec<(PathBuf, String)> = rewrites.into_iter().collect();
+        let mut nested = discover::nested_flakes(rewrites.iter().map(|(p, _)| p));
+        nested.extend(rewrites.iter().flat_map(|(rel, _)| {
+            rel.ancestors()
+                .skip(1)
+                .filter(|d| !d.as_os_str().is_empty() && root.join(d).join("flake.nix").is_file())
+                .map(Path::to_path_buf)
+                .collect::<Vec<_>>()
+        }));
         let sources = self.sources.with_texts(
             root,
-            rewrites
-                .into_iter()
-                .filter(|(rel, _)| discover::is_scanned(rel, exclude)),
+            rewrites.into_iter().filter(|(rel, _)| {
+                discover::is_scanned(rel, exclude) && !discover::in_nested_flake(rel, &nested)
+            }),
         )?;
         Cluster::from_sources(sources, self.option.clone(), config)
     }
 
     /// Build the model from already-parsed sources (also used for git revisions).
-    pub fn from_sources(sources: Sources, option: AttrPath, config: Loaded) -> Result<Cluster> {
+    pub fn from_sources(mut sources: Sources, option: AttrPath, config: Loaded) -> Result<Cluster> {
+        let flake = FlakeModel::read(&sources, &config.config);
+        sources.set_modules(
+            flake
+                .modules
+                .iter()
+                .filter_map(|(name, m)| m.file.clone().map(|f| (name.clone(), f)))
+                .collect(),
+        );
         let mut cluster = Cluster {
             root: sources.root.clone(),
             option,
             members: Vec::new(),
             sources,
+            flake,
             config,
             notes: Vec::new(),
             shared_modules: Vec::new(),
         };
         (cluster.members, cluster.shared_modules) = cluster.find_members()?;
+        cluster.assign_entries();
+        cluster.note_unresolved_modules();
         cluster.resolve_addresses();
         cluster.note_multiple_definitions();
         Ok(cluster)
+    }
+
+    /// Each member's `nixosConfigurations` attribute, from the flake model
+    /// unless nixflip.toml pins it; NF109 when flake.nix lists entries and
+    /// none builds the member.
+    fn assign_entries(&mut self) {
+        let mut notes = Vec::new();
+        for m in &mut self.members {
+            if m.attr.is_some() {
+                continue;
+            }
+            match self.flake.entry_for(&m.name, &m.file) {
+                flake::EntryMatch::One(entry) => m.attr = Some(entry.attr.clone()),
+                flake::EntryMatch::Several(entries) if self.flake.has_configurations() => {
+                    let names: Vec<&str> = entries.iter().map(|e| e.attr.as_str()).collect();
+                    notes.push(rules::finding_at(
+                        "NF109",
+                        Severity::Warning,
+                        m,
+                        m.def(ROLE),
+                        format!(
+                            "{}: several nixosConfigurations entries build {} ({}), so nixflip cannot tell which to evaluate and rebuild",
+                            m.name,
+                            m.file.display(),
+                            names.join(", ")
+                        ),
+                        format!("pin one in nixflip.toml: [hosts.\"{}\"] attr = \"…\"", m.name),
+                    ));
+                }
+                flake::EntryMatch::None if self.flake.has_configurations() => {
+                    let unfollowed: Vec<String> = self
+                        .flake
+                        .unfollowed()
+                        .iter()
+                        .map(|e| format!("`{}` (flake.nix:{})", e.attr, e.place.line))
+                        .collect();
+                    let why = if unfollowed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; nixflip cannot follow {}", unfollowed.join(", "))
+                    };
+                    notes.push(rules::finding_at(
+                        "NF109",
+                        Severity::Warning,
+                        m,
+                        m.def(ROLE),
+                        format!(
+                            "{}: no nixosConfigurations entry of flake.nix builds {} or is named `{}` or `{}|SYSTEM`{why}",
+                            m.name,
+                            m.file.display(),
+                            m.name,
+                            m.name
+                        ),
+                        format!("pin its entry in nixflip.toml: [hosts.\"{}\"] attr = \"…\"", m.name),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        self.notes.extend(notes);
+    }
+
+    /// The error for a member without a `nixosConfigurations` attribute: it
+    /// points at the entries nixflip could not follow and names the key
+    /// that settles it.
+    pub fn no_entry_error(&self, m: &Member) -> Error {
+        let several = match self.flake.entry_for(&m.name, &m.file) {
+            flake::EntryMatch::Several(list) => list,
+            _ => Vec::new(),
+        };
+        Error::caused(
+            crate::error::EXIT_BAD_INPUT,
+            self.flake
+                .no_entry_error(&self.sources, &m.name, &m.file, &several),
+        )
+    }
+
+    /// NF108: members import `self.nixosModules.X` and nixflip cannot tell
+    /// which file that is (so the module's cluster options are not read).
+    /// One finding per module, at its first import, naming every importer.
+    fn note_unresolved_modules(&mut self) {
+        // Module name → (its first import: file and span; who imports it).
+        type Place = (PathBuf, Range<usize>);
+        let mut found: BTreeMap<String, (Place, BTreeSet<String>)> = BTreeMap::new();
+        for m in &self.members {
+            for file in self.sources.closure(&m.file) {
+                for import in self.sources.module_imports(&file) {
+                    if import.file.is_some() {
+                        continue;
+                    }
+                    let entry = found
+                        .entry(import.name.clone())
+                        .or_insert_with(|| ((file.clone(), import.span.clone()), BTreeSet::new()));
+                    if (&file, import.span.start) < (&entry.0 .0, entry.0 .1.start) {
+                        entry.0 = (file.clone(), import.span.clone());
+                    }
+                    entry.1.insert(m.name.clone());
+                }
+            }
+        }
+        for (name, ((file, span), importers)) in found {
+            let why = match self.flake.modules.get(&name) {
+                Some(module) => module
+                    .why
+                    .clone()
+                    .unwrap_or_else(|| "its file is not part of the flake".into()),
+                None if self.flake.opaque.iter().any(|o| o.output == "nixosModules") => {
+                    "flake.nix computes nixosModules in a way nixflip does not evaluate".into()
+                }
+                None => "flake.nix defines no such module".into(),
+            };
+            let text = self.sources.text(&file).unwrap_or_default();
+            let (line, column) = crate::nixedit::line_col(text, span.start);
+            let names: Vec<&str> = importers.iter().map(String::as_str).collect();
+            let verb = if names.len() == 1 {
+                "imports"
+            } else {
+                "import"
+            };
+            self.notes.push(Finding {
+                id: "NF108",
+                severity: Severity::Warning,
+                host: names.first().map(|n| n.to_string()),
+                file,
+                line,
+                column,
+                span: Some((span.start, span.end)),
+                message: format!(
+                    "{} {verb} self.nixosModules.{name}, and nixflip cannot tell which file that is ({why}), so the cluster options it sets are not read",
+                    names.join(", ")
+                ),
+                help: format!(
+                    "name its file in nixflip.toml: [modules] {} = \"path/to/module.nix\"",
+                    crate::nixedit::path::render_key(&name)
+                ),
+            });
+        }
+    }
+
+    /// Every file a member's configuration reads that nixflip can follow:
+    /// its host file's imports, and the files (and modules) its
+    /// `nixosConfigurations` entry adds.
+    pub fn files_used_by(&self, m: &Member) -> BTreeSet<PathBuf> {
+        let mut starts = vec![m.file.clone()];
+        if let Some(entry) = m.attr.as_deref().and_then(|a| self.flake.entry(a)) {
+            starts.extend(entry.files.iter().cloned());
+            starts.extend(
+                entry
+                    .modules
+                    .iter()
+                    .filter_map(|name| self.flake.module_file(name).map(Path::to_path_buf)),
+            );
+        }
+        let mut out = BTreeSet::new();
+        for start in starts {
+            if !out.contains(&start) {
+                out.extend(self.sources.closure(&start));
+            }
+        }
+        out
     }
 
     pub fn member(&self, name: &str) -> Option<&Member> {

@@ -43,7 +43,7 @@ pub struct Rewrite {
     pub new: String,
 }
 
-/// The intended values after the flip, per host, for validation (§7).
+/// The intended values after the flip, per host, for validation.
 /// JSON keys are camelCase like `status` and `diff`; the allowed-IPs list is
 /// spelt as the Nix option (`allowedSourceIPs`), as `status` does.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -487,7 +487,7 @@ pub fn rebase_paths(expr: &str, from_dir: &Path, to_dir: &Path) -> String {
 }
 
 /// `target` (relative to the flake root) as a Nix relative path from `dir`.
-fn relative_path(target: &Path, dir: &Path) -> String {
+pub fn relative_path(target: &Path, dir: &Path) -> String {
     let t: Vec<_> = target.components().collect();
     let d: Vec<_> = dir.components().collect();
     let common = t.iter().zip(&d).take_while(|(a, b)| a == b).count();

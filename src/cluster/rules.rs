@@ -208,7 +208,7 @@ fn nf003_allowed_cover_standbys(cluster: &Cluster, out: &mut Vec<Finding>) {
     };
     let allowed = primary.allowed_ips();
     if allowed.is_none() && primary.def(ALLOWED_IPS).is_some() {
-        return; // not a literal list: `nix eval` judges it (§7)
+        return; // not a literal list: `nix eval` judges it
     }
     let networks = parse_networks(&allowed.unwrap_or_default());
     for m in cluster.members.iter().filter(|m| m.role() == Role::Standby) {

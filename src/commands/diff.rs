@@ -86,7 +86,14 @@ fn build_review(cli: &Cli, revs: &RevArgs) -> Result<Review> {
 pub fn diff(cli: &Cli, args: &DiffArgs) -> Result<i32> {
     let review = build_review(cli, &args.revs)?;
     match args.format {
-        DiffFormat::Text => print!("{}", render::text(&review, cli.color.enabled_for_stdout())),
+        DiffFormat::Text => print!(
+            "{}",
+            render::text(
+                &review,
+                cli.color.enabled_for_stdout(),
+                nixflip::render::stdout_width()
+            )
+        ),
         DiffFormat::Markdown => print!("{}", render::markdown(&review)),
         DiffFormat::Json => println!(
             "{}",

@@ -31,7 +31,9 @@ fn nix_string(s: &str) -> String {
 }
 
 /// The `--apply` function: for each host, find its configuration (`NAME`,
-/// `NAME|SYSTEM`, or the pinned attribute) and read the managed fields.
+/// `NAME|SYSTEM`, or the pinned attribute) and read the managed fields, and
+/// the SOPS files and keys of its secrets (each behind `tryEval`: a secret
+/// without a file is an answer, not a failed evaluation).
 pub fn apply_expression(option: &AttrPath, hosts: &[(String, Option<String>)]) -> String {
     apply_expression_with(option, hosts, &Extra::new())
 }
@@ -64,9 +66,9 @@ pub fn apply_expression_with(
         .collect();
     // Without extra paths the expression stays exactly the plain one.
     let ok = if extra.values().any(|p| !p.is_empty()) {
-        "(let c = cs.${builtins.head found}; in fields (opt c) // { extra = map (p: builtins.foldl' (a: k: a.${k}) c.config p) (h.extra or [ ]); })"
+        "(let c = cs.${builtins.head found}; in fields c // { extra = map (p: builtins.foldl' (a: k: a.${k}) c.config p) (h.extra or [ ]); })"
     } else {
-        "fields (opt cs.${builtins.head found})"
+        "fields cs.${builtins.head found}"
     };
     format!(
         r#"cs: let
@@ -74,12 +76,23 @@ pub fn apply_expression_with(
   matches = host: builtins.filter (n: n == host || builtins.substring 0 (builtins.stringLength host + 1) n == host + "|") names;
   resolve = h: if h.attr != null then [ h.attr ] else matches h.name;
   opt = c: builtins.foldl' (a: k: a.${{k}}) c.config [ {keys} ];
-  fields = o: {{
+  try = v: let r = builtins.tryEval (builtins.deepSeq v v); in if r.success then r.value else null;
+  secret = s: {{
+    sopsFile = try (toString s.sopsFile);
+    key = try s.key;
+    format = try (s.format or null);
+  }};
+  sops = c: if c.config ? sops then try {{
+    defaultSopsFile = try (toString c.config.sops.defaultSopsFile);
+    secrets = builtins.mapAttrs (_: secret) (c.config.sops.secrets or {{ }});
+  }} else null;
+  fields = c: let o = opt c; in {{
     role = o.role;
     overrideEnableSynapse = o.overrideEnableSynapse;
     secretsFile = o.secretsFile != null;
     peerHost = o.replication.peerHost or null;
     allowedSourceIPs = o.replication.allowedSourceIPs;
+    sops = sops c;
   }};
   one = h: let found = resolve h; in
     if builtins.length found == 1 && cs ? ${{builtins.head found}}
@@ -436,6 +449,7 @@ mod tests {
             peer_host: None,
             allowed_source_ips: Vec::new(),
             extra,
+            sops: None,
         };
         BTreeMap::from([(
             "beta".to_string(),

@@ -6,7 +6,7 @@
 //! files beside it. They are rendered with minijinja; the `nix` filter turns
 //! any value into an escaped Nix string literal, so no input can break out of
 //! a string. Two templates are emitted verbatim: the cluster module (a copy
-//! of `nix/matrix-cluster.nix`, kept identical by `nix/check-copies.sh`) and
+//! of `nix/matrix-cluster.nix`, kept identical by a test) and
 //! the CI workflow (a copy of `examples/ci/github-actions.yml`), because they
 //! hold no variables and the workflow's own `${{ … }}` syntax is Jinja's.
 
@@ -210,13 +210,16 @@ pub struct HostFile {
     pub allowed: Vec<String>,
     /// The module header, e.g. `{ config, lib, pkgs, self, ... }:`.
     pub header: String,
+    /// Lines of a `let` around the module body (bindings the copied values use).
+    pub lets: Vec<String>,
     pub imports: Vec<String>,
     pub hostname: String,
     pub state_version: String,
-    pub domain_expr: String,
-    pub secrets_file: String,
-    pub signing_key_file: String,
-    pub password_file: String,
+    /// `None`: not written (the host gets it from a module it imports).
+    pub domain_expr: Option<String>,
+    pub secrets_file: Option<String>,
+    pub signing_key_file: Option<String>,
+    pub password_file: Option<String>,
     /// More `replication` option lines (`sslMode = "…";`).
     pub replication_extra: Vec<String>,
     /// More cluster option lines (`objectStorage.s3.bucket = "…";`).
@@ -294,15 +297,16 @@ fn init_host(spec: &InitSpec, host: &HostSpec, role: &str) -> HostFile {
             .map(|o| source_cidr(&o.address))
             .collect(),
         header: "{ config, lib, pkgs, self, ... }:".into(),
+        lets: Vec::new(),
         imports: vec!["self.nixosModules.matrix-cluster".into()],
         hostname: system_host_name(&host.name),
         // The release the generated flake pins (templates/flake.nix): a
         // freshly installed host starts at that state version.
         state_version: "25.11".into(),
-        domain_expr: nix_filter(spec.domain.clone()),
-        secrets_file: nix_filter("/run/secrets/matrix/secrets".into()),
-        signing_key_file: nix_filter("/run/secrets/matrix/signing-key".into()),
-        password_file: nix_filter("/run/secrets/postgres/replication".into()),
+        domain_expr: Some(nix_filter(spec.domain.clone())),
+        secrets_file: Some(nix_filter("/run/secrets/matrix/secrets".into())),
+        signing_key_file: Some(nix_filter("/run/secrets/matrix/signing-key".into())),
+        password_file: Some(nix_filter("/run/secrets/postgres/replication".into())),
         replication_extra: Vec::new(),
         extra: Vec::new(),
         tail: Vec::new(),

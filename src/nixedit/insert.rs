@@ -232,7 +232,11 @@ fn skip_trailing_trivia(text: &str, mut pos: usize) -> usize {
 
 /// When the anchor's `=` lines up with a neighbour's and the block pads keys to
 /// do so, the column (in characters from the line start) to pad new keys to.
-fn aligned_column(text: &str, entries: &[SyntaxNode], anchor: &SyntaxNode) -> Option<usize> {
+pub(crate) fn aligned_column(
+    text: &str,
+    entries: &[SyntaxNode],
+    anchor: &SyntaxNode,
+) -> Option<usize> {
     let index = entries.iter().position(|e| e == anchor)?;
     let info = |e: &SyntaxNode| eq_column(text, e);
     let (col, padded) = info(anchor)?;

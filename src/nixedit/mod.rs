@@ -16,6 +16,7 @@ pub mod error;
 mod insert;
 pub mod invariants;
 mod load;
+pub(crate) use insert::aligned_column;
 pub mod path;
 mod refs;
 mod replace;

@@ -51,6 +51,11 @@ pub fn string_value(raw: &str, indented: bool) -> String {
     }
 }
 
+/// Append `raw` (the content of a double-quoted string) with its escapes decoded.
+pub fn decode_escapes(raw: &str, out: &mut String) {
+    out.push_str(&quoted_value(raw));
+}
+
 /// Whether `node` is an indented string (`''…''`).
 pub fn is_indented_string(node: &SyntaxNode) -> bool {
     node.kind() == SyntaxKind::NODE_STRING

@@ -105,8 +105,8 @@ fn other_changes(h: &HostDiff) -> Vec<String> {
 // Text
 
 /// For a terminal: summary, table, findings, then the diffs (coloured when
-/// `color`).
-pub fn text(review: &Review, color: bool) -> String {
+/// `color`); the table fits `width` characters when given.
+pub fn text(review: &Review, color: bool, width: Option<usize>) -> String {
     let mut out = format!(
         "nixflip diff {} → {}: {}\n",
         review.base, review.head, review.summary
@@ -127,7 +127,7 @@ pub fn text(review: &Review, color: bool) -> String {
             })
             .collect();
         out.push('\n');
-        out.push_str(&super::table(
+        out.push_str(&super::table_within(
             &[
                 "HOST",
                 "ROLE",
@@ -137,6 +137,7 @@ pub fn text(review: &Review, color: bool) -> String {
                 "OTHER CHANGES",
             ],
             &rows,
+            width,
         ));
     }
     out.push_str(&format!(
@@ -348,10 +349,10 @@ fn md_findings(review: &Review, budget: usize) -> String {
 /// even cut down (a cut diff keeps at least a few lines).
 fn md_file(review: &Review, f: &FileDiff, room: usize) -> Option<(String, bool)> {
     let path = format!("{}{}", review.prefix, f.path.display());
-    let hosts = if f.hosts.is_empty() {
-        String::new()
-    } else {
-        format!(" — {}", html(&f.hosts.join(", ")))
+    let hosts = match (f.hosts.is_empty(), f.imported_by.is_empty()) {
+        (false, _) => format!(" — {}", html(&f.hosts.join(", "))),
+        (true, false) => format!(" — imported by {}", html(&f.imported_by.join(", "))),
+        (true, true) => String::new(),
     };
     let open = format!(
         "<details><summary><code>{}</code> ({}){hosts}</summary>\n\n",
@@ -574,6 +575,7 @@ mod tests {
             errors: 0,
             warnings: 0,
             hosts: Vec::new(),
+            modules: Vec::new(),
             findings: Vec::new(),
             resolved: Vec::new(),
             files,
@@ -585,6 +587,7 @@ mod tests {
             path: PathBuf::from(path),
             status: FileStatus::Modified,
             hosts: Vec::new(),
+            imported_by: Vec::new(),
             diff: Some(diff),
             note: None,
         }

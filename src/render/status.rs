@@ -24,8 +24,9 @@ pub fn json(
 }
 
 /// The tables of `nixflip status`: members, shared modules, and members'
-/// addresses written outside the cluster options.
-pub fn text(root: &Path, cluster: &Cluster, mentions: &[Mention]) -> String {
+/// addresses written outside the cluster options. Wide cells wrap to fit
+/// `width` columns (`None`: no limit).
+pub fn text(root: &Path, cluster: &Cluster, mentions: &[Mention], width: Option<usize>) -> String {
     let mut out = String::new();
     if cluster.members.is_empty() {
         out.push_str(&format!(
@@ -39,7 +40,7 @@ pub fn text(root: &Path, cluster: &Cluster, mentions: &[Mention]) -> String {
         return out;
     }
     let rows: Vec<Vec<String>> = cluster.members.iter().map(member_row).collect();
-    out.push_str(&super::table(
+    out.push_str(&super::table_within(
         &[
             "HOST",
             "ROLE",
@@ -50,6 +51,7 @@ pub fn text(root: &Path, cluster: &Cluster, mentions: &[Mention]) -> String {
             "FILE",
         ],
         &rows,
+        width,
     ));
     if let Some(line) = shared_modules_line(cluster) {
         out.push_str(&format!("\n{line}\n"));
@@ -78,9 +80,10 @@ pub fn text(root: &Path, cluster: &Cluster, mentions: &[Mention]) -> String {
         out.push_str(
             "\nmembers' addresses outside the cluster options (a flip does not rewrite these):\n",
         );
-        out.push_str(&super::table(
+        out.push_str(&super::table_within(
             &["MEMBER", "IN", "FILE", "OPTION", "TEXT"],
             &rows,
+            width,
         ));
     }
     out
@@ -135,6 +138,7 @@ pub fn member_json(m: &Member) -> serde_json::Value {
         "secretsFile": m.has_secrets_file(),
         "file": m.file,
         "line": m.def(crate::cluster::ROLE).map(|d| d.line),
+        "attr": m.attr,
     })
 }
 

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cluster::{rules, Cluster, Finding, Member, Role, ALLOWED_IPS, PEER_HOST, ROLE};
+use crate::cluster::addresses::Reference;
+use crate::cluster::{
+    rules, Cluster, Finding, Member, Role, Severity, ALLOWED_IPS, PEER_HOST, ROLE,
+};
 use crate::config::{self, Loaded};
 use crate::error::{Error, Result, EXIT_BAD_INPUT};
 
@@ -111,18 +114,46 @@ pub enum FileStatus {
 
 /// One changed file under the flake root.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FileDiff {
     /// Relative to the flake root.
     pub path: PathBuf,
     pub status: FileStatus,
     /// Members this file belongs to (in either revision).
     pub hosts: Vec<String>,
+    /// Members that import it as a module (in either revision).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imported_by: Vec<String>,
     /// Unified diff with repository-relative `a/` `b/` headers, when text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
     /// Why there is no diff (binary, too large).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// What a module is to the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleKind {
+    /// It declares the cluster option (`nix/matrix-cluster.nix`).
+    Cluster,
+    /// Several members import it.
+    Shared,
+}
+
+/// A changed file that members import: the cluster module, or a module
+/// they share.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleChange {
+    pub path: PathBuf,
+    pub kind: ModuleKind,
+    /// The members that import it (in either revision).
+    pub imported_by: Vec<String>,
+    /// Whether every member (of the head, or of the base when the head has
+    /// none) imports it.
+    pub every_member: bool,
 }
 
 /// The whole comparison.
@@ -142,6 +173,8 @@ pub struct Review {
     pub errors: usize,
     pub warnings: usize,
     pub hosts: Vec<HostDiff>,
+    /// Changed modules the members import.
+    pub modules: Vec<ModuleChange>,
     pub findings: Vec<ReviewedFinding>,
     /// Findings of the base that the head no longer has.
     pub resolved: Vec<Finding>,
@@ -183,6 +216,18 @@ impl Content {
 struct Side {
     label: String,
     cluster: Cluster,
+}
+
+impl Side {
+    /// Each member's name and every file its configuration reads that
+    /// nixflip follows (see [`Cluster::files_used_by`]).
+    fn used(&self) -> Vec<(String, BTreeSet<PathBuf>)> {
+        self.cluster
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), self.cluster.files_used_by(m)))
+            .collect()
+    }
 }
 
 /// Build both cluster models and compare them.
@@ -239,10 +284,12 @@ pub fn review(request: &Request) -> Result<Review> {
         None => disk_content(&root.join(path)),
     };
     let mut files = Vec::new();
+    let mut used = base.used();
+    used.extend(head.used());
     for path in &changed {
         let old = tree_content(&base_tree, &blobs, path);
         let new = contents(head_tree.as_ref(), path);
-        if let Some(file) = file_diff(&base, &head, &prefix, path, old, new) {
+        if let Some(file) = file_diff(&base, &head, &used, &prefix, path, old, new) {
             files.push(file);
         }
     }
@@ -396,6 +443,7 @@ pub fn unreadable(error: &Error) -> Option<&str> {
 fn file_diff(
     base: &Side,
     head: &Side,
+    used: &[(String, BTreeSet<PathBuf>)],
     prefix: &str,
     path: &Path,
     old: Content,
@@ -413,6 +461,17 @@ fn file_diff(
         .flat_map(|c| c.members.iter())
         .filter(|m| m.files.iter().any(|f| f == path))
         .map(|m| m.name.clone())
+        .collect();
+    let own = |name: &String| {
+        [&base.cluster, &head.cluster]
+            .iter()
+            .filter_map(|c| c.member(name))
+            .any(|m| m.file == path)
+    };
+    let imported_by: BTreeSet<String> = used
+        .iter()
+        .filter(|(name, files)| files.contains(path) && !own(name))
+        .map(|(name, _)| name.clone())
         .collect();
     let shown = format!("{prefix}{}", path.display());
     let text = |c: &Content| match c {
@@ -435,6 +494,7 @@ fn file_diff(
         path: path.to_path_buf(),
         status,
         hosts: hosts.into_iter().collect(),
+        imported_by: imported_by.into_iter().collect(),
         diff,
         note,
     })
@@ -449,6 +509,20 @@ fn compare(base: &Side, head: &Side, prefix: String, mut files: Vec<FileDiff>) -
         .chain(&head.cluster.members)
         .map(|m| m.name.as_str())
         .collect();
+    let modules = module_changes(base, head, &files);
+    // A module is reported once, as such, not as an edit of every member's
+    // files; a file only one member imports (no cluster module) is that
+    // member's, like the files it defines options in.
+    for f in &mut files {
+        if modules.iter().any(|m| m.path == f.path) {
+            f.hosts.clear();
+        } else {
+            let mut importers = std::mem::take(&mut f.imported_by);
+            importers.retain(|h| !f.hosts.contains(h));
+            f.hosts.extend(importers);
+            f.hosts.sort();
+        }
+    }
     let hosts: Vec<HostDiff> = names
         .into_iter()
         .map(|name| {
@@ -460,32 +534,151 @@ fn compare(base: &Side, head: &Side, prefix: String, mut files: Vec<FileDiff>) -
             )
         })
         .collect();
-    let (findings, resolved) =
-        mark_findings(&rules::check(&base.cluster), rules::check(&head.cluster));
-    // Members' files first, then other `.nix` files: when a comment must be
-    // cut, what matters most to the cluster is kept.
+    let mut head_findings = rules::check(&head.cluster);
+    head_findings.extend(removed_addresses_in_use(base, head));
+    let (findings, resolved) = mark_findings(&rules::check(&base.cluster), head_findings);
+    // Members' files first, then modules they import, then other `.nix`
+    // files: when a comment must be cut, what matters most is kept.
     files.sort_by_key(|f| {
         let nix = f.path.extension().is_some_and(|e| e == "nix");
-        (f.hosts.is_empty(), !nix, f.path.clone())
+        (
+            f.hosts.is_empty(),
+            f.imported_by.is_empty(),
+            !nix,
+            f.path.clone(),
+        )
     });
     let errors = findings
         .iter()
         .filter(|f| f.finding.severity == crate::cluster::Severity::Error)
         .count();
-    let touches_cluster = hosts.iter().any(|h| h.status != HostStatus::Unchanged);
+    let touches_cluster =
+        hosts.iter().any(|h| h.status != HostStatus::Unchanged) || !modules.is_empty();
     Review {
         base: base.label.clone(),
         head: head.label.clone(),
         prefix,
-        summary: summary(&hosts),
+        summary: summary(&hosts, &modules),
         touches_cluster,
         errors,
         warnings: findings.len() - errors,
         hosts,
+        modules,
         findings,
         resolved,
         files,
     }
+}
+
+/// Changed files that members import as modules: a file that declares the
+/// cluster option (the cluster module), or one several members import.
+fn module_changes(base: &Side, head: &Side, files: &[FileDiff]) -> Vec<ModuleChange> {
+    let mut out = Vec::new();
+    for f in files.iter().filter(|f| !f.imported_by.is_empty()) {
+        let importers: BTreeSet<String> = f.imported_by.iter().cloned().collect();
+        let declares = [&head.cluster, &base.cluster]
+            .iter()
+            .any(|c| declares_option(c, &f.path));
+        let kind = if declares {
+            ModuleKind::Cluster
+        } else if importers.len() >= 2 {
+            ModuleKind::Shared
+        } else {
+            continue;
+        };
+        let side = if head.cluster.members.is_empty() {
+            &base.cluster
+        } else {
+            &head.cluster
+        };
+        let every_member =
+            !side.members.is_empty() && side.members.iter().all(|m| importers.contains(&m.name));
+        out.push(ModuleChange {
+            path: f.path.clone(),
+            kind,
+            imported_by: importers.into_iter().collect(),
+            every_member,
+        });
+    }
+    out
+}
+
+/// Whether `path` declares options under the cluster option
+/// (`options.hectic.generic.matrix-cluster = { … };`).
+fn declares_option(cluster: &Cluster, path: &Path) -> bool {
+    let mut declared = vec!["options".to_string()];
+    declared.extend(cluster.option.keys().iter().cloned());
+    cluster.sources.get(path).is_some_and(|file| {
+        file.bindings()
+            .iter()
+            .any(|b| b.declaration && b.path.starts_with(&declared))
+    })
+}
+
+/// NF110: the address of a member the head removed, still written in the
+/// head (a proxy URL, a `peerHost`, an `allowedSourceIPs` entry). The removed
+/// member's own files are not looked at.
+fn removed_addresses_in_use(base: &Side, head: &Side) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for gone in base
+        .cluster
+        .members
+        .iter()
+        .filter(|m| head.cluster.member(&m.name).is_none())
+    {
+        let Some(address) = &gone.address else {
+            continue;
+        };
+        let primary = head
+            .cluster
+            .primary()
+            .and_then(|p| {
+                p.address
+                    .clone()
+                    .map(|a| format!(" (the primary is at {a})"))
+            })
+            .unwrap_or_default();
+        for used in crate::cluster::addresses::address_uses(&head.cluster, address, &gone.files) {
+            let owner = head
+                .cluster
+                .members
+                .iter()
+                .find(|m| m.files.contains(&used.file))
+                .map(|m| m.name.clone());
+            let (severity, what, help) = match used.kind {
+                Reference::Endpoint => (
+                    Severity::Error,
+                    "as the host of an endpoint: whatever connects there reaches a host that is no longer a member",
+                    format!("point it at a member{primary}, or at a name that follows the primary (DNS)"),
+                ),
+                Reference::Exact => (
+                    Severity::Error,
+                    "as a whole value (a peerHost, an upstream)",
+                    format!("point it at a member{primary}, or remove it"),
+                ),
+                Reference::Network => (
+                    Severity::Warning,
+                    "as a network: it still admits that address (an allowedSourceIPs entry, a firewall rule)",
+                    "remove the entry: the address may be given to someone else".to_string(),
+                ),
+            };
+            out.push(Finding {
+                id: "NF110",
+                severity,
+                host: owner,
+                file: used.file,
+                line: used.line,
+                column: used.column,
+                span: Some((used.span.start, used.span.end)),
+                message: format!(
+                    "{} is removed from the cluster, but its address {address} is still used here, {what}",
+                    gone.name
+                ),
+                help,
+            });
+        }
+    }
+    out
 }
 
 fn role_text(m: &Member) -> String {
@@ -633,8 +826,9 @@ fn mark_findings(base: &[Finding], head: Vec<Finding>) -> (Vec<ReviewedFinding>,
     (reviewed, resolved)
 }
 
-/// "promotes X; Y becomes standby; changes peerHost on Z".
-fn summary(hosts: &[HostDiff]) -> String {
+/// "promotes X; Y becomes standby; changes peerHost on Z; changes the
+/// cluster module `…`, imported by every member".
+fn summary(hosts: &[HostDiff], modules: &[ModuleChange]) -> String {
     let changed = |h: &&HostDiff| h.status == HostStatus::Changed;
     let promoted = |h: &HostDiff| {
         h.role.after.as_deref() == Some("primary") && h.role.before.as_deref() != Some("primary")
@@ -693,6 +887,21 @@ fn summary(hosts: &[HostDiff]) -> String {
         parts.push(format!(
             "edits the files of {} without changing a cluster option",
             edited.join(", ")
+        ));
+    }
+    for m in modules {
+        let what = match m.kind {
+            ModuleKind::Cluster => "the cluster module",
+            ModuleKind::Shared => "the shared module",
+        };
+        let by = if m.every_member {
+            "every member".to_string()
+        } else {
+            m.imported_by.join(", ")
+        };
+        parts.push(format!(
+            "changes {what} `{}`, imported by {by}",
+            m.path.display()
         ));
     }
     let primaries = |after: bool| -> Vec<&str> {

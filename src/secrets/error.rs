@@ -279,17 +279,6 @@ pub enum SopsError {
         reason: String,
     },
 
-    /// Writing a SOPS file failed (bad plaintext, recipient or timestamp).
-    #[error("cannot encrypt: {reason}")]
-    #[diagnostic(
-        code(nixflip::secrets::encrypt),
-        help("the plaintext must be a YAML mapping without a `sops` key; recipients are age1… or ssh-ed25519 public keys")
-    )]
-    Encrypt {
-        /// What is wrong (never a value).
-        reason: String,
-    },
-
     /// Reading a file failed.
     #[error("cannot read {path}: {source}")]
     #[diagnostic(code(nixflip::secrets::io), help("check the path and its permissions"))]

@@ -11,10 +11,8 @@
 //! - [`sops_yaml`]: `.sops.yaml` creation rules and recipient comparison.
 //! - [`identity`]: age identities (age key files, `SOPS_AGE_KEY*`, OpenSSH ed25519 keys).
 //! - [`decrypt`]: data-key unwrap, value decryption and MAC verification.
-//! - [`encrypt`]: writing SOPS YAML files (for the example flake and tests).
 
 pub mod decrypt;
-pub mod encrypt;
 mod error;
 pub mod identity;
 pub mod sops;
@@ -23,7 +21,6 @@ pub mod ssh_to_age;
 mod tree;
 
 pub use decrypt::{decrypt, DecryptReport, KeyReport, MacStatus};
-pub use encrypt::encrypt_yaml;
 pub use error::{SopsError, Unsupported};
 pub use identity::AgeIdentities;
 pub use sops::{

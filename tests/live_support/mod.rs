@@ -680,19 +680,8 @@ pub fn evaluate(flake: &Path) -> Value {
         tlsScript = s.matrix-cluster-postgresql-tls.script;
       };
     in { alpha = host cs."alpha|x86_64-linux"; beta = host cs."beta|x86_64-linux"; }"#;
-    let out = run(
-        Command::new("nix")
-            .args([
-                "--extra-experimental-features",
-                "nix-command flakes",
-                "eval",
-                "--json",
-            ])
-            .arg(format!("path:{}#nixosConfigurations", flake.display()))
-            .args(["--apply", apply]),
-        "nix eval of the live_pair flake",
-    );
-    serde_json::from_slice(&out.stdout).expect("nix eval printed JSON")
+    crate::common::nix_eval(flake, "nixosConfigurations", apply)
+        .unwrap_or_else(|stderr| panic!("nix eval of the live_pair flake failed:\n{stderr}"))
 }
 
 pub fn text<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -774,10 +763,7 @@ impl Env {
 
         // The flake, with beta following alpha's port.
         let flake = b.join("flake");
-        crate::common::copy_tree(
-            &crate::common::repo().join("fixtures/clusters/live_pair"),
-            &flake,
-        );
+        crate::common::copy_flake("fixtures/clusters/live_pair", &flake);
         let beta_file = flake.join("hosts/beta.nix");
         let beta_text = fs::read_to_string(&beta_file).expect("read beta.nix");
         assert_eq!(beta_text.matches("peerPort = 5432;").count(), 1);
@@ -962,6 +948,8 @@ impl Env {
             .as_object()
             .expect("ensureClauses")
             .iter()
+            // As NixOS does: a clause that is null is left as PostgreSQL has it.
+            .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| {
                 format!(
                     "{}{}",

@@ -30,7 +30,7 @@ impl Fixture {
         } else {
             repo.join(sub)
         };
-        crate::common::copy_tree(&crate::common::repo().join("examples/two-node"), &flake);
+        crate::common::copy_flake("examples/two-node", &flake);
         git(&repo, &["init", "-q"]);
         let fixture = Fixture { dir, repo, flake };
         fixture.commit("base", "the example flake");

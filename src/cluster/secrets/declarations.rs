@@ -1,23 +1,29 @@
 //! Reading `sops.secrets` declarations, `sops.defaultSopsFile` and the
 //! secrets the cluster options use, statically, with the editor's walker.
 
-use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use rnix::{SyntaxKind, SyntaxNode};
 
 use super::{
     at, def_loc, node_loc, short, Declaration, Loc, Reference, SopsFileRef, PRIMARY_OPTIONS,
 };
+use crate::cluster::flake::reader::{self, Reader, V};
 use crate::cluster::rules::{Finding, Severity};
 use crate::cluster::{Cluster, Member};
 use crate::nixedit::{syntax, Value};
 
 /// A member's `sops.secrets` declarations (from its host file and every file
-/// it imports by relative path), notes about what cannot be read, and
-/// whether it sets `sops.defaultSopsFile`.
-pub fn declarations(cluster: &Cluster, m: &Member) -> (Vec<Declaration>, Vec<Finding>, bool) {
+/// it imports), notes about what cannot be read, and its
+/// `sops.defaultSopsFile` when it sets one.
+pub fn declarations(
+    cluster: &Cluster,
+    m: &Member,
+) -> (Vec<Declaration>, Vec<Finding>, Option<SopsFileRef>) {
     let files = cluster.sources.closure(&m.file);
+    let reader = Reader::new(&cluster.sources);
+    let roots = &cluster.flake.root_names;
     let mut default_file: Option<(SopsFileRef, Loc, u32)> = None;
     let mut decls: BTreeMap<String, Declaration> = BTreeMap::new();
     let mut notes = Vec::new();
@@ -36,7 +42,8 @@ pub fn declarations(cluster: &Cluster, m: &Member) -> (Vec<Declaration>, Vec<Fin
                 let priority = b.priority;
                 if default_file.as_ref().is_none_or(|(_, _, p)| priority < *p) {
                     let value_loc = node_loc(rel, file.text(), &b.inner);
-                    default_file = Some((path_ref(&b.inner, rel), value_loc, priority));
+                    default_file =
+                        Some((path_ref(&reader, roots, &b.inner, rel), value_loc, priority));
                 }
                 continue;
             }
@@ -68,6 +75,7 @@ pub fn declarations(cluster: &Cluster, m: &Member) -> (Vec<Declaration>, Vec<Fin
                 loc: loc.clone(),
                 file_loc: None,
                 value_text: None,
+                evaluated: false,
             });
             if path.len() == 3 {
                 // Prefer the binding of the secret itself over a field's.
@@ -90,7 +98,7 @@ pub fn declarations(cluster: &Cluster, m: &Member) -> (Vec<Declaration>, Vec<Fin
             }
         }
     }
-    let has_default = default_file.is_some();
+    let default_ref = default_file.as_ref().map(|(r, _, _)| r.clone());
     for d in decls.values_mut() {
         if let Some((r, loc, _)) = &default_file {
             d.sops_file = r.clone();
@@ -106,7 +114,7 @@ pub fn declarations(cluster: &Cluster, m: &Member) -> (Vec<Declaration>, Vec<Fin
                 d.key = Value::from_node(&node).and_then(|v| v.as_str().map(str::to_string));
             }
             "sopsFile" => {
-                d.sops_file = path_ref(&node, &rel);
+                d.sops_file = path_ref(&reader, roots, &node, &rel);
                 d.file_loc = Some(loc);
             }
             "format" => {
@@ -115,97 +123,82 @@ pub fn declarations(cluster: &Cluster, m: &Member) -> (Vec<Declaration>, Vec<Fin
             _ => {}
         }
     }
-    (decls.into_values().collect(), notes, has_default)
+    (decls.into_values().collect(), notes, default_ref)
 }
 
-/// A Nix expression for a file, as a path relative to the flake root.
-fn path_ref(node: &SyntaxNode, rel: &Path) -> SopsFileRef {
+/// A Nix expression for a file, as a path relative to the flake root: a
+/// relative path literal, an absolute one, or anything the flake reader
+/// resolves through the names of the flake root (`flake + "/x.yaml"`,
+/// `"${self}/x.yaml"`, a `let`-bound value of those).
+pub fn path_ref(
+    reader: &Reader,
+    roots: &BTreeSet<String>,
+    node: &SyntaxNode,
+    rel: &Path,
+) -> SopsFileRef {
     let node = syntax::unparen(node);
-    let dir = rel.parent().unwrap_or(Path::new(""));
-    let expr = || SopsFileRef::Expr {
+    let expr = |unbound: Option<String>| SopsFileRef::Expr {
         expr: short(&node.text().to_string()),
+        unbound,
     };
     match node.kind() {
-        SyntaxKind::NODE_PATH_REL if node.children().next().is_none() => {
-            join_inside(dir, &node.text().to_string())
-                .map_or_else(expr, |path| SopsFileRef::Path { path })
-        }
-        SyntaxKind::NODE_PATH_ABS if node.children().next().is_none() => SopsFileRef::Path {
-            path: PathBuf::from(node.text().to_string()),
-        },
-        SyntaxKind::NODE_STRING => match syntax::static_string(&node) {
-            Some(s) if s.starts_with('/') => SopsFileRef::Path {
-                path: PathBuf::from(s),
-            },
-            _ => flake_relative(&node).map_or_else(expr, |path| SopsFileRef::Path { path }),
-        },
-        SyntaxKind::NODE_BIN_OP => {
-            flake_relative(&node).map_or_else(expr, |path| SopsFileRef::Path { path })
-        }
-        _ => expr(),
-    }
-}
-
-/// `self + "/secrets/x.yaml"` and `"${self}/secrets/x.yaml"` (also with
-/// `inputs.self`): a path relative to the flake root.
-fn flake_relative(node: &SyntaxNode) -> Option<PathBuf> {
-    let is_self = |n: &SyntaxNode| {
-        let t = syntax::unparen(n).text().to_string();
-        t == "self" || t == "inputs.self"
-    };
-    let rest = match node.kind() {
-        SyntaxKind::NODE_BIN_OP => {
-            let mut children = node.children();
-            let (lhs, rhs) = (children.next()?, children.next()?);
-            let op = node
-                .children_with_tokens()
-                .find(|t| t.kind() == SyntaxKind::TOKEN_ADD);
-            if op.is_none() || !is_self(&lhs) {
-                return None;
+        SyntaxKind::NODE_PATH_ABS if node.children().next().is_none() => {
+            return SopsFileRef::Path {
+                path: PathBuf::from(node.text().to_string()),
             }
-            syntax::static_string(&syntax::unparen(&rhs))?
         }
         SyntaxKind::NODE_STRING => {
-            let mut parts = node.children_with_tokens().filter(|e| {
-                !matches!(
-                    e.kind(),
-                    SyntaxKind::TOKEN_STRING_START | SyntaxKind::TOKEN_STRING_END
-                )
-            });
-            let interp = parts.next()?.into_node()?;
-            if interp.kind() != SyntaxKind::NODE_INTERPOL || !is_self(&interp.children().next()?) {
-                return None;
+            if let Some(s) = syntax::static_string(&node).filter(|s| s.starts_with('/')) {
+                return SopsFileRef::Path {
+                    path: PathBuf::from(s),
+                };
             }
-            let mut rest = String::new();
-            for p in parts {
-                if p.kind() != SyntaxKind::TOKEN_STRING_CONTENT {
-                    return None;
-                }
-                rest.push_str(p.into_token()?.text());
-            }
-            rest
         }
-        _ => return None,
-    };
-    join_inside(Path::new(""), rest.trim_start_matches('/'))
+        _ => {}
+    }
+    let env = reader::env_at(&node, rel, roots);
+    match reader.eval(&node, &env, rel) {
+        V::Path(path) if !path.as_os_str().is_empty() => SopsFileRef::Path { path },
+        V::Str(s) if s.starts_with('/') => SopsFileRef::Path {
+            path: PathBuf::from(s),
+        },
+        _ => expr(unbound_root(reader, &env, &node, 0)),
+    }
 }
 
-/// `dir/rel` normalised, or `None` when it leaves the flake.
-fn join_inside(dir: &Path, rel: &str) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for part in dir.join(rel).components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
-            Component::Normal(p) => out.push(p),
-            _ => return None,
+/// In `NAME + "/x"` or `"${NAME}/x"`, a `NAME` that is a function parameter
+/// or bound nowhere in the file (not a `let`): perhaps the flake root under a
+/// name nixflip does not know.
+fn unbound_base(reader: &Reader, env: &reader::Env, node: &SyntaxNode) -> Option<String> {
+    let base = match node.kind() {
+        SyntaxKind::NODE_BIN_OP => node.children().next(),
+        SyntaxKind::NODE_STRING => node
+            .children()
+            .find(|c| c.kind() == SyntaxKind::NODE_INTERPOL)
+            .and_then(|i| i.children().next()),
+        _ => None,
+    }?;
+    let base = syntax::unparen(&base);
+    let name = base.text().to_string();
+    let unknown = matches!(reader.eval(&base, env, Path::new("")), V::Unknown);
+    (base.kind() == SyntaxKind::NODE_IDENT && reader.binding_of(env, &name).is_none() && unknown)
+        .then_some(name)
+}
+
+/// [`unbound_base`] of the expression itself, or of what the variable it is
+/// (`sopsFile = clusterFile;`) is bound to.
+fn unbound_root(
+    reader: &Reader,
+    env: &reader::Env,
+    node: &SyntaxNode,
+    depth: usize,
+) -> Option<String> {
+    if node.kind() == SyntaxKind::NODE_IDENT && depth < 8 {
+        if let Some((value, scope)) = reader.binding_of(env, &node.text().to_string()) {
+            return unbound_root(reader, &scope, &syntax::unparen(&value), depth + 1);
         }
     }
-    (!out.as_os_str().is_empty()).then_some(out)
+    unbound_base(reader, env, node)
 }
 
 /// The secrets a member's cluster options use.
@@ -287,32 +280,87 @@ mod tests {
         assert!(secrets_in_expr("other.sops.secrets.x.path").is_empty());
     }
 
-    #[test]
-    fn paths_stay_inside_the_flake() {
-        assert_eq!(
-            join_inside(Path::new("nixos/system/a"), "../../../secrets/c.yaml"),
-            Some(PathBuf::from("secrets/c.yaml"))
+    fn sops_file(host: &str, value: &str, roots: &[&str]) -> SopsFileRef {
+        let text = format!(
+            "{host}: {{ config, ... }}: let v = {value}; in {{ sops.defaultSopsFile = v; }}"
         );
-        assert_eq!(join_inside(Path::new("a"), "../../x"), None);
+        let sources = crate::cluster::Sources::from_texts(
+            Path::new("/flake"),
+            [(PathBuf::from("hosts/a.nix"), text)],
+            "none",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let reader = Reader::new(&sources);
+        let roots: BTreeSet<String> = roots.iter().map(|r| r.to_string()).collect();
+        let file = sources
+            .get(Path::new("hosts/a.nix"))
+            .unwrap_or_else(|| panic!("parsed"));
+        let binding = file
+            .bindings()
+            .iter()
+            .find(|b| b.path == ["sops", "defaultSopsFile"])
+            .map(|b| b.inner.clone())
+            .unwrap_or_else(|| panic!("binding"));
+        path_ref(&reader, &roots, &binding, Path::new("hosts/a.nix"))
     }
 
     #[test]
     fn sopsfile_expressions() {
-        let parse = |text: &str| {
-            let root = rnix::Root::parse(text).syntax();
-            let expr = root.children().next().unwrap();
-            path_ref(&expr, Path::new("hosts/a.nix"))
-        };
         let path = |p: &str| SopsFileRef::Path {
             path: PathBuf::from(p),
         };
-        assert_eq!(parse("./s.yaml"), path("hosts/s.yaml"));
-        assert_eq!(parse("../secrets/s.yaml"), path("secrets/s.yaml"));
-        assert_eq!(parse("self + \"/secrets/s.yaml\""), path("secrets/s.yaml"));
-        assert_eq!(parse("\"${self}/secrets/s.yaml\""), path("secrets/s.yaml"));
-        assert_eq!(parse("/etc/s.yaml"), path("/etc/s.yaml"));
+        let header = "{ inputs, flake, self }";
+        let roots = ["self", "flake"];
+        assert_eq!(sops_file(header, "./s.yaml", &roots), path("hosts/s.yaml"));
+        assert_eq!(
+            sops_file(header, "../secrets/s.yaml", &roots),
+            path("secrets/s.yaml")
+        );
+        assert_eq!(
+            sops_file(header, "self + \"/secrets/s.yaml\"", &roots),
+            path("secrets/s.yaml")
+        );
+        assert_eq!(
+            sops_file(header, "\"${self}/secrets/s.yaml\"", &roots),
+            path("secrets/s.yaml")
+        );
+        assert_eq!(
+            sops_file(header, "\"${inputs.self}/secrets/s.yaml\"", &roots),
+            path("secrets/s.yaml")
+        );
+        assert_eq!(
+            sops_file(header, "flake + \"/sus/s.yaml\"", &roots),
+            path("sus/s.yaml")
+        );
+        assert_eq!(
+            sops_file(header, "\"${flake}/sus/s.yaml\"", &roots),
+            path("sus/s.yaml")
+        );
+        assert_eq!(
+            sops_file(header, "/etc/s.yaml", &roots),
+            path("/etc/s.yaml")
+        );
         assert!(matches!(
-            parse("inputs.secrets + \"/s.yaml\""),
+            sops_file(header, "inputs.secrets + \"/s.yaml\"", &roots),
+            SopsFileRef::Expr { unbound: None, .. }
+        ));
+        // `flake` is not known as the flake root: say which name to declare.
+        assert_eq!(
+            sops_file("{ inputs, self }", "root + \"/sus/s.yaml\"", &roots),
+            SopsFileRef::Expr {
+                expr: "v".into(),
+                unbound: Some("root".into())
+            }
+        );
+        // A parameter that is not known as the root is never taken for it;
+        // the help names it.
+        assert!(matches!(
+            sops_file("{ inputs, src }", "src + \"/sus/s.yaml\"", &roots),
+            SopsFileRef::Expr { unbound: Some(name), .. } if name == "src"
+        ));
+        // Leaving the flake is not resolved.
+        assert!(matches!(
+            sops_file(header, "../../../s.yaml", &roots),
             SopsFileRef::Expr { .. }
         ));
     }

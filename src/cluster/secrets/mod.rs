@@ -21,9 +21,10 @@
 //!   recipient: PGP/KMS only); warning for a post-quantum or plugin recipient
 //!   next to usable ones.
 //! - `NF206` warning: something nixflip cannot check statically (a member's
-//!   age key is unknown, a `sopsFile` or `key` that is not a literal).
+//!   age key is unknown, a `sopsFile` or `key` it cannot resolve, a
+//!   declaration whose `sops.defaultSopsFile` it cannot see).
 //! - `NF207` error: a SOPS file (or `.sops.yaml`) is missing or unreadable, or
-//!   a declaration has no file at all.
+//!   (as Nix evaluates it) a declaration has no file at all.
 //! - `NF208` error (with `--decrypt` only): a file does not decrypt with the
 //!   given identity, a value does not decrypt, or the MAC does not verify.
 
@@ -34,6 +35,7 @@ use std::path::{Path, PathBuf};
 use rnix::SyntaxNode;
 use serde::Serialize;
 
+use super::evaluated::{Evaluated, EvaluatedSops};
 use super::rules::{Finding, Severity};
 use super::{Cluster, Member, Role, SECRETS_FILE};
 use crate::secrets::sops_yaml::relative_path;
@@ -65,7 +67,13 @@ pub enum SopsFileRef {
     /// Relative to the flake root (absolute when outside it).
     Path { path: PathBuf },
     /// An expression nixflip cannot resolve statically.
-    Expr { expr: String },
+    Expr {
+        expr: String,
+        /// A free variable the expression starts from (`root` in
+        /// `root + "/x.yaml"`): perhaps the flake root under another name.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unbound: Option<String>,
+    },
     /// Neither `sopsFile` nor `sops.defaultSopsFile` is set.
     Missing,
 }
@@ -100,6 +108,9 @@ pub struct Declaration {
     /// The declaration's value as written, when it fits on one line.
     #[serde(skip)]
     pub value_text: Option<String>,
+    /// Its file and key are what `nix eval` computed (not the static reading).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub evaluated: bool,
 }
 
 /// A cluster option that uses a secret (`config.sops.secrets."x".path`).
@@ -214,21 +225,84 @@ pub fn check(cluster: &Cluster) -> SecretsReport {
 
 /// The no-key checks, reading SOPS files and `.sops.yaml` under `files_root`.
 pub fn check_at(cluster: &Cluster, files_root: &Path) -> SecretsReport {
-    let mut checker = Checker::new(cluster, files_root);
+    let mut checker = Checker::new(cluster, files_root, None);
     checker.run();
     checker.report
+}
+
+/// The same checks with what `nix eval` computed (the one evaluation of
+/// `check --eval`, `secrets check --eval` or `promote`): each evaluated
+/// member's `sops.defaultSopsFile` and `sops.secrets.<name>.{sopsFile,key}`
+/// replace the static reading, so a default file set by a module nixflip
+/// does not read is checked too.
+pub fn check_evaluated(
+    cluster: &Cluster,
+    files_root: &Path,
+    evaluated: &BTreeMap<String, (String, Evaluated)>,
+) -> SecretsReport {
+    let mut checker = Checker::new(cluster, files_root, Some(evaluated));
+    checker.run();
+    checker.report
+}
+
+/// A static report made final with what `nix eval` computed: when the
+/// evaluated files and keys are those the static reading found, the report
+/// stands as it is (its checks would come out the same); otherwise the
+/// checks run again with the evaluated values. This lets a caller run the
+/// static checks while Nix evaluates and pay for a second run only when the
+/// evaluation tells something new.
+pub fn refine(
+    report: SecretsReport,
+    cluster: &Cluster,
+    files_root: &Path,
+    evaluated: &BTreeMap<String, (String, Evaluated)>,
+) -> SecretsReport {
+    let same = cluster.members.iter().all(|m| {
+        let statics: Vec<Declaration> = report
+            .declarations
+            .iter()
+            .filter(|d| d.host == m.name)
+            .cloned()
+            .collect();
+        let Some((_, fields)) = evaluated.get(&m.name) else {
+            return true;
+        };
+        let Some(sops) = &fields.sops else {
+            return true;
+        };
+        let evaluated = evaluated_declarations(files_root, m, statics.clone(), sops);
+        evaluated.len() == statics.len()
+            && evaluated.iter().zip(&statics).all(|(e, s)| {
+                e.name == s.name
+                    && e.sops_file == s.sops_file
+                    && e.key == s.key
+                    && !(e.evaluated && matches!(e.sops_file, SopsFileRef::Missing))
+            })
+    });
+    if same {
+        report
+    } else {
+        check_evaluated(cluster, files_root, evaluated)
+    }
 }
 
 struct Checker<'a> {
     cluster: &'a Cluster,
     root: &'a Path,
+    /// Each member's `sops.defaultSopsFile`, where known.
+    defaults: BTreeMap<String, SopsFileRef>,
+    evaluated: Option<&'a BTreeMap<String, (String, Evaluated)>>,
     sops_yaml: Option<(PathBuf, Result<SopsConfig, SopsError>)>,
     files: BTreeMap<PathBuf, Result<(String, SopsFile), SopsError>>,
     report: SecretsReport,
 }
 
 impl<'a> Checker<'a> {
-    fn new(cluster: &'a Cluster, root: &'a Path) -> Self {
+    fn new(
+        cluster: &'a Cluster,
+        root: &'a Path,
+        evaluated: Option<&'a BTreeMap<String, (String, Evaluated)>>,
+    ) -> Self {
         let sops_yaml = find_sops_yaml(root).map(|p| {
             let parsed = SopsConfig::load(&p);
             (p, parsed)
@@ -236,6 +310,8 @@ impl<'a> Checker<'a> {
         Checker {
             cluster,
             root,
+            defaults: BTreeMap::new(),
+            evaluated,
             sops_yaml,
             files: BTreeMap::new(),
             report: SecretsReport {
@@ -267,8 +343,26 @@ impl<'a> Checker<'a> {
     fn run(&mut self) {
         let mut declared_anything = false;
         for m in &self.cluster.members {
-            let (decls, notes, has_default) = declarations(self.cluster, m);
-            declared_anything |= !decls.is_empty() || has_default || !notes.is_empty();
+            let (mut decls, mut notes, default_file) = declarations(self.cluster, m);
+            declared_anything |= !decls.is_empty() || default_file.is_some() || !notes.is_empty();
+            let sops = self
+                .evaluated
+                .and_then(|e| e.get(&m.name))
+                .and_then(|(_, fields)| fields.sops.as_ref());
+            let default_file = match sops.and_then(|s| s.default_sops_file.as_ref()) {
+                Some(path) => Some(SopsFileRef::Path {
+                    path: flake_path(self.root, path),
+                }),
+                None => default_file,
+            };
+            if let Some(default) = default_file {
+                self.defaults.insert(m.name.clone(), default);
+            }
+            if let Some(sops) = sops {
+                declared_anything |= !sops.secrets.is_empty();
+                decls = evaluated_declarations(self.root, m, decls, sops);
+                notes.clear();
+            }
             self.report.declarations.extend(decls);
             for n in notes {
                 self.push(n, vec![m.name.clone()], Vec::new(), None);
@@ -400,26 +494,44 @@ impl<'a> Checker<'a> {
         let decls = self.report.declarations.clone();
         for d in &decls {
             match &d.sops_file {
-                SopsFileRef::Missing => {
+                SopsFileRef::Missing if d.evaluated => {
                     let f = at(
                         "NF207",
                         Severity::Error,
                         &d.host,
                         &d.loc,
-                        format!("{}: sops.secrets.\"{}\" has no sopsFile, and {} sets no sops.defaultSopsFile", d.host, d.name, d.host),
+                        format!("{}: sops.secrets.\"{}\" has no sopsFile, and sops.defaultSopsFile is not set on {} (as nix eval computes it): sops-nix cannot install it", d.host, d.name, d.host),
                         format!("set sopsFile = ./path/to/secrets.yaml; on the declaration, or sops.defaultSopsFile on {}", d.host),
                     );
                     self.push(f, vec![d.host.clone()], vec![d.name.clone()], None);
                 }
-                SopsFileRef::Expr { expr } => {
+                SopsFileRef::Missing => {
+                    // Another module (of an input, or one nixflip does not
+                    // read) may set sops.defaultSopsFile: not checkable
+                    // statically, which is no reason to refuse anything.
+                    let f = at(
+                        "NF206",
+                        Severity::Warning,
+                        &d.host,
+                        &d.loc,
+                        format!("{}: sops.secrets.\"{}\" has no sopsFile, and no file of {} that nixflip reads sets sops.defaultSopsFile (a module it does not evaluate may): its key and recipients are not checked", d.host, d.name, d.host),
+                        format!("set sopsFile on the declaration, or sops.defaultSopsFile in a file of {}; or run with --eval to read what Nix computes", d.host),
+                    );
+                    self.push(f, vec![d.host.clone()], vec![d.name.clone()], None);
+                }
+                SopsFileRef::Expr { expr, unbound } => {
                     let loc = d.file_loc.as_ref().unwrap_or(&d.loc);
+                    let help = match unbound {
+                        Some(name) => format!("if `{name}` is the flake root, say so in nixflip.toml: [flake] root_names = [\"{name}\"]; or run with --eval to read what Nix computes"),
+                        None => "write the path as a literal (./secrets/x.yaml, or self + \"/secrets/x.yaml\"), or run with --eval to read what Nix computes".into(),
+                    };
                     let f = at(
                         "NF206",
                         Severity::Warning,
                         &d.host,
                         loc,
                         format!("{}: the SOPS file of sops.secrets.\"{}\" is `{expr}`, which nixflip cannot resolve statically; its key and recipients are not checked", d.host, d.name),
-                        "write the path as a literal (./secrets/x.yaml, or self + \"/secrets/x.yaml\")".into(),
+                        help,
                     );
                     self.push(f, vec![d.host.clone()], vec![d.name.clone()], None);
                 }
@@ -695,7 +807,7 @@ impl<'a> Checker<'a> {
                     "{role_text} and needs secret `{name}` ({why}), but {} does not declare sops.secrets.\"{name}\": it would not exist on the host",
                     m.name
                 );
-                let help = declaration_hint(&self.report.declarations, name, m);
+                let help = self.declaration_hint(name, m);
                 let f = match &loc {
                     Some(loc) => at("NF202", Severity::Error, &m.name, loc, message, help),
                     None => Finding {
@@ -726,6 +838,111 @@ impl<'a> Checker<'a> {
                 needs: resolved.into_iter().collect(),
             });
         }
+    }
+
+    /// How to declare `name` on `m`: as another member declares it, if one
+    /// does, with the SOPS file that declaration would read on `m` (its own
+    /// `sopsFile` read in `m`'s file, or `m`'s default file), and whether
+    /// that file has the key and lists `m` as a recipient.
+    fn declaration_hint(&self, name: &str, m: &Member) -> String {
+        let key = crate::nixedit::path::render_key(name);
+        let Some(d) = self
+            .report
+            .declarations
+            .iter()
+            .find(|d| d.name == name && d.host != m.name)
+        else {
+            return format!(
+                "declare it on {}: add `sops.secrets.{key} = {{ }};` to {}",
+                m.name,
+                m.file.display()
+            );
+        };
+        let value = d.value_text.clone().unwrap_or_else(|| "{ … }".into());
+        let mut hint = format!(
+            "declare it on {}: add `sops.secrets.{key} = {value};` to {} (as {} declares it at {}:{})",
+            m.name,
+            m.file.display(),
+            d.host,
+            d.loc.file.display(),
+            d.loc.line
+        );
+        let target = self.copied_file(d, m);
+        let secret_key = d.key.clone().unwrap_or_else(|| name.to_string());
+        let reads = match &target {
+            SopsFileRef::Path { path } => {
+                let has_key = match self.files.get(path) {
+                    Some(Ok((_, file))) => Some(file.lookup_sops_nix_key(&secret_key).is_some()),
+                    _ => None,
+                };
+                let recipient = match (host_key(self.cluster, self.root, &m.name), self.files.get(path)) {
+                    (Some(k), Some(Ok((_, file)))) => {
+                        let recipients: BTreeSet<String> = file
+                            .age_recipients()
+                            .iter()
+                            .map(|r| normalize_recipient(r))
+                            .collect();
+                        Some(k.forms.iter().any(|f| recipients.contains(f)))
+                    }
+                    _ => None,
+                };
+                let has = match has_key {
+                    Some(true) => "which has that key".to_string(),
+                    Some(false) => format!("which has no key `{secret_key}` (add it with `sops set`)"),
+                    None => "which nixflip cannot read".to_string(),
+                };
+                let member = match (has_key, recipient) {
+                    (None, _) => String::new(),
+                    (_, Some(true)) => format!(" and lists {} as a recipient", m.name),
+                    (_, Some(false)) => format!(" but does not list {} as a recipient (add its key to .sops.yaml, then `sops updatekeys {}`)", m.name, path.display()),
+                    (_, None) => format!("; whether {} can decrypt it is unknown (its age key is not in nixflip.toml)", m.name),
+                };
+                format!("there it would read key `{secret_key}` from {}, {has}{member}", path.display())
+            }
+            SopsFileRef::Expr { expr, .. } => format!("there its SOPS file would be `{expr}`, which nixflip cannot resolve"),
+            SopsFileRef::Missing => format!("there it would read the default SOPS file, and {} sets none that nixflip can see: add a sopsFile", m.name),
+        };
+        hint.push_str("; ");
+        hint.push_str(&reads);
+        hint
+    }
+
+    /// The SOPS file `d` (another member's declaration) would read if its
+    /// text were written in `m`'s host file.
+    fn copied_file(&self, d: &Declaration, m: &Member) -> SopsFileRef {
+        let own_file = d.file_loc.as_ref().filter(|loc| {
+            loc.file == d.loc.file
+                && d.loc.span.start <= loc.span.start
+                && loc.span.end <= d.loc.span.end
+        });
+        let Some(loc) = own_file else {
+            // It reads its host's default file: on `m`, `m`'s.
+            return self
+                .defaults
+                .get(&m.name)
+                .cloned()
+                .unwrap_or(SopsFileRef::Missing);
+        };
+        let text = self
+            .cluster
+            .sources
+            .text(&loc.file)
+            .and_then(|t| t.get(loc.span.clone()))
+            .unwrap_or_default();
+        // Read the expression as if written in m's file (one binding, so
+        // the reader resolves it in that file's directory).
+        let wrapped = format!("{{ x = {text}; }}");
+        let parsed = rnix::Root::parse(&wrapped);
+        let Some(value) = parsed
+            .syntax()
+            .descendants()
+            .find(|n| n.kind() == rnix::SyntaxKind::NODE_ATTRPATH_VALUE)
+            .and_then(|b| crate::nixedit::syntax::binding_value(&b))
+        else {
+            return SopsFileRef::Missing;
+        };
+        let reader = crate::cluster::flake::reader::Reader::new(&self.cluster.sources);
+        declarations::path_ref(&reader, &self.cluster.flake.root_names, &value, &m.file)
     }
 
     /// NF203 (and NF206 when a member's key is unknown).
@@ -860,6 +1077,98 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// A member's declarations as `nix eval` computed them: every evaluated
+/// secret, at its static declaration when nixflip found one (else at the
+/// host file), with the evaluated file and key. A static declaration Nix
+/// does not have (under a false `mkIf`) is dropped.
+fn evaluated_declarations(
+    root: &Path,
+    m: &Member,
+    statics: Vec<Declaration>,
+    sops: &EvaluatedSops,
+) -> Vec<Declaration> {
+    let host_loc = Loc {
+        file: m.file.clone(),
+        span: 0..0,
+        line: 1,
+        column: 1,
+    };
+    sops.secrets
+        .iter()
+        .map(|(name, secret)| {
+            let mut d = statics
+                .iter()
+                .find(|d| &d.name == name)
+                .cloned()
+                .unwrap_or_else(|| Declaration {
+                    host: m.name.clone(),
+                    name: name.clone(),
+                    key: None,
+                    sops_file: SopsFileRef::Missing,
+                    format: None,
+                    file: m.file.clone(),
+                    line: 1,
+                    loc: host_loc.clone(),
+                    file_loc: None,
+                    value_text: None,
+                    evaluated: false,
+                });
+            // Where Nix cannot compute a value (the evaluation of it fails),
+            // the static reading stands; only a file that neither gives is
+            // missing.
+            match &secret.sops_file {
+                Some(path) => {
+                    d.sops_file = SopsFileRef::Path {
+                        path: flake_path(root, path),
+                    };
+                    d.evaluated = true;
+                }
+                None if matches!(d.sops_file, SopsFileRef::Missing) => d.evaluated = true,
+                None => {}
+            }
+            if let Some(key) = &secret.key {
+                d.key = Some(key.clone());
+            }
+            if secret.format.is_some() {
+                d.format = secret.format.clone();
+            }
+            d
+        })
+        .collect()
+}
+
+/// A file path as Nix prints it, as nixflip names it: a file of the flake
+/// (Nix evaluates the flake from a copy in the store) relative to its root,
+/// anything else as it is. A store path is in a copy of this flake when the
+/// store object holds the same `flake.nix` (or, failing that, the same file
+/// at the same place).
+pub fn flake_path(root: &Path, evaluated: &str) -> PathBuf {
+    let path = Path::new(evaluated);
+    if let Ok(inside) = path.strip_prefix(root) {
+        return inside.to_path_buf();
+    }
+    let Ok(in_store) = path.strip_prefix("/nix/store") else {
+        return path.to_path_buf();
+    };
+    let mut parts = in_store.components();
+    let Some(object) = parts.next() else {
+        return path.to_path_buf();
+    };
+    let rel: PathBuf = parts.collect();
+    let object = Path::new("/nix/store").join(object);
+    let same = |a: &Path, b: &Path| match (std::fs::read(a), std::fs::read(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let copy_of_flake =
+        same(&object.join("flake.nix"), &root.join("flake.nix")) || same(path, &root.join(&rel));
+    if copy_of_flake && !rel.as_os_str().is_empty() {
+        rel
+    } else {
+        path.to_path_buf()
+    }
+}
+
 /// The key a member answers to, in every form a SOPS file may name it.
 #[derive(Clone, Debug)]
 pub struct HostKey {
@@ -976,31 +1285,6 @@ fn first_declaration(decls: &[Declaration], host: &str) -> Option<Loc> {
         .filter(|d| d.host == host)
         .min_by_key(|d| (d.loc.file.clone(), d.loc.span.start))
         .map(|d| d.loc.clone())
-}
-
-/// How to declare `name` on `m`: as another member declares it, if one does.
-fn declaration_hint(decls: &[Declaration], name: &str, m: &Member) -> String {
-    let value = decls
-        .iter()
-        .find(|d| d.name == name && d.host != m.name)
-        .map(|d| {
-            (
-                d.value_text.clone().unwrap_or_else(|| "{ … }".into()),
-                format!(
-                    " (as {} declares it at {}:{})",
-                    d.host,
-                    d.loc.file.display(),
-                    d.loc.line
-                ),
-            )
-        });
-    let (value, from) = value.unwrap_or_else(|| ("{ }".into(), String::new()));
-    let key = crate::nixedit::path::render_key(name);
-    format!(
-        "declare it on {}: add `sops.secrets.{key} = {value};` to {}{from}",
-        m.name,
-        m.file.display()
-    )
 }
 
 fn short(text: &str) -> String {

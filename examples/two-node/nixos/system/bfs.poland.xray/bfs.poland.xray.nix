@@ -8,7 +8,7 @@
 {
   imports = [
     self.nixosModules.matrix-cluster
-    ../../module/sops.nix # real flakes: inputs.sops-nix.nixosModules.sops
+    inputs.sops-nix.nixosModules.sops
   ];
 
   networking.hostName = "bfs-poland-xray";

@@ -9,7 +9,7 @@
 in {
   imports = [
     self.nixosModules.matrix-cluster
-    ../../module/sops.nix # real flakes: inputs.sops-nix.nixosModules.sops
+    inputs.sops-nix.nixosModules.sops
   ];
 
   networking.hostName = "hectic-lab";
