@@ -18,6 +18,7 @@ cargo build --release
 cargo bench --bench editor
 cargo bench --bench check
 cargo bench --bench promote
+cargo bench --bench large
 # Needs root, sshd and PostgreSQL (as the live tests do).
 cargo bench --bench live
 cargo bench --bench switchover

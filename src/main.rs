@@ -3,6 +3,30 @@
 
 #![allow(clippy::result_large_err)]
 
+// Every command prints through these instead of std's macros of the same
+// name (a `macro_rules!` shadows the prelude's in this file and every module
+// declared after it): std's panic when the reader has gone away (`nixflip
+// diff … | head -1`); these go quiet and let the command finish (see
+// nixflip::render::stdio).
+macro_rules! print {
+    ($($arg:tt)*) => { nixflip::render::stdio::print(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    () => { nixflip::render::stdio::print(format_args!("\n")) };
+    ($($arg:tt)*) => {
+        nixflip::render::stdio::print(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => { nixflip::render::stdio::eprint(format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { nixflip::render::stdio::eprint(format_args!("\n")) };
+    ($($arg:tt)*) => {
+        nixflip::render::stdio::eprint(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod commands;
 
 use std::process::ExitCode;
@@ -121,7 +145,12 @@ pub enum Command {
 
 fn print_completions(shell: clap_complete::Shell) -> nixflip::Result<i32> {
     let mut command = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut command, "nixflip", &mut std::io::stdout());
+    clap_complete::generate(
+        shell,
+        &mut command,
+        "nixflip",
+        &mut nixflip::render::stdio::stdout(),
+    );
     Ok(nixflip::error::EXIT_OK)
 }
 
@@ -135,9 +164,11 @@ fn print_man() -> nixflip::Result<i32> {
         nixflip::Error::external(format!("cannot render the man page: {e}"), "report this")
     })?;
     use std::io::Write;
-    std::io::stdout().write_all(&page).map_err(|e| {
-        nixflip::Error::external(format!("cannot write the man page: {e}"), "check stdout")
-    })?;
+    nixflip::render::stdio::stdout()
+        .write_all(&page)
+        .map_err(|e| {
+            nixflip::Error::external(format!("cannot write the man page: {e}"), "check stdout")
+        })?;
     Ok(nixflip::error::EXIT_OK)
 }
 
@@ -242,6 +273,15 @@ fn main() -> ExitCode {
         Command::Man => print_man(),
         Command::Secrets(command) => commands::secrets::secrets(&cli, command),
         Command::Janitor { dir } => Ok(nixflip::eval::janitor(dir)),
+    };
+    // Output cut short by anything but a closed pipe (a full disk behind
+    // `>`) must not pass for success.
+    let result = match (result, nixflip::render::stdio::stdout_failure()) {
+        (Ok(_), Some(failure)) => Err(nixflip::Error::external(
+            format!("cannot write to standard output: {failure}"),
+            "check where stdout goes (a full disk?)",
+        )),
+        (result, _) => result,
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

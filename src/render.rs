@@ -7,6 +7,7 @@ pub mod plan;
 pub mod review;
 pub mod secrets;
 pub mod status;
+pub mod stdio;
 
 /// A unified diff of one file, with `a/` and `b/` headers like git's; empty
 /// when nothing changed. Coloured for a terminal when `color` is set.

@@ -71,11 +71,30 @@ pub fn parse_failure(error: &crate::error::Error) -> Option<Finding> {
             (Some(crate::error::Error::Edit(edit)), _) | (None, Some(edit)) => Some(edit),
             _ => None,
         };
-        if let Some(EditError::Parse { file, src, labels }) = parse {
+        // A syntax error, or what Nix rejects although it parses (a
+        // duplicate attribute, …): either way Nix does not read the file.
+        let rejected = match parse {
+            Some(EditError::Parse {
+                file,
+                message,
+                src,
+                span,
+                ..
+            }) => Some((file, message, src, span.offset(), span.len())),
+            Some(EditError::Invalid {
+                file,
+                message,
+                src,
+                labels,
+                ..
+            }) => {
+                let (offset, len) = labels.first().map_or((0, 0), |l| (l.offset(), l.len()));
+                Some((file, message, src, offset, len))
+            }
+            _ => None,
+        };
+        if let Some((file, what, src, offset, len)) = rejected {
             let text = src.inner();
-            let (offset, len, what) = labels.first().map_or((0, 0, None), |l| {
-                (l.offset(), l.len(), l.label().map(str::to_string))
-            });
             let (line, column) = crate::nixedit::line_col(text, offset);
             return Some(Finding {
                 id: "NF010",
@@ -85,10 +104,7 @@ pub fn parse_failure(error: &crate::error::Error) -> Option<Finding> {
                 line,
                 column,
                 span: Some((offset, offset + len)),
-                message: match what {
-                    Some(what) => format!("{file} does not parse: {what}"),
-                    None => format!("{file} does not parse"),
-                },
+                message: format!("{file} does not parse: {what}"),
                 help: format!("fix the syntax error; nixflip judges no cluster it cannot read (`nix-instantiate --parse {file}` shows Nix's own message)"),
             });
         }

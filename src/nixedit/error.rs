@@ -5,13 +5,80 @@ use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum EditError {
-    #[error("{file} is not valid Nix")]
-    #[diagnostic(
-        code(nixflip::edit::parse),
-        help("fix the syntax error first: nixflip never edits a file it cannot parse")
-    )]
+    #[error("{file}: {message}")]
+    #[diagnostic(code(nixflip::edit::parse), help("{help}"))]
     Parse {
         file: String,
+        /// As Nix words it: "syntax error, unexpected end of file, expecting '\"'".
+        message: String,
+        help: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("here")]
+        span: SourceSpan,
+    },
+
+    /// Something Nix rejects although it parses (a duplicate attribute, an
+    /// integer out of range, …): see `strict`.
+    #[error("{file}: {message}")]
+    #[diagnostic(code(nixflip::edit::invalid), help("{help}"))]
+    Invalid {
+        file: String,
+        message: String,
+        help: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label(collection)]
+        labels: Vec<LabeledSpan>,
+    },
+
+    #[error("{file} is empty: a Nix file holds one expression")]
+    #[diagnostic(
+        code(nixflip::edit::empty),
+        help("write the expression first (for a module, `{{ }}`), then edit it with nixflip")
+    )]
+    Empty { file: String },
+
+    #[error("{file} is not Nix source: {why}")]
+    #[diagnostic(
+        code(nixflip::edit::binary),
+        help("nixflip reads UTF-8 text without NUL bytes (Nix stops reading at a NUL)")
+    )]
+    Binary { file: String, why: String },
+
+    #[error("{file} nests deeper than {limit} levels at line {line}, column {column}")]
+    #[diagnostic(
+        code(nixflip::edit::too_deep),
+        help("Nix's own parser gives up on nesting about this deep; nixflip refuses it rather than risk running out of stack")
+    )]
+    TooDeep {
+        file: String,
+        limit: usize,
+        line: usize,
+        column: usize,
+    },
+
+    #[error("cannot tell what defines `{path}` in {file}: {why}")]
+    #[diagnostic(
+        code(nixflip::edit::hidden),
+        help("nixflip reads only what the file writes out; set the value where that expression is defined, or edit by hand")
+    )]
+    Hidden {
+        path: String,
+        file: String,
+        why: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("{why}")]
+        span: SourceSpan,
+    },
+
+    #[error("cannot remove `{path}`: {why}")]
+    #[diagnostic(code(nixflip::edit::still_used), help("{help}"))]
+    StillUsed {
+        path: String,
+        why: String,
+        help: String,
         #[source_code]
         src: NamedSource<String>,
         #[label(collection)]
@@ -110,14 +177,13 @@ pub enum EditError {
         labels: Vec<LabeledSpan>,
     },
 
-    #[error("editing `{path}` would produce invalid Nix in {file}; nothing was written")]
-    #[diagnostic(
-        code(nixflip::edit::would_not_reparse),
-        help("this is a bug in nixflip's editor; please report it with the file")
-    )]
-    WouldNotReparse {
+    #[error("editing `{path}` would make {file} invalid: {message}; nothing was written")]
+    #[diagnostic(code(nixflip::edit::would_break), help("{help}"))]
+    WouldBreak {
         path: String,
         file: String,
+        message: String,
+        help: String,
         #[source_code]
         src: NamedSource<String>,
         #[label(collection)]

@@ -21,11 +21,19 @@ pub struct Style {
 }
 
 impl Style {
-    pub fn detect(text: &str) -> Style {
-        let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    /// The style of `text`; `layout` is the same text with lone CRs read as
+    /// LFs (what the line-based measuring looks at).
+    pub fn detect(text: &str, layout: &str) -> Style {
+        let eol = if text.contains("\r\n") {
+            "\r\n"
+        } else if text.contains('\r') && !text.contains('\n') {
+            "\r"
+        } else {
+            "\n"
+        };
         Style {
             eol,
-            unit: indent_unit(text),
+            unit: indent_unit(layout),
         }
     }
 }
@@ -47,16 +55,26 @@ fn indent_unit(text: &str) -> String {
 }
 
 /// Whether lists of two or more items are mostly written one item per line.
-pub fn prefers_multiline_lists(root: &SyntaxNode) -> bool {
+pub fn prefers_multiline_lists(root: &SyntaxNode, layout: &str) -> bool {
+    // Line breaks by offset, so that each list costs a lookup, not a scan
+    // of its text (nested lists would make that quadratic).
+    let breaks: Vec<usize> = layout
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| *b == b'\n')
+        .map(|(i, _)| i)
+        .collect();
     let (mut multi, mut single) = (0, 0);
     for list in root
         .descendants()
         .filter(|n| n.kind() == SyntaxKind::NODE_LIST)
     {
-        if list.children().count() < 2 {
+        if list.children().nth(1).is_none() {
             continue;
         }
-        if list.text().to_string().contains('\n') {
+        let r = list.text_range();
+        let (start, end) = (usize::from(r.start()), usize::from(r.end()));
+        if breaks.partition_point(|&b| b < end) > breaks.partition_point(|&b| b < start) {
             multi += 1;
         } else {
             single += 1;
@@ -94,33 +112,49 @@ pub fn plan_insert(
 
 /// Siblings written `a.b = …` mean dotted; siblings that open nested sets
 /// (`a = { … };`) mean nested; plain leaves alone say nothing, and a single line
-/// is the smaller change.
+/// is the smaller change. (Entries with a dynamic key say nothing either.)
 fn prefers_dotted(entries: &[SyntaxNode]) -> bool {
-    let keyed: Vec<(Vec<String>, Option<SyntaxNode>)> = entries
+    let mut nested = false;
+    for entry in entries
         .iter()
         .filter(|e| e.kind() == SyntaxKind::NODE_ATTRPATH_VALUE)
-        .filter_map(|e| Some((syntax::binding_keys(e)?, syntax::binding_value(e))))
-        .collect();
-    if keyed.iter().any(|(keys, _)| keys.len() > 1) {
-        return true;
+    {
+        let Some(attrs) = syntax::binding_attrpath(entry) else {
+            continue;
+        };
+        if !attrs.children().all(|a| syntax::attr_is_static(&a)) {
+            continue;
+        }
+        if attrs.children().nth(1).is_some() {
+            return true;
+        }
+        nested |= syntax::binding_value(entry)
+            .is_some_and(|v| syntax::unparen(&v).kind() == SyntaxKind::NODE_ATTR_SET);
     }
-    let nested = keyed.iter().any(|(_, value)| {
-        value
-            .as_ref()
-            .is_some_and(|v| syntax::unparen(v).kind() == SyntaxKind::NODE_ATTR_SET)
-    });
     !nested
 }
 
 /// The sibling sharing the longest key prefix with `rest` (the last of equals),
-/// or the last entry when none shares anything.
+/// or the last entry when none shares anything. Keys are compared in place
+/// (a large set has tens of thousands of entries).
 fn anchor(entries: &[SyntaxNode], rest: &[String]) -> Option<SyntaxNode> {
     let shared = |entry: &SyntaxNode| -> usize {
-        let keys = syntax::binding_keys(entry).unwrap_or_default();
-        keys.iter().zip(rest).take_while(|(a, b)| a == b).count()
+        let Some(attrs) = syntax::binding_attrpath(entry) else {
+            return 0;
+        };
+        if !attrs.children().all(|a| syntax::attr_is_static(&a)) {
+            return 0;
+        }
+        attrs
+            .children()
+            .zip(rest)
+            .take_while(|(attr, key)| syntax::attr_is(attr, key))
+            .count()
     };
-    let best = entries.iter().map(shared).max()?;
-    entries.iter().rev().find(|e| shared(e) == best).cloned()
+    let shares: Vec<usize> = entries.iter().map(shared).collect();
+    let best = shares.iter().copied().max()?;
+    let at = shares.iter().rposition(|&s| s == best)?;
+    entries.get(at).cloned()
 }
 
 fn insert_after(
@@ -295,7 +329,8 @@ fn insert_into_empty(
 }
 
 /// `a.b.c = v;` (dotted) or `a = { b = { c = v; }; };` (nested, one key per
-/// level, each level indented one unit deeper).
+/// level, each level indented one unit deeper). Built level by level: a path
+/// may be as long as the user types it.
 fn render_binding(
     keys: &[String],
     dotted: bool,
@@ -312,18 +347,39 @@ fn render_binding(
             _ => format!("{key} "),
         }
     };
-    if dotted || keys.len() == 1 {
+    let Some((last, parents)) = keys.split_last() else {
+        return String::new();
+    };
+    if dotted || parents.is_empty() {
         let key: Vec<String> = keys.iter().map(|k| render_key(k)).collect();
         return format!("{}= {};", pad(key.join(".")), render(indent));
     }
-    let inner_indent = format!("{indent}{unit}");
-    let inner = render_binding(&keys[1..], false, &inner_indent, unit, eol, render, None);
-    if eol == " " {
-        format!("{}= {{ {inner} }};", pad(render_key(&keys[0])))
-    } else {
-        format!(
-            "{}= {{{eol}{inner_indent}{inner}{eol}{indent}}};",
-            pad(render_key(&keys[0]))
-        )
+    let mut out = String::new();
+    let mut closes: Vec<String> = Vec::new();
+    let mut level_indent = indent.to_string();
+    for (i, key) in parents.iter().enumerate() {
+        let key = if i == 0 {
+            pad(render_key(key))
+        } else {
+            format!("{} ", render_key(key))
+        };
+        let inner_indent = format!("{level_indent}{unit}");
+        if eol == " " {
+            out.push_str(&format!("{key}= {{ "));
+            closes.push(" };".to_string());
+        } else {
+            out.push_str(&format!("{key}= {{{eol}{inner_indent}"));
+            closes.push(format!("{eol}{level_indent}}};"));
+        }
+        level_indent = inner_indent;
     }
+    out.push_str(&format!(
+        "{} = {};",
+        render_key(last),
+        render(&level_indent)
+    ));
+    for close in closes.into_iter().rev() {
+        out.push_str(&close);
+    }
+    out
 }

@@ -1,19 +1,26 @@
 //! The generic lossless attribute editor.
 //!
-//! Parse with `rnix`, find the binding that defines a path (through every
-//! syntactic form a NixOS module uses), compute a text edit (byte range → new
-//! text), apply it, prove the result parses cleanly and adds no duplicate
-//! attribute (see [`verify`]: locally when it can, else by re-parsing all of
-//! it), and refuse anything else. Bytes outside the edited range are never
-//! touched.
+//! Must never write a byte outside the edited range, and never write a file
+//! that Nix rejects or that means something else than what was asked: a file
+//! Nix would reject is refused before anything is planned (see [`load`] and
+//! [`strict`]), and every edit is proven (see [`verify`]) before it is
+//! returned.
 //!
-//! A lookup walks only the bindings on the way to its path; the walk of every
-//! binding is made on first use of [`NixFile::bindings`].
+//! Parse with `rnix` (patched: `vendor/rnix`), find the binding that defines
+//! a path (through every syntactic form a NixOS module uses), compute a text
+//! edit (byte range → new text), apply it, prove the result valid. A lookup
+//! walks only the bindings on the way to its path; the walk of every binding
+//! is made on first use of [`NixFile::bindings`].
 
 pub mod error;
 mod insert;
+pub mod invariants;
+mod load;
 pub(crate) use insert::aligned_column;
 pub mod path;
+mod refs;
+mod replace;
+pub mod strict;
 pub mod syntax;
 pub mod value;
 pub mod verify;
@@ -21,6 +28,7 @@ pub mod walk;
 
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::rc::Rc;
 
@@ -30,6 +38,7 @@ use rnix::{SyntaxKind, SyntaxNode};
 pub use error::EditError;
 pub use path::AttrPath;
 pub use value::Value;
+pub use walk::Reading;
 use walk::{Binding, Focus, Walk};
 
 /// A replacement of a byte range of the original text.
@@ -49,24 +58,40 @@ pub enum NewValue {
 }
 
 impl NewValue {
-    /// An expression from the user, refused if it does not parse on its own.
+    /// An expression from the user, refused if Nix would not read it on its
+    /// own (a syntax error, or anything `strict` refuses).
     pub fn expr(text: &str) -> Result<NewValue, EditError> {
-        let parsed = rnix::Root::parse(text);
-        if parsed.errors().is_empty() && !text.trim().is_empty() {
-            return Ok(NewValue::Expr(text.trim().to_string()));
+        let trimmed = text.trim();
+        let parsed = rnix::Root::parse(trimmed);
+        let checked = if trimmed.is_empty() {
+            Err(EditError::Empty {
+                file: "--expr".into(),
+            })
+        } else {
+            load::check("--expr", trimmed, &parsed)
+        };
+        match checked {
+            Ok(()) => Ok(NewValue::Expr(trimmed.to_string())),
+            Err(error) => Err(EditError::BadExpr {
+                src: NamedSource::new("--expr", trimmed.to_string()),
+                labels: vec![LabeledSpan::new_with_span(
+                    Some(error.to_string().replace("--expr: ", "")),
+                    SourceSpan::from((0, trimmed.len())),
+                )],
+            }),
         }
-        Err(EditError::BadExpr {
-            src: NamedSource::new("--expr", text.to_string()),
-            labels: parse_error_labels(text, parsed.errors()),
-        })
     }
 }
 
-/// A parsed `.nix` file and the bindings its module body defines.
+/// A parsed `.nix` file and the bindings its body defines.
 pub struct NixFile {
     name: String,
     text: String,
+    /// `text` with lone CRs read as LFs (same length, same offsets), for the
+    /// line-based measuring of layout; `None` when it would equal `text`.
+    layout: Option<String>,
     root: SyntaxNode,
+    reading: Reading,
     /// Every binding, walked on first use.
     walk: OnceCell<Walk>,
     /// Walks focused on a path, kept for [`NixFile::walk_under`].
@@ -89,8 +114,47 @@ pub struct Found {
     pub priority: u32,
     /// Under a `mkIf`.
     pub conditional: bool,
+    /// The conditions of the `mkIf`s it is under, outermost first, as written.
+    pub conditions: Vec<String>,
     /// Set by `inherit`.
     pub inherited: bool,
+}
+
+impl Found {
+    /// The conditions as one expression: `c`, or `(a) && (b)`.
+    pub fn condition(&self) -> Option<String> {
+        match self.conditions.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            many => Some(
+                many.iter()
+                    .map(|c| format!("({c})"))
+                    .collect::<Vec<_>>()
+                    .join(" && "),
+            ),
+        }
+    }
+}
+
+/// What a path holds when it is an attribute set: the set composed from
+/// every definition under it (`a.b.c = 1; a.b.d = 2;` → `a.b` is
+/// `{ c = 1; d = 2; }`).
+#[derive(Clone, Debug)]
+pub struct Composed {
+    /// The set as JSON, when every value in it is a literal and no
+    /// attribute is defined twice.
+    pub value: Option<serde_json::Value>,
+    /// Every definition, with its path, in file order.
+    pub definitions: Vec<(AttrPath, Found)>,
+}
+
+/// What `get` finds at a path.
+#[derive(Clone, Debug)]
+pub enum Query {
+    /// One definition (a value, or an attribute set written in one place).
+    One(Found),
+    /// An attribute set spread over several definitions.
+    Set(Composed),
 }
 
 /// The result of an edit: the new text, and whether anything changed.
@@ -107,7 +171,9 @@ impl Clone for NixFile {
         NixFile {
             name: self.name.clone(),
             text: self.text.clone(),
+            layout: self.layout.clone(),
             root: self.root.clone(),
+            reading: self.reading,
             walk: OnceCell::new(),
             focused: RefCell::new(Vec::new()),
         }
@@ -115,35 +181,69 @@ impl Clone for NixFile {
 }
 
 impl NixFile {
-    /// Parse `text`; a file with any syntax error is refused.
+    /// Parse `text` as a NixOS module (paths are option paths, see
+    /// [`Reading::Option`]); a file Nix would reject is refused.
     pub fn parse(name: impl Into<String>, text: impl Into<String>) -> Result<NixFile, EditError> {
+        NixFile::parse_as(name, text, Reading::Option)
+    }
+
+    /// Parse `text`, reading paths as `reading` says.
+    pub fn parse_as(
+        name: impl Into<String>,
+        text: impl Into<String>,
+        reading: Reading,
+    ) -> Result<NixFile, EditError> {
         let text = text.into();
         let parsed = rnix::Root::parse(&text);
-        NixFile::from_parse(name, text, parsed)
+        Ok(NixFile::from_parse(name, text, parsed)?.with_reading(reading))
+    }
+
+    /// Read a file's bytes: a binary file (NUL bytes, not UTF-8) is refused
+    /// with a short message of its own.
+    pub fn from_bytes(
+        name: impl Into<String>,
+        bytes: Vec<u8>,
+        reading: Reading,
+    ) -> Result<NixFile, EditError> {
+        let name = name.into();
+        let text = load::text_of(&name, bytes)?;
+        NixFile::parse_as(name, text, reading)
     }
 
     /// A file from `rnix`'s parse of `text` (which can be made on another
-    /// thread: the parse is `Send`, the tree built from it is not).
+    /// thread: the parse is `Send`, the tree built from it is not), read as
+    /// a NixOS module.
     pub fn from_parse(
         name: impl Into<String>,
         text: String,
         parsed: rnix::Parse<rnix::Root>,
     ) -> Result<NixFile, EditError> {
         let name = name.into();
-        if !parsed.errors().is_empty() {
-            return Err(EditError::Parse {
-                labels: parse_error_labels(&text, parsed.errors()),
-                src: NamedSource::new(&name, text.clone()),
-                file: name,
-            });
-        }
+        load::check(&name, &text, &parsed)?;
+        let layout = has_lone_cr(&text).then(|| lone_cr_as_lf(&text));
         Ok(NixFile {
             name,
             text,
+            layout,
             root: parsed.syntax(),
+            reading: Reading::Option,
             walk: OnceCell::new(),
             focused: RefCell::new(Vec::new()),
         })
+    }
+
+    /// The same file, its paths read as `reading` says.
+    pub fn with_reading(mut self, reading: Reading) -> NixFile {
+        if reading != self.reading {
+            self.reading = reading;
+            self.walk = OnceCell::new();
+            self.focused = RefCell::new(Vec::new());
+        }
+        self
+    }
+
+    pub fn reading(&self) -> Reading {
+        self.reading
     }
 
     pub fn name(&self) -> &str {
@@ -154,17 +254,23 @@ impl NixFile {
         &self.text
     }
 
+    /// The text for line-based layout decisions (lone CRs read as LFs).
+    fn layout(&self) -> &str {
+        self.layout.as_deref().unwrap_or(&self.text)
+    }
+
     pub fn root(&self) -> &SyntaxNode {
         &self.root
     }
 
-    /// Every binding of the module body, with full paths.
+    /// Every binding of the body, with full paths.
     pub fn bindings(&self) -> &[Binding] {
         &self.full_walk().bindings
     }
 
     fn full_walk(&self) -> &Walk {
-        self.walk.get_or_init(|| walk::walk(&self.root))
+        self.walk
+            .get_or_init(|| walk::walk(&self.root, self.reading))
     }
 
     /// The bindings (and containers) whose path leads to `prefix` or lies
@@ -176,7 +282,11 @@ impl NixFile {
         if let Some((_, walk)) = kept.iter().find(|(p, _)| p == prefix) {
             return Rc::clone(walk);
         }
-        let walk = Rc::new(walk::walk_focused(&self.root, Focus::Path(prefix.to_vec())));
+        let walk = Rc::new(walk::walk_focused(
+            &self.root,
+            self.reading,
+            Focus::Path(prefix.to_vec()),
+        ));
         kept.push((prefix.to_vec(), Rc::clone(&walk)));
         walk
     }
@@ -186,7 +296,11 @@ impl NixFile {
     fn walk_toward(&self, keys: &[String]) -> Cow<'_, Walk> {
         match self.walk.get() {
             Some(all) => Cow::Borrowed(all),
-            None => Cow::Owned(walk::walk_focused(&self.root, Focus::Path(keys.to_vec()))),
+            None => Cow::Owned(walk::walk_focused(
+                &self.root,
+                self.reading,
+                Focus::Path(keys.to_vec()),
+            )),
         }
     }
 
@@ -196,7 +310,7 @@ impl NixFile {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn position(&self, offset: usize) -> (usize, usize) {
-        line_col(&self.text, offset)
+        line_col(self.layout(), offset)
     }
 
     /// The binding that defines `path`, if any. Several definitions resolve to
@@ -245,16 +359,17 @@ impl NixFile {
     }
 
     /// A path can only be missing if nothing on the way hides it: a prefix
-    /// bound to a variable or a function call might define it.
+    /// bound to a variable or a function call might define it, and so might
+    /// an expression merged with `//` or a dynamic key; a definition that a
+    /// `//` with such an operand covers may be replaced.
     fn check_reachable(&self, walk: &Walk, path: &AttrPath) -> Result<(), EditError> {
         let keys = path.keys();
         let blocker = walk
             .bindings
             .iter()
             .find(|b| b.path.len() < keys.len() && keys.starts_with(&b.path) && !b.descended);
-        match blocker {
-            None => Ok(()),
-            Some(b) => Err(EditError::NotAnAttrset {
+        if let Some(b) = blocker {
+            return Err(EditError::NotAnAttrset {
                 path: path.to_string(),
                 prefix: AttrPath::new(b.path.clone()).to_string(),
                 what: if b.inherited {
@@ -264,7 +379,35 @@ impl NixFile {
                 },
                 src: self.source(),
                 span: span(&b.inner),
-            }),
+            });
+        }
+        let hidden = walk.shadowed.iter().find(|s| {
+            s.opaque.is_some()
+                && (s.binding.path == keys
+                    || (keys.starts_with(&s.binding.path) && !s.binding.descended))
+        });
+        if let Some(s) = hidden {
+            let operand = s.opaque.as_ref().unwrap_or(&s.update);
+            return Err(self.hidden(path, operand, "the right side of `//` may replace it"));
+        }
+        if let Some(o) = walk.opaque.iter().find(|o| o.may_define(keys)) {
+            let why = if o.node.kind() == SyntaxKind::NODE_ATTRPATH_VALUE {
+                "a key computed at evaluation time may define it"
+            } else {
+                "this expression, merged with `//`, may define it"
+            };
+            return Err(self.hidden(path, &o.node, why));
+        }
+        Ok(())
+    }
+
+    fn hidden(&self, path: &AttrPath, node: &SyntaxNode, why: &str) -> EditError {
+        EditError::Hidden {
+            path: path.to_string(),
+            file: self.name.clone(),
+            why: why.to_string(),
+            src: self.source(),
+            span: span(node),
         }
     }
 
@@ -293,13 +436,60 @@ impl NixFile {
         Ok(())
     }
 
-    /// The value defined at `path`.
+    /// The value defined at `path` (its one definition; see
+    /// [`NixFile::query`] for a set spread over several).
     pub fn get(&self, path: &AttrPath) -> Result<Found, EditError> {
         let walk = self.walk_toward(path.keys());
         let binding = self
             .lookup_in(&walk, path)?
             .ok_or_else(|| self.not_found(path))?;
         Ok(self.found(binding))
+    }
+
+    /// What `path` holds: its value, or the attribute set composed from the
+    /// definitions under it.
+    pub fn query(&self, path: &AttrPath) -> Result<Query, EditError> {
+        let keys = path.keys();
+        let walk = self.walk_toward(keys);
+        let winner = self.lookup_in(&walk, path)?;
+        if let Some(b) = winner.filter(|b| !b.descended) {
+            return Ok(Query::One(self.found(b)));
+        }
+        let under: Vec<&Binding> = walk
+            .bindings
+            .iter()
+            .filter(|b| b.path.len() > keys.len() && b.path.starts_with(keys))
+            .collect();
+        if winner.is_none() && under.is_empty() {
+            return Err(self.not_found(path));
+        }
+        if let Some(o) = walk.opaque.iter().find(|o| o.path.starts_with(keys)) {
+            return Err(self.hidden(path, &o.node, "part of it is computed at evaluation time"));
+        }
+        let mut definitions: Vec<(AttrPath, Found)> = Vec::new();
+        let mut leaves: BTreeMap<Vec<String>, Vec<&Binding>> = BTreeMap::new();
+        for b in &under {
+            if !b.descended {
+                leaves.entry(b.path.clone()).or_default().push(b);
+                definitions.push((AttrPath::new(b.path.clone()), self.found(b)));
+            }
+        }
+        let mut value = Some(serde_json::Value::Object(serde_json::Map::new()));
+        for (leaf, defs) in &leaves {
+            let literal = match defs.as_slice() {
+                [one] if !one.inherited && !one.conditional => Value::from_node(&one.inner),
+                _ => None,
+            };
+            match (literal, value.as_mut()) {
+                (Some(v), Some(json)) => {
+                    if !insert_json(json, &leaf[keys.len()..], v.to_json()) {
+                        value = None;
+                    }
+                }
+                _ => value = None,
+            }
+        }
+        Ok(Query::Set(Composed { value, definitions }))
     }
 
     /// Describe a binding's value.
@@ -312,12 +502,17 @@ impl NixFile {
             } else {
                 Value::from_node(&binding.inner)
             },
-            expr: binding.inner.text().to_string(),
+            expr: self.text[range.clone()].to_string(),
             span: range,
             line,
             column,
             priority: binding.priority,
             conditional: binding.conditional,
+            conditions: binding
+                .conditions
+                .iter()
+                .map(|c| self.text[node_range(&syntax::unparen(c))].to_string())
+                .collect(),
             inherited: binding.inherited,
         }
     }
@@ -331,6 +526,9 @@ impl NixFile {
 
     /// The edit that makes `path` hold `new`, or `None` when it already does.
     pub fn plan_set(&self, path: &AttrPath, new: &NewValue) -> Result<Option<TextEdit>, EditError> {
+        if let NewValue::Literal(value) = new {
+            value.check_writable()?;
+        }
         let walk = self.walk_toward(path.keys());
         match self.lookup_in(&walk, path)? {
             Some(binding) => self.plan_replace(path, binding, new),
@@ -352,36 +550,32 @@ impl NixFile {
             });
         }
         let inner = &binding.inner;
-        let range = node_range(inner);
-        let replacement = match new {
-            NewValue::Expr(expr) if inner.text() == expr.as_str() => return Ok(None),
-            NewValue::Expr(expr) => expr.clone(),
-            NewValue::Literal(value) => match Value::from_node(inner) {
-                Some(current) if current == *value => return Ok(None),
-                Some(_) => self.render_like(value, inner),
-                None => {
-                    return Err(EditError::NonLiteral {
-                        path: path.to_string(),
-                        what: syntax::describe(inner).to_string(),
-                        src: self.source(),
-                        span: span(inner),
-                    })
+        match new {
+            NewValue::Expr(expr) => {
+                // An expression that is itself a priority or condition
+                // wrapper (`lib.mkForce true`) replaces the wrappers too:
+                // kept around it, they would nest on every set.
+                let target = if syntax::is_wrapper_expression(expr) {
+                    &binding.value
+                } else {
+                    inner
+                };
+                if self.text[node_range(target)] == *expr {
+                    Ok(None)
+                } else {
+                    Ok(Some(replace::expression(target, expr)))
                 }
+            }
+            NewValue::Literal(value) => match Value::from_node(inner) {
+                Some(current) if current == *value => Ok(None),
+                Some(_) => Ok(Some(replace::literal(self, inner, value))),
+                None => Err(EditError::NonLiteral {
+                    path: path.to_string(),
+                    what: syntax::describe(inner).to_string(),
+                    src: self.source(),
+                    span: span(inner),
+                }),
             },
-        };
-        Ok(Some(TextEdit { range, replacement }))
-    }
-
-    /// Render `value` to replace `old`: a list keeps the old list's layout.
-    fn render_like(&self, value: &Value, old: &SyntaxNode) -> String {
-        let was_multiline =
-            old.kind() == SyntaxKind::NODE_LIST && old.text().to_string().contains('\n');
-        if was_multiline {
-            let style = insert::Style::detect(&self.text);
-            let indent = line_indent(&self.text, usize::from(old.text_range().start()));
-            value.render_multiline(&indent, &style.unit, style.eol)
-        } else {
-            value.render_inline()
         }
     }
 
@@ -395,27 +589,33 @@ impl NixFile {
         let container = walk
             .containers
             .iter()
-            .filter(|c| !c.explicit && c.path.len() < keys.len() && keys.starts_with(&c.path))
+            .filter(|c| {
+                !c.explicit
+                    && c.path.len() < keys.len()
+                    && keys.starts_with(&c.path)
+                    && c.accepts(&keys[c.path.len()])
+            })
             .min_by_key(|c| (std::cmp::Reverse(c.path.len()), c.conditional))
             .ok_or_else(|| EditError::NoPlaceToInsert {
                 path: path.to_string(),
                 file: self.name.clone(),
             })?;
-        let style = insert::Style::detect(&self.text);
+        let layout = self.layout();
+        let style = insert::Style::detect(&self.text, layout);
         let render = |indent: &str| -> String {
             match new {
                 NewValue::Expr(expr) => expr.clone(),
                 NewValue::Literal(value @ Value::List(items))
-                    if items.len() > 1 && insert::prefers_multiline_lists(&self.root) =>
+                    if items.len() > 1 && insert::prefers_multiline_lists(&self.root, layout) =>
                 {
                     value.render_multiline(indent, &style.unit, style.eol)
                 }
-                NewValue::Literal(value) => value.render_inline(),
+                NewValue::Literal(value) => value.render_value(),
             }
         };
         let rest = &keys[container.path.len()..];
         Ok(insert::plan_insert(
-            &self.text,
+            layout,
             &style,
             &container.node,
             rest,
@@ -424,7 +624,9 @@ impl NixFile {
     }
 
     /// The edit that removes the binding of `path` (with its own line when it
-    /// had one), or `None` when the path is not defined.
+    /// had one), or `None` when the path is not defined. Refused when the
+    /// file would still use it: a `rec` set or `let { }` that refers to it by
+    /// name, or another operand of `//` that would then define it.
     pub fn plan_unset(&self, path: &AttrPath) -> Result<Option<TextEdit>, EditError> {
         let walk = self.walk_toward(path.keys());
         let Some(binding) = self.lookup_in(&walk, path)? else {
@@ -433,7 +635,10 @@ impl NixFile {
         if binding.path.len() - binding.prefix_len == 0 {
             return Err(self.not_found(path));
         }
-        if binding.inherited
+        refs::check_other_definitions(self, &walk, binding, path)?;
+        refs::check_update_operands(self, &walk, binding, path)?;
+        refs::check_recursive_uses(self, binding, path)?;
+        let edit = if binding.inherited
             && binding
                 .node
                 .children()
@@ -444,15 +649,44 @@ impl NixFile {
             // `inherit a b;`: drop just the one name and the space before it.
             let range = node_range(&binding.value);
             let start = self.text[..range.start].trim_end_matches([' ', '\t']).len();
-            return Ok(Some(TextEdit {
+            TextEdit {
                 range: start..range.end,
                 replacement: String::new(),
-            }));
+            }
+        } else {
+            TextEdit {
+                range: removal_range(self.layout(), node_range(&binding.node)),
+                replacement: String::new(),
+            }
+        };
+        if !walk.opaque.is_empty() {
+            refs::check_nothing_takes_over(self, &edit, path)?;
         }
-        Ok(Some(TextEdit {
-            range: removal_range(&self.text, node_range(&binding.node)),
-            replacement: String::new(),
-        }))
+        Ok(Some(edit))
+    }
+}
+
+/// Put `value` at `path` inside the JSON object `json`; false when the path
+/// runs into a value that is not an object.
+fn insert_json(json: &mut serde_json::Value, path: &[String], value: serde_json::Value) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut at = json;
+    for key in parents {
+        let serde_json::Value::Object(map) = at else {
+            return false;
+        };
+        at = map
+            .entry(key.clone())
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    }
+    match at {
+        serde_json::Value::Object(map) if !map.contains_key(last) => {
+            map.insert(last.clone(), value);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -480,6 +714,7 @@ pub fn unset(file: &NixFile, path: &AttrPath) -> Result<Edited, EditError> {
 
 /// Apply several assignments one after another, re-parsing between them so
 /// that each sees the previous (two insertions under one new parent share it).
+/// Paths are option paths (the cluster's reading).
 pub fn set_many(
     name: &str,
     text: &str,
@@ -500,42 +735,67 @@ pub fn set_many(
     })
 }
 
-/// Apply edits, then prove the result parses and has no new duplicate
-/// attribute: around the edit when that suffices, else on the whole text.
+/// Apply edits, then prove that Nix accepts the result: around the edit when
+/// that suffices, else on the whole text.
 fn finish(file: &NixFile, path: &AttrPath, edits: &[TextEdit]) -> Result<Edited, EditError> {
     let text = apply_edits(&file.text, edits);
     let local = match edits {
         [edit] => verify::local(file, edit),
         _ => None,
     };
-    let verdict = match local {
-        Some(verdict) => {
+    let valid = match local {
+        Some(valid) => {
             debug_assert_eq!(
-                verdict,
-                verify::full(file, &text),
+                valid,
+                verify::full(&text).is_none(),
                 "the local and the full check disagree on {path} in {}",
                 file.name
             );
-            verdict
+            valid
         }
-        None => verify::full(file, &text),
+        None => verify::full(&text).is_none(),
     };
-    let refuse = |labels: Vec<LabeledSpan>| EditError::WouldNotReparse {
-        path: path.to_string(),
-        file: file.name.clone(),
-        src: NamedSource::new(&file.name, text.clone()),
-        labels,
-    };
-    match verdict {
-        verify::Verdict::Valid => Ok(Edited {
+    if valid {
+        return Ok(Edited {
             text,
             changed: true,
-        }),
-        verify::Verdict::Duplicate => Err(refuse(Vec::new())),
-        verify::Verdict::Unparsable => {
-            let parsed = rnix::Root::parse(&text);
-            Err(refuse(parse_error_labels(&text, parsed.errors())))
+        });
+    }
+    // Refused: say why, on the whole new text.
+    let (message, help, labels) = match verify::full(&text) {
+        Some(verify::Problem::Syntax(error)) => (
+            error.to_string(),
+            "this is a bug in nixflip's editor (it wrote something Nix cannot parse); please report it with the file".to_string(),
+            error_labels(&error),
+        ),
+        Some(verify::Problem::Rule(v)) => (
+            v.message.clone(),
+            format!("{}; nixflip refuses an edit that would make the file invalid", v.help),
+            load::violation_labels(&v.at, v.first.as_ref()),
+        ),
+        None => (
+            "the local check refused it".to_string(),
+            "this is a bug in nixflip's editor; please report it with the file".to_string(),
+            Vec::new(),
+        ),
+    };
+    Err(EditError::WouldBreak {
+        path: path.to_string(),
+        file: file.name.clone(),
+        message,
+        help,
+        src: NamedSource::new(&file.name, text.clone()),
+        labels,
+    })
+}
+
+fn error_labels(error: &EditError) -> Vec<LabeledSpan> {
+    match error {
+        EditError::Parse { span, .. } => {
+            vec![LabeledSpan::new_with_span(Some("here".into()), *span)]
         }
+        EditError::Invalid { labels, .. } => labels.clone(),
+        _ => Vec::new(),
     }
 }
 
@@ -603,83 +863,41 @@ fn line_indent(text: &str, offset: usize) -> String {
 }
 
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
 }
 
-fn parse_error_labels(text: &str, errors: &[rnix::ParseError]) -> Vec<LabeledSpan> {
-    errors
-        .iter()
-        .take(5)
-        .map(|e| {
-            let (range, message) = describe_parse_error(e, text.len());
-            LabeledSpan::new_with_span(Some(message), range)
-        })
-        .collect()
-}
-
-fn describe_parse_error(error: &rnix::ParseError, len: usize) -> (SourceSpan, String) {
-    use rnix::ParseError as E;
-    let at = |r: rnix::TextRange| -> SourceSpan {
-        let start = usize::from(r.start()).min(len);
-        (start, usize::from(r.end()).min(len) - start).into()
-    };
-    match error {
-        E::Unexpected(r) => (at(*r), "unexpected input".into()),
-        E::UnexpectedExtra(r) => (at(*r), "unexpected extra input".into()),
-        E::UnexpectedWanted(found, r, wanted) => {
-            let wanted: Vec<String> = wanted.iter().map(|k| token_name(*k)).collect();
-            (
-                at(*r),
-                format!(
-                    "found {}, expected {}",
-                    token_name(*found),
-                    wanted.join(" or ")
-                ),
-            )
-        }
-        E::UnexpectedDoubleBind(r) => (at(*r), "double bind".into()),
-        E::UnexpectedEOF => ((len, 0).into(), "unexpected end of file".into()),
-        E::UnexpectedEOFWanted(wanted) => {
-            let wanted: Vec<String> = wanted.iter().map(|k| token_name(*k)).collect();
-            (
-                (len, 0).into(),
-                format!("unexpected end of file, expected {}", wanted.join(" or ")),
-            )
-        }
-        E::DuplicatedArgs(r, name) => (at(*r), format!("argument `{name}` is listed twice")),
-        E::RecursionLimitExceeded => ((0, 0).into(), "nesting too deep".into()),
-        _ => ((0, 0).into(), error.to_string()),
+/// A CR not followed by LF: a line ending of its own.
+fn has_lone_cr(text: &str) -> bool {
+    if !text.contains('\r') {
+        return false;
     }
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
 }
 
-fn token_name(kind: SyntaxKind) -> String {
-    let name = format!("{kind:?}");
-    let pretty = match kind {
-        SyntaxKind::TOKEN_SEMICOLON => "`;`",
-        SyntaxKind::TOKEN_ASSIGN => "`=`",
-        SyntaxKind::TOKEN_R_BRACE => "`}`",
-        SyntaxKind::TOKEN_L_BRACE => "`{`",
-        SyntaxKind::TOKEN_R_BRACK => "`]`",
-        SyntaxKind::TOKEN_R_PAREN => "`)`",
-        SyntaxKind::TOKEN_L_PAREN => "`(`",
-        SyntaxKind::TOKEN_L_BRACK => "`[`",
-        SyntaxKind::TOKEN_REC => "`rec`",
-        SyntaxKind::TOKEN_COLON => "`:`",
-        SyntaxKind::TOKEN_COMMA => "`,`",
-        SyntaxKind::TOKEN_IN => "`in`",
-        SyntaxKind::TOKEN_IDENT => "an identifier",
-        SyntaxKind::TOKEN_STRING_START | SyntaxKind::TOKEN_STRING_END => "`\"`",
-        _ => {
-            return name
-                .trim_start_matches("TOKEN_")
-                .trim_start_matches("NODE_")
-                .to_lowercase()
-                .replace('_', " ")
-        }
-    };
-    pretty.to_string()
+fn lone_cr_as_lf(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mapped: Vec<u8> = bytes
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if b == b'\r' && bytes.get(i + 1) != Some(&b'\n') {
+                b'\n'
+            } else {
+                b
+            }
+        })
+        .collect();
+    // Only ASCII bytes changed, so the text is still UTF-8.
+    String::from_utf8(mapped).unwrap_or_else(|_| text.to_string())
 }

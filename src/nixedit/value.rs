@@ -1,14 +1,16 @@
 //! Literal values: the only things nixflip writes without `--expr`.
 //!
-//! A [`Value`] is read from Nix source when the expression is a plain literal
-//! (string without interpolation, number, boolean, null, or a list of those),
-//! and rendered back as Nix source. Anything else is an expression nixflip does
-//! not interpret.
+//! Must never write a literal that Nix reads as something else (a rounded or
+//! out-of-range number, a string cut at a NUL). A [`Value`] is read from Nix
+//! source when the expression is a plain literal (string without
+//! interpolation, number, boolean, null, or a list of those), and rendered
+//! back as Nix source. Anything else is an expression nixflip does not
+//! interpret.
 
 use rnix::{SyntaxKind, SyntaxNode};
 use serde_json::Value as Json;
 
-use super::syntax;
+use super::{strict, syntax};
 
 /// A Nix literal.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,6 +53,15 @@ impl Value {
             Json::Null => Value::Null,
             Json::Bool(b) => Value::Bool(*b),
             Json::Number(n) => match (n.as_i64(), n.as_f64()) {
+                // Nix reads `-9223372036854775808` as `-(9223372036854775808)`,
+                // and that positive literal is out of range.
+                (Some(i64::MIN), _) => {
+                    return Err(ValueError(format!(
+                        "Nix cannot read {} back as a literal (it is minus an integer one \
+                         past the largest); pass --expr '(-9223372036854775807 - 1)'",
+                        i64::MIN
+                    )))
+                }
                 (Some(i), _) => Value::Int(i),
                 // An integer beyond i64 would silently become a rounded float.
                 (None, _) if n.is_u64() => {
@@ -59,13 +70,20 @@ impl Value {
                         i64::MAX
                     )))
                 }
-                (None, Some(f)) => Value::Float(f),
+                (None, Some(f)) => Value::Float(writable_float(f)?),
                 _ => {
                     return Err(ValueError(format!(
                         "the number {n} does not fit a Nix integer or float"
                     )))
                 }
             },
+            Json::String(s) if s.contains('\0') => {
+                return Err(ValueError(
+                    "a Nix string cannot hold a NUL character (Nix stops reading the string \
+                     there)"
+                        .into(),
+                ))
+            }
             Json::String(s) => Value::String(s.clone()),
             Json::Array(items) => Value::List(
                 items
@@ -121,12 +139,57 @@ impl Value {
         }
     }
 
-    /// Render on one line.
+    /// Refuse a value Nix would not read back as itself (the checks of
+    /// [`Value::from_json`], for values built some other way).
+    pub fn check_writable(&self) -> Result<(), ValueError> {
+        let mut pending = vec![self];
+        while let Some(value) = pending.pop() {
+            match value {
+                Value::Int(i64::MIN) => {
+                    Value::from_json(&Json::from(i64::MIN))?;
+                }
+                Value::Float(f) => {
+                    writable_float(*f)?;
+                }
+                Value::String(s) => {
+                    Value::from_json(&Json::String(s.clone()))?;
+                }
+                Value::List(items) => pending.extend(items),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the literal is a negative number: written `-5`, which is an
+    /// operator in Nix, so a list item or an argument needs it in
+    /// parentheses.
+    pub fn is_negative(&self) -> bool {
+        match self {
+            Value::Int(i) => *i < 0,
+            Value::Float(f) => f.is_sign_negative() && *f != 0.0,
+            _ => false,
+        }
+    }
+
+    /// Render on one line, as a binding's value (`a = -5;`).
+    pub fn render_value(&self) -> String {
+        match self {
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => render_float(*f),
+            other => other.render_inline(),
+        }
+    }
+
+    /// Render on one line, in a place that needs a simple expression (a
+    /// list item, an argument): a negative number gets parentheses.
     pub fn render_inline(&self) -> String {
         match self {
             Value::Null => "null".into(),
             Value::Bool(b) => b.to_string(),
-            Value::Int(i) if *i < 0 => format!("({i})"),
+            Value::Int(_) | Value::Float(_) if self.is_negative() => {
+                format!("({})", self.render_value())
+            }
             Value::Int(i) => i.to_string(),
             Value::Float(f) => render_float(*f),
             Value::String(s) => render_string(s),
@@ -160,56 +223,116 @@ impl Value {
         }
     }
 
-    /// Read a literal from an expression node; `None` when it is not one.
+    /// Read a literal from an expression node; `None` when it is not one
+    /// (lists nested deeper than [`MAX_LIST_NESTING`] are not read as
+    /// literals either).
     pub fn from_node(node: &SyntaxNode) -> Option<Value> {
         let node = syntax::unparen(node);
-        match node.kind() {
-            SyntaxKind::NODE_IDENT => match node.text().to_string().as_str() {
-                "true" => Some(Value::Bool(true)),
-                "false" => Some(Value::Bool(false)),
-                "null" => Some(Value::Null),
-                _ => None,
-            },
-            SyntaxKind::NODE_LITERAL => {
-                let text = node.text().to_string();
-                let token = node.first_token()?;
-                match token.kind() {
-                    SyntaxKind::TOKEN_INTEGER => text.parse().ok().map(Value::Int),
-                    SyntaxKind::TOKEN_FLOAT => text.parse().ok().map(Value::Float),
-                    _ => None,
+        if node.kind() != SyntaxKind::NODE_LIST {
+            return scalar(&node);
+        }
+        // Without recursion: a list may be nested thousands of levels deep.
+        // Each frame is a list being read: its items so far and the rest.
+        let mut frames = vec![(Vec::new(), node.children())];
+        loop {
+            let (items, rest) = frames.last_mut()?;
+            match rest.next().map(|item| syntax::unparen(&item)) {
+                Some(item) if item.kind() == SyntaxKind::NODE_LIST => {
+                    if frames.len() >= MAX_LIST_NESTING {
+                        return None;
+                    }
+                    frames.push((Vec::new(), item.children()));
+                }
+                Some(item) => items.push(scalar(&item)?),
+                None => {
+                    let (items, _) = frames.pop()?;
+                    let list = Value::List(items);
+                    match frames.last_mut() {
+                        Some((outer, _)) => outer.push(list),
+                        None => return Some(list),
+                    }
                 }
             }
-            SyntaxKind::NODE_UNARY_OP => {
-                let is_minus = node
-                    .children_with_tokens()
-                    .any(|e| e.kind() == SyntaxKind::TOKEN_SUB);
-                match (
-                    is_minus,
-                    node.children().next().and_then(|c| Value::from_node(&c)),
-                ) {
-                    (true, Some(Value::Int(i))) => Some(Value::Int(-i)),
-                    (true, Some(Value::Float(f))) => Some(Value::Float(-f)),
-                    _ => None,
-                }
-            }
-            SyntaxKind::NODE_STRING => syntax::static_string(&node).map(Value::String),
-            SyntaxKind::NODE_LIST => node
-                .children()
-                .map(|item| Value::from_node(&item))
-                .collect::<Option<Vec<_>>>()
-                .map(Value::List),
-            _ => None,
         }
     }
 }
 
-fn render_float(f: f64) -> String {
-    let s = f.to_string();
-    if s.contains('.') || s.contains('e') {
-        s
-    } else {
-        format!("{s}.0")
+/// Lists nested deeper than this are not read as literals (and so never
+/// rendered, compared or dropped by recursion).
+pub const MAX_LIST_NESTING: usize = 64;
+
+/// A literal that is not a list.
+fn scalar(node: &SyntaxNode) -> Option<Value> {
+    match node.kind() {
+        SyntaxKind::NODE_IDENT => match node.text().to_string().as_str() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            "null" => Some(Value::Null),
+            _ => None,
+        },
+        SyntaxKind::NODE_LITERAL => {
+            let token = node.first_token()?;
+            match token.kind() {
+                SyntaxKind::TOKEN_INTEGER => strict::parse_integer(token.text()).map(Value::Int),
+                SyntaxKind::TOKEN_FLOAT => strict::parse_float(token.text()).map(Value::Float),
+                _ => None,
+            }
+        }
+        SyntaxKind::NODE_UNARY_OP => {
+            let is_minus = node
+                .children_with_tokens()
+                .any(|e| e.kind() == SyntaxKind::TOKEN_SUB);
+            let operand = syntax::unparen(&node.children().next()?);
+            if !is_minus || operand.kind() != SyntaxKind::NODE_LITERAL {
+                return None;
+            }
+            match scalar(&operand)? {
+                Value::Int(i) => Some(Value::Int(-i)),
+                Value::Float(f) => Some(Value::Float(-f)),
+                _ => None,
+            }
+        }
+        SyntaxKind::NODE_STRING => syntax::static_string(node).map(Value::String),
+        _ => None,
     }
+}
+
+/// A float as nixflip writes it: Rust's shortest form that reads back to the
+/// same double (`strtod` agrees), with a `.` (Nix's float syntax needs one)
+/// and an exponent where the plain form would be long.
+fn render_float(f: f64) -> String {
+    let plain = f.to_string();
+    if plain.len() <= 21 {
+        return if plain.contains('.') {
+            plain
+        } else {
+            format!("{plain}.0")
+        };
+    }
+    let exp = format!("{f:e}");
+    match exp.split_once('e') {
+        Some((mantissa, power)) if !mantissa.contains('.') => format!("{mantissa}.0e{power}"),
+        _ => exp,
+    }
+}
+
+/// Refuse a float Nix would not read back as itself: not finite, too small
+/// to be a normal double (`strtod` reports a range error), or negative zero
+/// (`-0.0` is `0 - 0.0` in Nix, which is `0.0`).
+fn writable_float(f: f64) -> Result<f64, ValueError> {
+    if !f.is_finite() || (f != 0.0 && !f.is_normal()) {
+        return Err(ValueError(format!(
+            "the float {f:e} cannot be written so that Nix reads it back (Nix's strtod \
+             refuses values below {:e})",
+            f64::MIN_POSITIVE
+        )));
+    }
+    if f == 0.0 && f.is_sign_negative() {
+        return Err(ValueError(
+            "-0.0 cannot be written: Nix reads `-0.0` as 0.0".into(),
+        ));
+    }
+    Ok(f)
 }
 
 /// A Nix double-quoted string literal for `s`, escaping what Nix would

@@ -726,8 +726,9 @@ self.lib.nixpkgs-lib.nixosSystem {
       beta = mkHost "beta" { };
     } // {
       gamma = nixpkgs.lib.nixosSystem { system = "x86_64-linux"; modules = [ ./machines/gamma.nix ]; };
+    } // {
+      delta = mkHost "delta" { system = "x86_64-linux"; };
     };
-    nixosConfigurations.delta = mkHost "delta" { system = "x86_64-linux"; };
     nixosModules.matrix-cluster = import ./nix/matrix-cluster.nix;
   };
 }"#;
