@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod flakes;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
