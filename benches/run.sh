@@ -18,5 +18,6 @@ cargo build --release
 cargo bench --bench editor
 cargo bench --bench check
 cargo bench --bench promote
+cargo bench --bench scratch
 # Needs root, sshd and PostgreSQL (as the live tests do).
 cargo bench --bench live

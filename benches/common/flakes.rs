@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{run_checked, run_quiet};
+use super::run_checked;
 
 /// The repository.
 pub fn repo() -> PathBuf {
