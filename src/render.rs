@@ -5,6 +5,7 @@ use owo_colors::{OwoColorize, Style};
 pub mod live;
 pub mod plan;
 pub mod review;
+pub mod secrets;
 pub mod status;
 
 /// A unified diff of one file, with `a/` and `b/` headers like git's; empty

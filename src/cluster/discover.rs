@@ -46,37 +46,28 @@ pub fn find_flake_root(start: &Path) -> Result<PathBuf> {
 /// [`is_skipped`] names, the configured exclusions, and directories that are
 /// flakes of their own (they hold a `flake.nix`).
 pub fn nix_files(root: &Path, exclude: &[String]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-            if is_skipped(&rel, kind.is_symlink()) {
-                continue;
-            }
-            if exclude
-                .iter()
-                .any(|e| rel.starts_with(e.trim_end_matches('/')))
-            {
-                continue;
-            }
-            if kind.is_dir() {
-                if !path.join("flake.nix").is_file() {
-                    stack.push(path);
-                }
-            } else if kind.is_file() && name.ends_with(".nix") {
-                out.push(rel);
-            }
-        }
-    }
+    let excluded = |rel: &Path| {
+        exclude
+            .iter()
+            .any(|e| rel.starts_with(e.trim_end_matches('/')))
+    };
+    // walkdir does not follow symlinks by default: a `result` link of
+    // `nix build` is never entered, and `is_skipped` drops it as a file.
+    let walk = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|entry| {
+            let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+            let kind = entry.file_type();
+            let nested_flake = kind.is_dir() && entry.path().join("flake.nix").is_file();
+            !(is_skipped(rel, kind.is_symlink()) || excluded(rel) || nested_flake)
+        });
+    let mut out: Vec<PathBuf> = walk
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_file())
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".nix"))
+        .filter_map(|entry| entry.path().strip_prefix(root).ok().map(Path::to_path_buf))
+        .collect();
     out.sort();
     out
 }

@@ -164,108 +164,16 @@ fn summary(findings: &[Finding], members: usize) -> String {
 }
 
 pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
-    // Group the given paths by the flake they belong to; no paths: this flake.
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if args.paths.is_empty() || cli.flake.is_some() {
-        roots.push(flake_root(cli, None)?);
-    } else {
-        for path in &args.paths {
-            let root = nixflip::cluster::discover::find_flake_root(path)?;
-            if !roots.contains(&root) {
-                roots.push(root);
-            }
-        }
-    }
+    let roots = check_roots(cli, args)?;
     let mut worst = EXIT_OK;
     let mut all_json = Vec::new();
     // A failed `nix eval` does not hide the static findings: they are
     // reported first, then Nix's error (its exit code, 3).
     let mut eval_error = None;
     for root in &roots {
-        let loaded = if args.staged {
-            nixflip::review::cluster_in_index(root, cli.config.as_deref())
-        } else {
-            load_cluster(cli, root)
-        };
-        let mut cluster = match loaded {
-            Ok(cluster) => cluster,
-            Err(error) => {
-                let finding = rules::parse_failure(&error);
-                let Some(finding) = finding.filter(|_| args.format != CheckFormat::Text) else {
-                    return Err(error);
-                };
-                // Tools get the parse error in their format; people the diagnostic.
-                eprintln!("{:?}", miette::Report::new(error));
-                let findings = vec![finding];
-                match args.format {
-                    CheckFormat::Github => {
-                        println!(
-                            "{}",
-                            render::github_annotation(&findings[0], &github_prefix(root))
-                        );
-                        println!("nixflip check: {}", summary(&findings, 0));
-                    }
-                    _ => all_json.push(
-                        serde_json::json!({ "flake": root, "members": 0, "findings": findings }),
-                    ),
-                }
-                worst = worst.max(EXIT_BAD_INPUT);
-                continue;
-            }
-        };
-        let mut findings = rules::check(&cluster);
-        let mut failed = None;
-        if args.eval && !cluster.members.is_empty() {
-            match nixflip::eval::recheck(
-                &mut cluster,
-                findings.clone(),
-                &args.nix_options,
-                &mut super::show_command(cli),
-            ) {
-                Ok(evaluated) => findings = evaluated,
-                Err(error) => failed = Some(error),
-            }
-        }
-        if rules::error_count(&findings) > 0 {
-            worst = worst.max(EXIT_FINDINGS);
-        }
-        let failed_line = failed.as_ref().map_or(String::new(), |_| {
-            "; nix eval failed (its error follows)".to_string()
-        });
-        match args.format {
-            CheckFormat::Json => {
-                let mut json = serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings });
-                if let Some(error) = &failed {
-                    json["evalError"] = serde_json::json!(error.to_string());
-                }
-                all_json.push(render::status::with_shared_modules(json, &cluster));
-            }
-            CheckFormat::Github => {
-                let prefix = github_prefix(root);
-                for f in &findings {
-                    println!("{}", render::github_annotation(f, &prefix));
-                }
-                if let Some(error) = &failed {
-                    println!("{}", render::github_error(&error.to_string()));
-                }
-                println!(
-                    "nixflip check: {}{failed_line}",
-                    summary(&findings, cluster.members.len())
-                );
-            }
-            CheckFormat::Text => {
-                print_findings(cli, &cluster, &findings);
-                if !cli.quiet {
-                    if let Some(line) = render::status::shared_modules_line(&cluster) {
-                        println!("{line}");
-                    }
-                    println!(
-                        "nixflip check: {}{failed_line}",
-                        summary(&findings, cluster.members.len())
-                    );
-                }
-            }
-        }
+        let (code, json, failed) = check_flake(cli, args, root)?;
+        worst = worst.max(code);
+        all_json.extend(json);
         if eval_error.is_none() {
             eval_error = failed;
         }
@@ -285,6 +193,122 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
         Some(error) => Err(error),
         None => Ok(worst),
     }
+}
+
+/// The flakes to check: the given paths grouped by the flake they belong
+/// to; no paths (or `--flake`): this flake.
+fn check_roots(cli: &Cli, args: &CheckArgs) -> Result<Vec<PathBuf>> {
+    if args.paths.is_empty() || cli.flake.is_some() {
+        return Ok(vec![flake_root(cli, None)?]);
+    }
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for path in &args.paths {
+        let root = nixflip::cluster::discover::find_flake_root(path)?;
+        if !roots.contains(&root) {
+            roots.push(root);
+        }
+    }
+    Ok(roots)
+}
+
+/// Check one flake and print its report (JSON is returned, to print once
+/// for all flakes): its exit code, its JSON, and the error of a failed
+/// `nix eval`.
+fn check_flake(
+    cli: &Cli,
+    args: &CheckArgs,
+    root: &Path,
+) -> Result<(i32, Option<serde_json::Value>, Option<Error>)> {
+    let loaded = if args.staged {
+        nixflip::review::cluster_in_index(root, cli.config.as_deref())
+    } else {
+        load_cluster(cli, root)
+    };
+    let mut cluster = match loaded {
+        Ok(cluster) => cluster,
+        Err(error) => return parse_failure_report(args, root, error),
+    };
+    let mut findings = rules::check(&cluster);
+    let mut failed = None;
+    if args.eval && !cluster.members.is_empty() {
+        match nixflip::eval::recheck(
+            &mut cluster,
+            findings.clone(),
+            &args.nix_options,
+            &mut super::show_command(cli),
+        ) {
+            Ok(evaluated) => findings = evaluated,
+            Err(error) => failed = Some(error),
+        }
+    }
+    let code = if rules::error_count(&findings) > 0 {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    };
+    let failed_line = failed.as_ref().map_or(String::new(), |_| {
+        "; nix eval failed (its error follows)".to_string()
+    });
+    let summary_line = format!(
+        "nixflip check: {}{failed_line}",
+        summary(&findings, cluster.members.len())
+    );
+    let mut json = None;
+    match args.format {
+        CheckFormat::Json => {
+            let mut value = serde_json::json!({ "flake": root, "members": cluster.members.len(), "findings": findings });
+            if let Some(error) = &failed {
+                value["evalError"] = serde_json::json!(error.to_string());
+            }
+            json = Some(render::status::with_shared_modules(value, &cluster));
+        }
+        CheckFormat::Github => {
+            let prefix = github_prefix(root);
+            for f in &findings {
+                println!("{}", render::github_annotation(f, &prefix));
+            }
+            if let Some(error) = &failed {
+                println!("{}", render::github_error(&error.to_string()));
+            }
+            println!("{summary_line}");
+        }
+        CheckFormat::Text => {
+            print_findings(cli, &cluster, &findings);
+            if !cli.quiet {
+                if let Some(line) = render::status::shared_modules_line(&cluster) {
+                    println!("{line}");
+                }
+                println!("{summary_line}");
+            }
+        }
+    }
+    Ok((code, json, failed))
+}
+
+/// A flake that does not parse: people get the diagnostic (as the error);
+/// tools get it as a finding in their format too, and the run goes on with
+/// the next flake (exit 2).
+fn parse_failure_report(
+    args: &CheckArgs,
+    root: &Path,
+    error: Error,
+) -> Result<(i32, Option<serde_json::Value>, Option<Error>)> {
+    let finding = rules::parse_failure(&error);
+    let Some(finding) = finding.filter(|_| args.format != CheckFormat::Text) else {
+        return Err(error);
+    };
+    eprintln!("{:?}", miette::Report::new(error));
+    let findings = vec![finding];
+    if args.format == CheckFormat::Github {
+        println!(
+            "{}",
+            render::github_annotation(&findings[0], &github_prefix(root))
+        );
+        println!("nixflip check: {}", summary(&findings, 0));
+        return Ok((EXIT_BAD_INPUT, None, None));
+    }
+    let json = serde_json::json!({ "flake": root, "members": 0, "findings": findings });
+    Ok((EXIT_BAD_INPUT, Some(json), None))
 }
 
 /// GitHub wants paths relative to the repository root: the flake may sit in
