@@ -21,3 +21,4 @@ cargo bench --bench promote
 cargo bench --bench scratch
 # Needs root, sshd and PostgreSQL (as the live tests do).
 cargo bench --bench live
+cargo bench --bench switchover

@@ -238,6 +238,10 @@ in
           wal_level = "replica";
           max_wal_senders = 10;
           max_replication_slots = 10;
+          # A former primary that wrote past a promotion rejoins with
+          # pg_rewind, which needs hint-bit changes in the WAL and the WAL
+          # back to the last common checkpoint.
+          wal_log_hints = true;
           wal_keep_size = "2GB";
           hot_standby = true;
           hot_standby_feedback = true;
@@ -323,9 +327,12 @@ in
     # ------------------------------------------------------------- primary
     (mkIf isPrimary {
       services.postgresql = {
-        # One line per allowed standby; nothing else may stream WAL.
+        # One line per allowed standby; nothing else may stream WAL. The
+        # second line lets a former primary rejoin with pg_rewind, which
+        # reads this server's files over an ordinary connection.
         authentication = lib.concatMapStrings
-          (cidr: "hostssl replication ${replicationUser} ${cidr} scram-sha-256\n")
+          (cidr: "hostssl replication ${replicationUser} ${cidr} scram-sha-256\n"
+            + "hostssl postgres ${replicationUser} ${cidr} scram-sha-256\n")
           cfg.replication.allowedSourceIPs;
 
         # ensureUsers runs in postgresql.service's post-start, which would fail
@@ -372,6 +379,11 @@ in
           psql --no-psqlrc -v ON_ERROR_STOP=1 <<'SQL'
           \set password `cat ${passwordFileArg}`
           ALTER ROLE ${replicationUser} WITH PASSWORD :'password';
+          -- What pg_rewind reads from a source server, and nothing more.
+          GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO ${replicationUser};
+          GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO ${replicationUser};
+          GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO ${replicationUser};
+          GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO ${replicationUser};
           SQL
         '';
       };
@@ -426,10 +438,13 @@ in
           # escaped in each field (an IPv6 peerHost, or the password, may
           # contain them).
           install -m 0600 -o postgres -g postgres /dev/null ${passfile}
-          printf '%s:%s:replication:%s:%s\n' \
-            ${lib.escapeShellArg (escapePgpass cfg.replication.peerHost)} ${toString cfg.replication.peerPort} \
-            ${replicationUser} "$(sed -e 's/[\\:]/\\&/g' ${passwordFileArg})" \
-            > ${passfile}
+          # Two lines: streaming, and the ordinary connection pg_rewind
+          # makes when this host rejoins after a failover.
+          for db in replication postgres; do
+            printf '%s:%s:%s:%s:%s\n' \
+              ${lib.escapeShellArg (escapePgpass cfg.replication.peerHost)} ${toString cfg.replication.peerPort} \
+              "$db" ${replicationUser} "$(sed -e 's/[\\:]/\\&/g' ${passwordFileArg})"
+          done > ${passfile}
 
           install -m 0600 -o postgres -g postgres /dev/null "$data/matrix-cluster-standby.conf"
           echo ${lib.escapeShellArg "primary_conninfo = '${primaryConninfo}'"} > "$data/matrix-cluster-standby.conf"

@@ -29,6 +29,12 @@ pub struct Config {
     pub eval: EvalConfig,
     #[serde(default)]
     pub live: LiveConfig,
+    /// `switchover`'s DNS record (absent: the command needs `--no-dns`).
+    pub dns: Option<DnsConfig>,
+    #[serde(default)]
+    pub smoke: SmokeConfig,
+    #[serde(default)]
+    pub switchover: SwitchoverConfig,
     /// `nixosModules` names nixflip cannot resolve from flake.nix, pinned to
     /// their files (relative to the flake root): `[modules] NAME = "path"`.
     #[serde(default)]
@@ -123,6 +129,85 @@ pub struct HostLiveConfig {
     pub synapse_service: Option<Spanned<String>>,
     /// Synapse's listener as seen on the host (default `http://127.0.0.1:8008`).
     pub synapse_url: Option<Spanned<String>>,
+    /// The address clients reach this member at: what `switchover` points
+    /// the DNS record at when it becomes primary (default: its address).
+    pub public_address: Option<Spanned<String>>,
+}
+
+/// `[dns]`: the record `switchover` moves to the new primary, through
+/// Porkbun's API or a command of the operator's.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// The zone (the domain registered at the provider), e.g. `example.org`.
+    pub domain: Spanned<String>,
+    /// The record's name within the zone (`matrix`); empty for the apex.
+    #[serde(default = "empty_name")]
+    pub name: Spanned<String>,
+    /// `A` or `AAAA` (default: by the new primary's address).
+    pub r#type: Option<Spanned<String>>,
+    /// The pre-flight warns when the record's TTL is higher (seconds).
+    #[serde(default = "default_max_ttl")]
+    pub max_ttl: Spanned<u64>,
+    /// Files (relative to the flake root) holding Porkbun's API key and
+    /// secret API key.
+    pub api_key_file: Option<Spanned<String>>,
+    pub secret_api_key_file: Option<Spanned<String>>,
+    /// Porkbun's JSON API base URL.
+    pub api_url: Option<Spanned<String>>,
+    /// Instead of Porkbun: an argv run to change the record, with
+    /// `{name}`, `{type}`, `{address}`, `{old_address}`, `{host}` replaced.
+    pub command: Option<Spanned<Vec<String>>>,
+}
+
+fn empty_name() -> Spanned<String> {
+    Spanned::new(0..0, String::new())
+}
+
+fn default_max_ttl() -> Spanned<u64> {
+    Spanned::new(0..0, 600)
+}
+
+/// `[smoke]`: how `switchover` proves the new primary serves.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeConfig {
+    /// The public base URL of the client API (default `https://MATRIXDOMAIN`).
+    pub url: Option<Spanned<String>>,
+    /// A federation tester's report URL, `{server_name}` replaced; it must
+    /// answer JSON with `"FederationOK": true`.
+    pub federation_tester: Option<Spanned<String>>,
+    /// Seconds to keep asking until the new primary answers.
+    pub timeout: Option<Spanned<u64>>,
+}
+
+/// `[switchover]`: how long each bounded wait of `switchover` may take.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwitchoverConfig {
+    /// Seconds the new primary may take to replay past the fence LSN.
+    pub catchup_timeout: Spanned<u64>,
+    /// Seconds `pg_promote` waits for the promotion.
+    pub promote_timeout: Spanned<u64>,
+    /// Seconds a service may take to stop or start.
+    pub service_timeout: Spanned<u64>,
+    /// Seconds the old primary may take to stream from the new one.
+    pub rejoin_timeout: Spanned<u64>,
+    /// Seconds `rejoin` gives `pg_rewind` or a new base backup.
+    pub copy_timeout: Spanned<u64>,
+}
+
+impl Default for SwitchoverConfig {
+    fn default() -> Self {
+        let at = |v| Spanned::new(0..0, v);
+        SwitchoverConfig {
+            catchup_timeout: at(30),
+            promote_timeout: at(60),
+            service_timeout: at(120),
+            rejoin_timeout: at(60),
+            copy_timeout: at(3600),
+        }
+    }
 }
 
 /// `[live]`: how `status --live` connects, and the thresholds of its findings.
@@ -438,6 +523,7 @@ fn validate(
         }
     }
     validate_live(loaded)?;
+    validate_switchover(root, exists, loaded)?;
     for (name, file) in &loaded.config.modules {
         if !exists(Path::new(file.get_ref())) {
             return Err(loaded.error(
@@ -583,6 +669,20 @@ fn validate_host_live(
             "write PostgreSQL's port, e.g. 5432",
         ));
     }
+    if let Some(address) = &live.public_address {
+        if !is_valid_address(address.get_ref()) {
+            return Err(loaded.error(
+                address.span(),
+                format!(
+                    "{}: `{}` is not an IP address or host name",
+                    key("public_address"),
+                    address.get_ref()
+                ),
+                "not an address",
+                "write the address the DNS record should hold when this host is primary, e.g. 128.140.75.58",
+            ));
+        }
+    }
     if let Some(url) = &live.synapse_url {
         let text = url.get_ref();
         let rest = text
@@ -636,6 +736,192 @@ fn validate_live(loaded: &Loaded) -> Result<(), ConfigError> {
                 format!("live.{key}: 0 seconds leaves no time at all"),
                 "zero",
                 "write a number of seconds, e.g. 10",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[dns]`, `[smoke]` and `[switchover]`: values `switchover` could not use.
+fn validate_switchover(
+    root: &Path,
+    exists: &dyn Fn(&Path) -> bool,
+    loaded: &Loaded,
+) -> Result<(), ConfigError> {
+    let config = &loaded.config;
+    let s = &config.switchover;
+    for (key, value) in [
+        ("catchup_timeout", &s.catchup_timeout),
+        ("promote_timeout", &s.promote_timeout),
+        ("service_timeout", &s.service_timeout),
+        ("rejoin_timeout", &s.rejoin_timeout),
+        ("copy_timeout", &s.copy_timeout),
+    ] {
+        if *value.get_ref() == 0 {
+            return Err(loaded.error(
+                value.span(),
+                format!("switchover.{key}: 0 seconds leaves no time at all"),
+                "zero",
+                "write a number of seconds, e.g. 30",
+            ));
+        }
+    }
+    if let Some(dns) = &config.dns {
+        validate_dns(root, exists, loaded, dns)?;
+    }
+    let smoke = &config.smoke;
+    if let Some(url) = &smoke.url {
+        // Plain http is judged when the address is known: it is accepted
+        // only for a new primary on this machine.
+        let text = url.get_ref();
+        let as_https = text
+            .strip_prefix("http://")
+            .map_or_else(|| text.clone(), |rest| format!("https://{rest}"));
+        if let Err(why) = crate::names::check_service_url(&as_https) {
+            return Err(loaded.error(
+                url.span(),
+                format!("smoke.url: {why}"),
+                "not a usable URL",
+                "write the public base URL of the client API, e.g. https://matrix.example.org",
+            ));
+        }
+    }
+    if let Some(tester) = &smoke.federation_tester {
+        let probe = tester.get_ref().replace("{server_name}", "example.org");
+        let why = crate::names::check_service_url(&probe).err().or_else(|| {
+            (!tester.get_ref().contains("{server_name}"))
+                .then_some("it has no {server_name} to put the server name in")
+        });
+        if let Some(why) = why {
+            return Err(loaded.error(
+                tester.span(),
+                format!("smoke.federation_tester: {why}"),
+                "not a usable URL",
+                "for example https://federationtester.matrix.org/api/report?server_name={server_name}",
+            ));
+        }
+    }
+    if let Some(timeout) = smoke.timeout.as_ref().filter(|t| *t.get_ref() == 0) {
+        return Err(loaded.error(
+            timeout.span(),
+            "smoke.timeout: 0 seconds leaves no time at all".into(),
+            "zero",
+            "write a number of seconds, e.g. 60",
+        ));
+    }
+    Ok(())
+}
+
+/// A DNS label or a name made of them (`matrix`, `chat.eu`); `*` alone for
+/// a wildcard.
+fn is_dns_name(text: &str) -> bool {
+    text == "*"
+        || text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+fn validate_dns(
+    root: &Path,
+    exists: &dyn Fn(&Path) -> bool,
+    loaded: &Loaded,
+    dns: &DnsConfig,
+) -> Result<(), ConfigError> {
+    if !is_dns_name(dns.domain.get_ref()) || !dns.domain.get_ref().contains('.') {
+        return Err(loaded.error(
+            dns.domain.span(),
+            format!("dns.domain: `{}` is not a domain", dns.domain.get_ref()),
+            "not a domain",
+            "write the zone as registered at the provider, e.g. example.org",
+        ));
+    }
+    if !dns.name.get_ref().is_empty() && !is_dns_name(dns.name.get_ref()) {
+        return Err(loaded.error(
+            dns.name.span(),
+            format!("dns.name: `{}` is not a record name", dns.name.get_ref()),
+            "not a DNS name",
+            "write the name within the zone (matrix for matrix.example.org), or \"\" for the zone's apex",
+        ));
+    }
+    if let Some(kind) = dns
+        .r#type
+        .as_ref()
+        .filter(|t| !matches!(t.get_ref().as_str(), "A" | "AAAA"))
+    {
+        return Err(loaded.error(
+            kind.span(),
+            format!("dns.type: `{}` is not a record type switchover changes", kind.get_ref()),
+            "not A or AAAA",
+            "write \"A\" (IPv4) or \"AAAA\" (IPv6), or leave it out to follow the new primary's address",
+        ));
+    }
+    match (&dns.command, &dns.api_key_file, &dns.secret_api_key_file) {
+        (Some(command), None, None) => {
+            if dns.api_url.is_some() {
+                let url = dns.api_url.as_ref().map_or(0..0, |u| u.span());
+                return Err(loaded.error(
+                    url,
+                    "dns.api_url: the record is changed by dns.command, so there is no API to call"
+                        .into(),
+                    "unused",
+                    "remove api_url, or remove command to use Porkbun's API",
+                ));
+            }
+            let first = command.get_ref().first();
+            if first.is_none_or(|p| p.is_empty() || p.starts_with('-')) {
+                return Err(loaded.error(
+                    command.span(),
+                    "dns.command: the first element must be the program to run".into(),
+                    "no program",
+                    "for example command = [\"./scripts/set-dns\", \"{name}\", \"{address}\"]",
+                ));
+            }
+        }
+        (None, Some(key), Some(secret)) => {
+            for (name, file) in [("api_key_file", key), ("secret_api_key_file", secret)] {
+                if !exists(Path::new(file.get_ref())) {
+                    return Err(loaded.error(
+                        file.span(),
+                        format!(
+                            "dns.{name}: {} does not exist",
+                            root.join(file.get_ref()).display()
+                        ),
+                        "no such file",
+                        "paths are relative to the flake root; the file holds the key alone",
+                    ));
+                }
+            }
+            if let Some(url) = &dns.api_url {
+                if let Err(why) = crate::names::check_service_url(url.get_ref()) {
+                    return Err(loaded.error(
+                        url.span(),
+                        format!("dns.api_url: {why}"),
+                        "not a usable API URL",
+                        "Porkbun's is https://api.porkbun.com/api/json/v3 (the default)",
+                    ));
+                }
+            }
+        }
+        (Some(command), _, _) => {
+            return Err(loaded.error(
+                command.span(),
+                "dns.command and Porkbun's API keys are both set".into(),
+                "one or the other",
+                "keep command for your own provider, or the two key files for Porkbun",
+            ));
+        }
+        (None, _, _) => {
+            return Err(loaded.error(
+                dns.domain.span(),
+                "[dns] needs Porkbun's api_key_file and secret_api_key_file, or a command".into(),
+                "how should the record change?",
+                "add api_key_file and secret_api_key_file (files holding the keys), or command = [argv…]; or remove [dns] and pass --no-dns",
             ));
         }
     }

@@ -294,8 +294,27 @@ pub fn target(member: &Member) -> Result<String> {
 /// attribute is the one discovery found (pinned in nixflip.toml, or the
 /// flake model's entry for its file).
 pub fn plan(cluster: &Cluster, hosts: &[String]) -> Result<Vec<Step>> {
-    check_hosts(cluster, hosts)?;
+    let attrs = flake_attrs(cluster, hosts)?;
     let mut steps = Vec::new();
+    for (host, attr) in hosts.iter().zip(attrs) {
+        let Some(member) = cluster.member(host) else {
+            continue; // flake_attrs rejected unknown names
+        };
+        let target = target(member)?;
+        steps.push(Step {
+            host: member.name.clone(),
+            flake_ref: format!("{}#{attr}", cluster.root.display()),
+            target,
+        });
+    }
+    Ok(steps)
+}
+
+/// Each host's validated `nixosConfigurations` attribute, in the order
+/// given: the one discovery found (pinned, or the flake model's entry).
+pub fn flake_attrs(cluster: &Cluster, hosts: &[String]) -> Result<Vec<String>> {
+    check_hosts(cluster, hosts)?;
+    let mut attrs = Vec::new();
     for host in hosts {
         let Some(member) = cluster.member(host) else {
             continue; // check_hosts rejected unknown names
@@ -316,14 +335,9 @@ pub fn plan(cluster: &Cluster, hosts: &[String]) -> Result<Vec<Step>> {
                 format!("fix [hosts.\"{}\"] attr in nixflip.toml", member.name),
             )
         })?;
-        let target = target(member)?;
-        steps.push(Step {
-            host: member.name.clone(),
-            flake_ref: format!("{}#{attr}", cluster.root.display()),
-            target,
-        });
+        attrs.push(attr);
     }
-    Ok(steps)
+    Ok(attrs)
 }
 
 /// The argv of one call: `nixos-rebuild ACTION --flake ROOT#ATTR --target-host
@@ -392,34 +406,83 @@ pub fn run(
     opts: &RebuildOptions,
     progress: &mut dyn FnMut(Event),
 ) -> Result<RebuildReport> {
-    let mut report = RebuildReport::default();
     if opts.dry_run {
-        report.not_run = steps.iter().map(|s| s.host.clone()).collect();
-        return Ok(report);
-    }
-    let program = require_nixos_rebuild()?;
-    for (index, step) in steps.iter().enumerate() {
-        let argv = command(step, opts);
-        progress(Event::Started {
-            host: step.host.clone(),
-            command: argv.clone(),
+        return Ok(RebuildReport {
+            not_run: steps.iter().map(|s| s.host.clone()).collect(),
+            ..RebuildReport::default()
         });
-        let code = run_one(&program, &argv, &step.host, progress)?;
+    }
+    let invocations: Vec<Invocation> = steps
+        .iter()
+        .map(|step| Invocation {
+            host: step.host.clone(),
+            argv: command(step, opts),
+            env: Vec::new(),
+            dir: None,
+        })
+        .collect();
+    run_invocations(&invocations, progress)
+}
+
+/// One `nixos-rebuild` call as it runs: its argv (`nixos-rebuild` first),
+/// variables added to its environment (`NIX_SSHOPTS`), and the directory it
+/// runs in (`nixos-rebuild build` leaves its `result` link there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub host: String,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub dir: Option<PathBuf>,
+}
+
+/// The argv that builds a host's configuration without activating it:
+/// `nixos-rebuild build --flake REF [--build-host H] [EXTRA…]`.
+pub fn build_command(flake_ref: &str, opts: &RebuildOptions) -> Vec<String> {
+    let mut argv = vec![
+        NIXOS_REBUILD.to_string(),
+        "build".into(),
+        "--flake".into(),
+        flake_ref.to_string(),
+    ];
+    if let Some(host) = &opts.build_host {
+        argv.push("--build-host".into());
+        argv.push(host.clone());
+    }
+    argv.extend(opts.extra_args.iter().cloned());
+    argv
+}
+
+/// Run the calls in order, stopping at the first failure (see [`run`]).
+pub fn run_invocations(
+    invocations: &[Invocation],
+    progress: &mut dyn FnMut(Event),
+) -> Result<RebuildReport> {
+    let mut report = RebuildReport::default();
+    let program = require_nixos_rebuild()?;
+    for (index, call) in invocations.iter().enumerate() {
+        progress(Event::Started {
+            host: call.host.clone(),
+            command: call.argv.clone(),
+        });
+        let code = run_one(&program, call, progress)?;
         let ok = code == Some(0);
         progress(Event::Finished {
-            host: step.host.clone(),
+            host: call.host.clone(),
             ok,
             code,
         });
         if ok {
-            report.done.push(step.host.clone());
+            report.done.push(call.host.clone());
         } else {
             report.failed = Some(Failure {
-                host: step.host.clone(),
+                host: call.host.clone(),
                 code,
-                command: argv,
+                command: call.argv.clone(),
             });
-            report.not_run = steps[index + 1..].iter().map(|s| s.host.clone()).collect();
+            report.not_run = invocations[index + 1..]
+                .iter()
+                .map(|s| s.host.clone())
+                .collect();
             break;
         }
     }
@@ -429,14 +492,20 @@ pub fn run(
 /// Run one call and forward its output; the exit code (`None`: a signal).
 fn run_one(
     program: &Path,
-    argv: &[String],
-    host: &str,
+    call: &Invocation,
     progress: &mut dyn FnMut(Event),
 ) -> Result<Option<i32>> {
-    let started = duct::cmd(program, argv.iter().skip(1))
+    let host = call.host.as_str();
+    let mut expression = duct::cmd(program, call.argv.iter().skip(1))
         .stderr_to_stdout()
-        .unchecked()
-        .reader();
+        .unchecked();
+    for (name, value) in &call.env {
+        expression = expression.env(name, value);
+    }
+    if let Some(dir) = &call.dir {
+        expression = expression.dir(dir);
+    }
+    let started = expression.reader();
     let reader = match started {
         Ok(reader) => reader,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing_nixos_rebuild()),

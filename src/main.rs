@@ -88,6 +88,12 @@ pub enum Command {
     Hook(commands::cluster::HookCommand),
     /// Run nixos-rebuild on the members in role order: the primary first, then the standbys
     Rebuild(commands::rebuild::RebuildArgs),
+    /// Planned failover to HOST with no committed data lost: fence, catch up, promote, flip, switch, DNS, smoke test
+    Switchover(commands::switchover::SwitchoverArgs),
+    /// The primary is gone: promote the standby HOST with what it has (--fence), flip, switch, DNS, smoke test
+    Failover(commands::failover::FailoverArgs),
+    /// Make a former primary a standby of the current primary: plain standby, pg_rewind, or (--reseed) a new base backup
+    Rejoin(commands::rejoin::RejoinArgs),
     /// Role diff between two git revisions (or the work tree), for reviewers and PR bots
     Diff(commands::diff::DiffArgs),
     /// Post the role diff on a pull request, or update nixflip's earlier comment
@@ -224,6 +230,9 @@ fn main() -> ExitCode {
         Command::Hook(command) => commands::cluster::hook(&cli, command),
         Command::Promote(args) => commands::promote::promote(&cli, args),
         Command::Rebuild(args) => commands::rebuild::rebuild(&cli, args),
+        Command::Switchover(args) => commands::switchover::switchover(&cli, args),
+        Command::Rejoin(args) => commands::rejoin::rejoin(&cli, args),
+        Command::Failover(args) => commands::failover::failover(&cli, args),
         Command::Diff(args) => commands::diff::diff(&cli, args),
         Command::Comment(args) => commands::diff::comment(&cli, args),
         Command::Init(args) => commands::init::init(&cli, args),

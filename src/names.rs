@@ -63,6 +63,46 @@ pub fn validate_attr(attr: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a URL's host is this machine (`127.0.0.0/8`, `::1`, `localhost`).
+pub fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// An `https://` URL (or `http://` to this machine only, so that nothing
+/// crosses the network in cleartext) without credentials or fragment; the
+/// reason when it is not one.
+pub fn check_service_url(text: &str) -> Result<url::Url, &'static str> {
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it contains whitespace");
+    }
+    let parsed = url::Url::parse(text).map_err(|_| "it is not a valid http(s) URL")?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("it contains credentials (user:password@)");
+    }
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback_url(&parsed) => {}
+        "http" => {
+            return Err(
+                "plain http:// is accepted only for this machine (127.0.0.1, ::1, localhost)",
+            )
+        }
+        _ => return Err("it must start with https://"),
+    }
+    if parsed.host().is_none() {
+        return Err("it has no host");
+    }
+    if parsed.fragment().is_some() {
+        return Err("it must not contain a fragment");
+    }
+    Ok(parsed)
+}
+
 /// One argument as POSIX shell text, for display (a resume command, `-v`).
 pub fn shell_quote(arg: &str) -> String {
     match shlex::try_quote(arg) {

@@ -9,7 +9,9 @@ fn nixflip() -> Command {
     cmd
 }
 
-const SUBCOMMANDS: &[&str] = &["get", "set", "status", "check", "promote", "rebuild"];
+const SUBCOMMANDS: &[&str] = &[
+    "get", "set", "status", "check", "promote", "rebuild", "failover", "rejoin",
+];
 
 #[test]
 fn bash_completions_name_every_subcommand_and_global_flag() {

@@ -757,3 +757,30 @@ fn promote_refuses_a_new_primary_whose_file_is_unsupported() {
     assert!(ids("bfs.poland.xray").contains(&"NF205"));
     assert_eq!(ids("hectic-lab"), Vec::<&str>::new());
 }
+
+#[test]
+fn switchover_preflight_refuses_a_new_primary_without_its_secrets_before_any_host() {
+    let (_dir, root) = example_copy(without_signing_key_on_bfs);
+    let before = std::fs::read_to_string(root.join(BFS)).expect("read");
+    let refused = run(nixflip(&root).args(["switchover", "bfs.poland.xray", "--dry-run"]));
+    // Refused in the pre-flight, before any ssh: the example's hosts are
+    // not reachable from here, and reaching for them would fail with 3.
+    assert_eq!(refused.code, Some(4), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("bfs.poland.xray would become primary without secrets it needs"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("matrix/signing-key"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("ssh"), "{}", refused.stderr);
+    assert_eq!(
+        std::fs::read_to_string(root.join(BFS)).expect("read"),
+        before
+    );
+}

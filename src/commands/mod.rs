@@ -6,11 +6,14 @@ pub mod cluster;
 pub mod diff;
 pub mod edit;
 pub mod explain;
+pub mod failover;
 pub mod init;
 pub mod live;
 pub mod promote;
 pub mod rebuild;
+pub mod rejoin;
 pub mod secrets;
+pub mod switchover;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;

@@ -6,10 +6,16 @@
 //! - [`facts`]: what one host runs, gathered with fixed commands;
 //! - [`rules`]: the findings (NF103, NF301-NF311) and each standby's lag.
 
+pub mod dns;
 pub mod facts;
+pub mod journal;
+pub mod ops;
+pub mod rejoin;
 pub mod rules;
 pub mod settings;
+pub mod smoke;
 pub mod ssh;
+pub mod switchover;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

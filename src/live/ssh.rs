@@ -151,6 +151,19 @@ impl Transport {
         argv: &[&str],
         stdin: Option<&[u8]>,
     ) -> Result<RemoteOutput, SshError> {
+        self.run_for(target, argv, stdin, self.options.command_timeout)
+    }
+
+    /// [`Transport::run`] with its own time limit instead of
+    /// `command_timeout` (a service that may take minutes to stop, a wait
+    /// that is bounded on the host itself).
+    pub fn run_for(
+        &self,
+        target: &Target,
+        argv: &[&str],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<RemoteOutput, SshError> {
         let line = remote_command(argv)?;
         let socket = self.socket(target);
         let mut args = self.connection_args(target, &socket)?;
@@ -168,12 +181,12 @@ impl Transport {
         let handle = expression
             .start()
             .map_err(|e| SshError::Local(format!("cannot run {}: {e}", self.program.display())))?;
-        let deadline = Instant::now() + self.options.command_timeout;
+        let deadline = Instant::now() + timeout;
         let output = match handle.wait_deadline(deadline) {
             Ok(Some(output)) => output.clone(),
             Ok(None) => {
                 let _ = handle.kill();
-                return Err(SshError::TimedOut(self.options.command_timeout));
+                return Err(SshError::TimedOut(timeout));
             }
             Err(e) => return Err(SshError::Local(format!("ssh: {e}"))),
         };

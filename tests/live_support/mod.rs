@@ -109,6 +109,20 @@ fn free_port(address: &str) -> u16 {
         .port()
 }
 
+/// A port nothing listens on at any of `addresses`.
+fn free_port_on(addresses: &[&str]) -> u16 {
+    for _ in 0..100 {
+        let port = free_port(addresses[0]);
+        if addresses[1..]
+            .iter()
+            .all(|a| TcpListener::bind((*a, port)).is_ok())
+        {
+            return port;
+        }
+    }
+    panic!("no port is free on all of {addresses:?}");
+}
+
 /// Poll `ready` until it holds or [`TIMEOUT`] passes; `what` names it.
 pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -170,6 +184,7 @@ pub fn require_environment() -> PathBuf {
         "pg_ctl",
         "postgres",
         "pg_basebackup",
+        "pg_rewind",
         "psql",
         "pgbench",
     ] {
@@ -487,6 +502,8 @@ impl Host {
     }
 
     fn stop_everything(&self) {
+        // A gate a test left would hold the teardown's own stop.
+        let _ = fs::remove_dir_all(self.dir.join("gates"));
         self.stop_sshd();
         let _ = Command::new(self.bin.join("systemctl"))
             .args(["stop", "matrix-synapse"])
@@ -503,7 +520,9 @@ impl Host {
 // ---------------------------------------------------------------- scripts --
 
 /// The `systemctl` stand-in of one host: `start`, `stop`, `restart`,
-/// `is-active` and `status` of `postgresql` and `matrix-synapse`.
+/// `is-active` and `status` of `postgresql` and `matrix-synapse`, and
+/// `start`/`restart` of the oneshot `matrix-cluster-standby-setup` (the
+/// script the activation stand-in of the switchover tests leaves).
 fn systemctl_script(host: &Host, python: &Path, synapse_script: &Path) -> String {
     format!(
         r#"#!/bin/sh
@@ -517,13 +536,20 @@ PG_LOG={pg_log}
 SYNAPSE_PID={pid}
 SYNAPSE_LOG={dir}/synapse.log
 
+# A process that has exited but not been reaped yet (this machine's init
+# reaps orphans late) is not running.
+alive() {{
+  s=$(sed -n 's/^[0-9]* (.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null)
+  [ -n "$s" ] && [ "$s" != Z ]
+}}
+
 state() {{
   case "$1" in
     postgresql|postgresql.service)
       if runuser -u postgres -- "$PG_BIN/pg_ctl" status -D "$DATA" >/dev/null 2>&1; then
         echo active; else echo inactive; fi ;;
     matrix-synapse|matrix-synapse.service)
-      if [ -s "$SYNAPSE_PID" ] && kill -0 "$(cat "$SYNAPSE_PID")" 2>/dev/null; then
+      if [ -s "$SYNAPSE_PID" ] && alive "$(cat "$SYNAPSE_PID")"; then
         echo active; else echo inactive; fi ;;
     *) echo inactive ;;
   esac
@@ -533,6 +559,14 @@ start() {{
   [ "$(state "$1")" = active ] && return 0
   case "$1" in
     postgresql|postgresql.service)
+      # As NixOS's preStart links the generation's configuration into the
+      # data directory: a copy of another server's files (pg_rewind,
+      # pg_basebackup) does not keep its settings.
+      for f in postgresql.conf pg_hba.conf; do
+        if [ -f {dir}/conf/$f ]; then
+          install -m 0600 -o postgres -g postgres {dir}/conf/$f "$DATA/$f" || return 1
+        fi
+      done
       runuser -u postgres -- "$PG_BIN/pg_ctl" start -w -t 60 -D "$DATA" -l "$PG_LOG" >/dev/null ;;
     matrix-synapse|matrix-synapse.service)
       rm -f "$SYNAPSE_PID"
@@ -542,6 +576,11 @@ start() {{
         i=$((i + 1)); [ $i -gt 600 ] && {{ echo "synapse stand-in did not start" >&2; return 1; }}
         sleep 0.05
       done ;;
+    matrix-cluster-standby-setup|matrix-cluster-standby-setup.service)
+      # The cluster module's oneshot unit: the script the activation
+      # stand-in left, run again.
+      [ -f {dir}/matrix-cluster-standby-setup.sh ] || {{ echo "Unit $1 not found." >&2; return 5; }}
+      bash -e {dir}/matrix-cluster-standby-setup.sh ;;
     *) echo "Unit $1 not found." >&2; return 5 ;;
   esac
 }}
@@ -557,14 +596,27 @@ stop() {{
         pid=$(cat "$SYNAPSE_PID")
         kill "$pid" 2>/dev/null
         i=0
-        while kill -0 "$pid" 2>/dev/null; do
+        while alive "$pid"; do
           i=$((i + 1)); [ $i -gt 600 ] && {{ kill -9 "$pid"; break; }}
           sleep 0.05
         done
         rm -f "$SYNAPSE_PID"
       fi ;;
+    matrix-cluster-standby-setup|matrix-cluster-standby-setup.service) ;;
     *) echo "Unit $1 not found." >&2; return 5 ;;
   esac
+}}
+
+# Tests hold an action back (a file gates/ACTION-UNIT: wait until it goes)
+# or make it fail (gates/ACTION-UNIT.fail).
+gate() {{
+  g={dir}/gates/"$1-$2"
+  if [ -e "$g.fail" ]; then echo "systemctl stand-in: $1 $2 failed (injected by the test)" >&2; return 1; fi
+  if [ -e "$g" ]; then
+    touch "$g.reached"
+    while [ -e "$g" ]; do sleep 0.02; done
+  fi
+  return 0
 }}
 
 action="${{1:-}}"
@@ -574,8 +626,8 @@ case "$action" in
     rc=0
     for unit in "$@"; do s=$(state "$unit"); echo "$s"; [ "$s" = active ] || rc=3; done
     exit $rc ;;
-  start) for unit in "$@"; do start "$unit" || exit 1; done ;;
-  stop) for unit in "$@"; do stop "$unit" || exit 1; done ;;
+  start) for unit in "$@"; do gate start "$unit" && start "$unit" || exit 1; done ;;
+  stop) for unit in "$@"; do gate stop "$unit" && stop "$unit" || exit 1; done ;;
   restart) for unit in "$@"; do stop "$unit" && start "$unit" || exit 1; done ;;
   status) for unit in "$@"; do echo "$unit: $(state "$unit")"; done ;;
   *) echo "systemctl stand-in: unsupported action '$action'" >&2; exit 1 ;;
@@ -756,10 +808,16 @@ impl Env {
         fs::set_permissions(base.path(), fs::Permissions::from_mode(0o755)).expect("chmod base");
         let b = base.path().to_path_buf();
         let routes = Routes::add();
-        let hosts = [
+        let mut hosts = [
             Host::new("alpha", "127.0.0.2", &b, &pg_bin),
             Host::new("beta", "127.0.0.3", &b, &pg_bin),
         ];
+        // Synapse listens on the same port on every host, as the module's
+        // listener does (8008): a public URL reaches whichever is primary.
+        let synapse_port = free_port_on(&[hosts[0].address, hosts[1].address]);
+        for host in &mut hosts {
+            host.synapse_port = synapse_port;
+        }
 
         // The flake, with beta following alpha's port.
         let flake = b.join("flake");
@@ -775,6 +833,19 @@ impl Env {
             ),
         )
         .expect("write beta.nix");
+        // After a flip alpha is beta's standby: its peerPort is beta's.
+        let alpha_file = flake.join("hosts/alpha.nix");
+        let alpha_text = fs::read_to_string(&alpha_file).expect("read alpha.nix");
+        let peer = "peerHost = \"127.0.0.3\";";
+        assert_eq!(alpha_text.matches(peer).count(), 1);
+        fs::write(
+            &alpha_file,
+            alpha_text.replace(
+                peer,
+                &format!("{peer}\n      peerPort = {};", hosts[1].pg_port),
+            ),
+        )
+        .expect("write alpha.nix");
         let eval = evaluate(&flake);
 
         let secrets = b.join("secrets");
@@ -809,6 +880,13 @@ impl Env {
                 &systemctl_script(host, &python, &synapse_script),
                 0o755,
             );
+            // NixOS puts PostgreSQL's programs on PATH; Debian keeps them
+            // in their version's directory.
+            for program in ["pg_controldata", "pg_rewind", "pg_basebackup"] {
+                std::os::unix::fs::symlink(env.pg_bin.join(program), host.bin.join(program))
+                    .unwrap_or_else(|e| panic!("link {program}: {e}"));
+            }
+            mkdir(&host.dir.join("gates"), 0o755);
         }
         env.start_primary();
         env.start_standby();
@@ -1061,6 +1139,15 @@ impl Env {
     pub fn wait_replayed(&self) {
         let lsn = self.alpha().sql("SELECT pg_current_wal_lsn()");
         self.beta().wait_for(
+            &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"),
+            "t",
+        );
+    }
+
+    /// Until `standby` has replayed everything `primary` has written.
+    pub fn wait_replayed_from(&self, primary: &Host, standby: &Host) {
+        let lsn = primary.sql("SELECT pg_current_wal_lsn()");
+        standby.wait_for(
             &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"),
             "t",
         );

@@ -1,0 +1,934 @@
+//! `rejoin HOST`: a former primary made a standby of the current primary the least destructive way that works (plain standby, `pg_rewind`, or a new base backup), said before it is done.
+//! It must never delete a data directory, never rewind or re-seed before reporting why and what is rewound away, and never re-seed without `--reseed` or the operator's yes.
+//!
+//! 1. pre-flight: HOST is declared a standby, the declared primary is a
+//!    live primary; a HOST already streaming from it needs nothing;
+//! 2. stop: HOST's Synapse and PostgreSQL stop (it may have come back as
+//!    the primary it was);
+//! 3. inspect: HOST's control file against the primary's timeline history
+//!    chooses the way: shut down cleanly before the fork (plain standby),
+//!    wrote past it (`pg_rewind`: the range from the fork to its end is
+//!    reported), or cannot be rewound (no `wal_log_hints`, no checksums, not
+//!    the same cluster, its WAL gone: a new base backup);
+//! 4. switch: HOST gets its standby configuration (`nixos-rebuild switch`:
+//!    the module's standby set-up writes the passfile, `primary_conninfo`
+//!    and `standby.signal`, and PostgreSQL starts in recovery, where it
+//!    writes nothing);
+//! 5. rewind or re-seed (when chosen): PostgreSQL stops again; `CHECKPOINT`
+//!    on the primary, then `pg_rewind`; or the data directory is renamed
+//!    aside with a timestamp and `pg_basebackup` makes a new one. The
+//!    standby set-up runs again afterwards (both copy the primary's files
+//!    over HOST's settings), then PostgreSQL starts;
+//! 6. verify: HOST streams from the primary, and `status --live`.
+//!
+//! Every step is journaled; a run that stops is not resumed but run again:
+//! each run reads the hosts afresh and chooses again.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::facts::{self, Lsn};
+use super::journal::{Journal, Outcome, Stamp, State, Store};
+use super::ops::{self, ControlData, OpError};
+use super::settings::{HostSettings, Settings};
+use super::ssh::{RemoteOutput, Transport};
+use super::switchover::{self, Location};
+use super::LiveStatus;
+use crate::cluster::{Cluster, Role};
+use crate::deploy::RebuildOptions;
+use crate::error::{Error, Result};
+
+/// The journal's name for this operation.
+pub const OPERATION: &str = "rejoin";
+
+/// The unit of the cluster module that writes a standby's settings.
+pub const STANDBY_SETUP_SERVICE: &str = "matrix-cluster-standby-setup";
+
+/// How HOST rejoins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Way {
+    /// It stopped before the fork: standby settings, no copy.
+    Standby,
+    /// It wrote past the fork: `pg_rewind`.
+    Rewind,
+    /// A new base backup; the old directory renamed aside.
+    Reseed,
+}
+
+impl Way {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Way::Standby => "plain standby (no copy)",
+            Way::Rewind => "pg_rewind",
+            Way::Reseed => "new base backup",
+        }
+    }
+}
+
+/// How `rejoin` was asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// A new base backup is allowed when nothing less will do.
+    pub reseed: bool,
+    /// Stdin is a terminal: a re-seed without `--reseed` may be asked.
+    pub can_ask: bool,
+    pub rebuild: RebuildOptions,
+}
+
+/// What `rejoin` reports while it works.
+pub enum Event<'a> {
+    /// A step begins.
+    Step(&'static str),
+    /// What is happening now.
+    Doing(String),
+    /// A line of `nixos-rebuild`'s output.
+    Output { host: &'a str, line: &'a str },
+    /// Worth knowing, not stopping for.
+    Warning(String),
+    /// The choice, before anything is done to HOST's data.
+    Chosen(&'a Assessment),
+}
+
+/// What the inspection found and chose.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assessment {
+    pub way: Way,
+    /// Why, in the operator's words.
+    pub reason: String,
+    pub host_state: String,
+    pub host_checkpoint: Lsn,
+    pub host_timeline: u32,
+    pub primary_timeline: u32,
+    /// Where the primary's history left HOST's timeline.
+    pub fork: Option<Lsn>,
+    /// What HOST wrote that the primary does not have: from the fork to
+    /// its end (`None`: unknown until crash recovery has run).
+    pub rewound: Option<(Lsn, Option<Lsn>)>,
+}
+
+/// How a rejoin ended well.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub host: String,
+    pub primary: String,
+    /// `None`: it already streamed from the primary; nothing was done.
+    pub assessment: Option<Assessment>,
+    /// What pg_rewind reported (`servers diverged at …`).
+    pub rewind: Option<String>,
+    /// The old data directory, renamed aside by a re-seed.
+    pub kept_aside: Option<String>,
+    pub receiver: String,
+    #[serde(skip)]
+    pub status: Option<LiveStatus>,
+    pub journal: Option<std::path::PathBuf>,
+}
+
+struct Run<'p> {
+    cluster: Cluster,
+    root: std::path::PathBuf,
+    settings: Settings,
+    transport: Transport,
+    store: Store,
+    journal: Journal,
+    host: HostSettings,
+    primary: HostSettings,
+    primary_address: String,
+    options: Options,
+    progress: &'p mut dyn FnMut(Event<'_>),
+}
+
+/// Make the standby `host` follow the declared primary. `confirm` asks
+/// the operator (or `--yes`) once the way is known, before HOST is touched.
+pub fn rejoin(
+    location: Location,
+    host: &str,
+    options: Options,
+    confirm: &mut dyn FnMut(&str) -> Result<()>,
+    progress: &mut dyn FnMut(Event<'_>),
+) -> Result<Report> {
+    let (root, cluster) = switchover::load(&location)?;
+    let store = Store::for_flake(&root)?;
+    let _lock = store.lock()?;
+    if let Some(journal) = store.current()? {
+        return Err(Error::refused(
+            format!(
+                "a {} is in progress (run {}): rejoining a host in the middle of it could undo what it did",
+                journal.operation, journal.run
+            ),
+            format!(
+                "finish it first (`nixflip {} --resume`)",
+                journal.operation
+            ),
+        ));
+    }
+    let member = cluster
+        .member(host)
+        .ok_or_else(|| crate::cluster::plan::unknown_host(&cluster, host))?;
+    if member.role() != Role::Standby {
+        return Err(Error::refused(
+            format!("{host} is not declared a standby in the flake"),
+            "rejoin makes a declared standby follow the primary: flip the roles first (`nixflip failover`, `nixflip promote`)",
+        ));
+    }
+    let primaries = cluster.primaries();
+    let [primary] = primaries.as_slice() else {
+        return Err(Error::refused(
+            format!(
+                "the flake declares {} primaries; a standby rejoins exactly one",
+                primaries.len()
+            ),
+            "fix the roles first (`nixflip check`)",
+        ));
+    };
+    let primary_name = primary.name.clone();
+    let primary_address = primary.address.clone().ok_or_else(|| {
+        Error::usage(
+            format!("the address of {primary_name} is unknown"),
+            format!(
+                "set [hosts.\"{primary_name}\"] address in nixflip.toml, or publicIp in its file"
+            ),
+        )
+    })?;
+    let (settings, transport) = switchover::live_settings(&cluster)?;
+    let find = |name: &str| {
+        settings
+            .hosts
+            .iter()
+            .find(|h| h.host == name)
+            .cloned()
+            .ok_or_else(|| {
+                Error::usage(
+                    format!("no live settings for {name}"),
+                    "see `nixflip status --live`",
+                )
+            })
+    };
+    let host_settings = find(host)?;
+    let primary_settings = find(&primary_name)?;
+    let journal = Journal::new(
+        OPERATION,
+        &root,
+        serde_json::json!({ "host": host, "primary": primary_name, "reseed": options.reseed }),
+    );
+    let mut run = Run {
+        cluster,
+        root,
+        settings,
+        transport,
+        store,
+        journal,
+        host: host_settings,
+        primary: primary_settings,
+        primary_address,
+        options,
+        progress,
+    };
+    run.store.save(&run.journal)?;
+    let result = run.drive(confirm);
+    match result {
+        Ok(mut report) => {
+            run.journal.state = State::Finished;
+            report.journal = Some(run.store.close(&run.journal)?);
+            Ok(report)
+        }
+        Err(e) => {
+            run.journal.state = State::Failed;
+            let _ = run.store.close(&run.journal);
+            Err(e)
+        }
+    }
+}
+
+impl Run<'_> {
+    fn doing(&mut self, text: impl Into<String>) {
+        (self.progress)(Event::Doing(text.into()));
+    }
+
+    fn seconds(value: &toml::Spanned<u64>) -> Duration {
+        Duration::from_secs(*value.get_ref())
+    }
+
+    fn service_timeout(&self) -> Duration {
+        Self::seconds(&self.cluster.config.config.switchover.service_timeout)
+    }
+
+    /// Run a step: journaled, its failure recorded with its name.
+    fn step<T>(
+        &mut self,
+        name: &'static str,
+        body: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        (self.progress)(Event::Step(name));
+        self.journal.start(name);
+        self.store.save(&self.journal)?;
+        match body(self) {
+            Ok(value) => {
+                self.journal.finish(Outcome::Done);
+                self.store.save(&self.journal)?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.journal.finish(Outcome::Failed {
+                    message: e.to_string(),
+                });
+                let _ = self.store.save(&self.journal);
+                Err(e)
+            }
+        }
+    }
+
+    fn run_op(&self, host: &HostSettings, command: &ops::Command) -> Result<RemoteOutput> {
+        ops::run(&self.transport, host, command).map_err(switchover::op_error)
+    }
+
+    fn drive(&mut self, confirm: &mut dyn FnMut(&str) -> Result<()>) -> Result<Report> {
+        let already = self.step("preflight", Self::preflight)?;
+        if let Some(receiver) = already {
+            return Ok(self.report(None, None, None, receiver));
+        }
+        let data = self.step("data-directory", Self::data_directory)?;
+        let assessment = self.step("inspect", |run| run.inspect(&data))?;
+        (self.progress)(Event::Chosen(&assessment));
+        let question = match assessment.way {
+            Way::Standby => format!(
+                "rejoin {} as a standby of {}: switch it to its standby configuration?",
+                self.host.host, self.primary.host
+            ),
+            Way::Rewind => format!(
+                "rejoin {} with pg_rewind against {}: {}; what it wrote after the fork is thrown away. Go on?",
+                self.host.host,
+                self.primary.host,
+                range_text(&assessment)
+            ),
+            Way::Reseed => format!(
+                "re-seed {} from {} with a new base backup ({}); its data directory {data} is renamed aside, not deleted. Go on?",
+                self.host.host, self.primary.host, assessment.reason
+            ),
+        };
+        if assessment.way == Way::Reseed && !self.options.reseed && !self.options.can_ask {
+            return Err(Error::refused(
+                format!(
+                    "{} cannot rejoin without a new base backup: {}",
+                    self.host.host, assessment.reason
+                ),
+                format!(
+                    "run `nixflip rejoin {} --reseed` to re-seed it (its data directory is renamed aside, never deleted)",
+                    self.host.host
+                ),
+            ));
+        }
+        confirm(&question)?;
+        self.step("switch", Self::switch)?;
+        let mut rewind = None;
+        let mut kept_aside = None;
+        let mut way = assessment.way;
+        if way == Way::Rewind {
+            match self.step("rewind", |run| run.rewind(&data))? {
+                Ok(said) => rewind = Some(said),
+                Err(why) => {
+                    if !self.options.reseed {
+                        return Err(Error::refused(
+                            format!(
+                                "pg_rewind cannot rewind {}: {why}. Nothing of its data was changed; it stays stopped in its standby configuration",
+                                self.host.host
+                            ),
+                            format!(
+                                "run `nixflip rejoin {} --reseed` to re-seed it (its data directory is renamed aside, never deleted)",
+                                self.host.host
+                            ),
+                        ));
+                    }
+                    (self.progress)(Event::Warning(format!(
+                        "pg_rewind cannot rewind {}: {why}; re-seeding it (--reseed)",
+                        self.host.host
+                    )));
+                    way = Way::Reseed;
+                }
+            }
+        }
+        if way == Way::Reseed {
+            kept_aside = Some(self.step("reseed", |run| run.reseed(&data))?);
+        }
+        if way != Way::Standby {
+            self.step("standby-setup", Self::standby_setup)?;
+        }
+        let receiver = self.step("verify", Self::verify)?;
+        let mut report = self.report(Some(assessment), rewind, kept_aside, receiver);
+        self.doing("status --live");
+        report.status = Some(super::status(
+            &self.cluster,
+            &self.settings,
+            &self.transport,
+        ));
+        self.journal.record("way", way);
+        Ok(report)
+    }
+
+    fn report(
+        &self,
+        assessment: Option<Assessment>,
+        rewind: Option<String>,
+        kept_aside: Option<String>,
+        receiver: ops::Receiver,
+    ) -> Report {
+        Report {
+            host: self.host.host.clone(),
+            primary: self.primary.host.clone(),
+            assessment,
+            rewind,
+            kept_aside,
+            receiver: receiver.to_string(),
+            status: None,
+            journal: None,
+        }
+    }
+
+    /// The primary is one; HOST may already follow it.
+    fn preflight(&mut self) -> Result<Option<ops::Receiver>> {
+        let timeout = self.settings.ssh.command_timeout;
+        self.doing(format!(
+            "asking {} whether it is the primary",
+            self.primary.host
+        ));
+        let role = ops::sql(
+            &self.primary,
+            "pg_is_in_recovery",
+            ops::ROLE_SQL,
+            &[],
+            timeout,
+        );
+        let answer: ops::RoleAnswer = ops::run_json(&self.transport, &self.primary, &role)
+            .map_err(|e| {
+                Error::refused(
+                    format!(
+                        "the declared primary {} does not answer: {e}",
+                        self.primary.host
+                    ),
+                    "a standby can only rejoin a running primary: bring it up (or fail over to another host) first",
+                )
+            })?;
+        if answer.in_recovery {
+            return Err(Error::refused(
+                format!(
+                    "the declared primary {} is in recovery (a standby)",
+                    self.primary.host
+                ),
+                "promote it first (`nixflip failover`), then rejoin",
+            ));
+        }
+        self.doing(format!("asking {} what it runs", self.host.host));
+        let check = ops::sql(
+            &self.host,
+            "read the WAL receiver",
+            ops::WAIT_STREAMING_SQL,
+            &[("sender", &self.primary_address), ("seconds", "0")],
+            timeout,
+        );
+        // A stopped or unreachable PostgreSQL is what rejoin is for.
+        if let Ok(receiver) = ops::run_json::<ops::Receiver>(&self.transport, &self.host, &check) {
+            if receiver.streams_from(&self.primary_address) {
+                return Ok(Some(receiver));
+            }
+        }
+        Ok(None)
+    }
+
+    /// HOST's data directory: `[hosts.X.live] pg_data`, else what its
+    /// server or its disk says.
+    fn data_directory(&mut self) -> Result<String> {
+        if let Some(data) = &self.host.pg_data {
+            return Ok(data.clone());
+        }
+        let facts = facts::gather_host(&self.transport, &self.host);
+        if !facts.reachable {
+            return Err(Error::external(
+                format!(
+                    "{} cannot be reached: {}",
+                    self.host.host,
+                    facts.error.unwrap_or_default()
+                ),
+                "check that the host is up and reachable over ssh",
+            ));
+        }
+        facts.data_directory.ok_or_else(|| {
+            Error::usage(
+                format!("{}'s data directory cannot be told", self.host.host),
+                format!(
+                    "set [hosts.\"{}\".live] pg_data in nixflip.toml",
+                    self.host.host
+                ),
+            )
+        })
+    }
+
+    /// Read HOST's control file (PostgreSQL may still run: it is read
+    /// again once stopped) and the primary's history; choose the way.
+    fn inspect(&mut self, data: &str) -> Result<Assessment> {
+        let timeout = self.settings.ssh.command_timeout;
+        // A running HOST is stopped first, so that its control file is
+        // final: Synapse, then PostgreSQL (fast: a clean shutdown).
+        self.stop()?;
+        self.doing(format!("reading pg_controldata on {}", self.host.host));
+        let out = self.run_op(&self.host, &ops::control_data(&self.host, data, timeout))?;
+        let control = ops::parse_control_data(&out.stdout).map_err(|why| {
+            Error::external(
+                format!("{}: {why}", self.host.host),
+                "run pg_controldata there to see",
+            )
+        })?;
+        self.journal.record("hostState", &control.state);
+        self.journal.record("hostCheckpoint", control.checkpoint);
+        self.journal.record("hostTimeline", control.timeline);
+        self.doing(format!("reading {}'s timeline history", self.primary.host));
+        let query = ops::sql(
+            &self.primary,
+            "read the timeline history",
+            ops::HISTORY_SQL,
+            &[],
+            timeout,
+        );
+        let history: ops::History =
+            ops::run_json(&self.transport, &self.primary, &query).map_err(switchover::op_error)?;
+        self.journal.record("primaryTimeline", history.timeline);
+        self.journal.record("primaryLsn", history.lsn);
+        let assessment = assess(&self.host.host, &self.primary.host, &control, &history);
+        self.journal.record("assessment", &assessment);
+        Ok(assessment)
+    }
+
+    /// Stop Synapse, then PostgreSQL (the NixOS unit stops it fast, which
+    /// is a clean shutdown).
+    fn stop(&mut self) -> Result<()> {
+        let timeout = self.service_timeout();
+        for unit in [
+            self.host.synapse_service.clone(),
+            self.host.postgresql_service.clone(),
+        ] {
+            self.doing(format!("stopping {unit} on {}", self.host.host));
+            self.run_op(&self.host, &ops::service("stop", &unit, timeout))?;
+        }
+        Ok(())
+    }
+
+    /// `nixos-rebuild switch` of HOST's standby configuration.
+    fn switch(&mut self) -> Result<()> {
+        let dir = self.store.dir().join("build").join(&self.host.host);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+            path: dir.clone(),
+            help: "nixos-rebuild runs here".into(),
+            source,
+        })?;
+        let call = switchover::switch_invocation(
+            &self.cluster,
+            &self.root,
+            &self.settings,
+            &self.options.rebuild,
+            &dir,
+            &self.host.host,
+        )?;
+        let progress = &mut *self.progress;
+        switchover::run_rebuild(&[call], &mut |text, output| match output {
+            None => progress(Event::Doing(text.to_string())),
+            Some(line) => progress(Event::Output { host: text, line }),
+        })?;
+        self.journal.record("switched", Stamp::now());
+        Ok(())
+    }
+
+    /// The connection HOST's standby set-up wrote, for pg_rewind and
+    /// pg_basebackup (an ordinary connection to `postgres` for the former).
+    fn conninfo(&mut self) -> Result<String> {
+        let timeout = self.service_timeout();
+        let query = ops::sql(
+            &self.host,
+            "read primary_conninfo",
+            ops::CONNINFO_SQL,
+            &[],
+            timeout,
+        );
+        let answer: ops::Conninfo =
+            ops::run_json(&self.transport, &self.host, &query).map_err(switchover::op_error)?;
+        if answer.conninfo.trim().is_empty() {
+            return Err(Error::external(
+                format!(
+                    "{} has no primary_conninfo after its standby set-up",
+                    self.host.host
+                ),
+                format!("look at {STANDBY_SETUP_SERVICE} on it"),
+            ));
+        }
+        Ok(answer.conninfo)
+    }
+
+    /// CHECKPOINT on the primary, then pg_rewind. `Ok(Err(why))` when
+    /// pg_rewind cannot do it (its WAL is gone): nothing was changed.
+    fn rewind(&mut self, data: &str) -> Result<std::result::Result<String, String>> {
+        let conninfo = self.conninfo()?;
+        self.stop()?;
+        let timeout = self.service_timeout();
+        // Right after a promotion the primary's control file still names
+        // the old timeline, and pg_rewind would find nothing to do.
+        self.doing(format!("CHECKPOINT on {}", self.primary.host));
+        self.run_op(
+            &self.primary,
+            &ops::sql(
+                &self.primary,
+                "CHECKPOINT",
+                ops::CHECKPOINT_SQL,
+                &[],
+                timeout,
+            ),
+        )?;
+        self.doing(format!(
+            "pg_rewind on {} from {}",
+            self.host.host, self.primary.host
+        ));
+        let copy = Self::seconds(&self.cluster.config.config.switchover.copy_timeout);
+        let command = ops::rewind(
+            &self.host,
+            data,
+            &format!("{conninfo} dbname=postgres"),
+            copy,
+        );
+        match ops::run(&self.transport, &self.host, &command) {
+            Ok(out) => {
+                let text = format!("{}\n{}", out.stdout, out.stderr);
+                let said = match ops::parse_rewind(&text) {
+                    Some(ops::Rewound::Diverged { at, timeline }) => {
+                        self.journal.record("divergedAt", at);
+                        format!("servers diverged at {at} on timeline {timeline}; rewound")
+                    }
+                    Some(ops::Rewound::NotRequired) => "no rewind required".to_string(),
+                    None => "rewound".to_string(),
+                };
+                self.journal.record("pgRewind", &said);
+                Ok(Ok(said))
+            }
+            Err(OpError::Failed { message, .. }) if wal_missing(&message) => {
+                self.journal.record("pgRewindFailed", &message);
+                Ok(Err(format!(
+                    "its WAL back to the last common checkpoint is gone ({})",
+                    last_line(&message)
+                )))
+            }
+            Err(e) => Err(switchover::op_error(e)),
+        }
+    }
+
+    /// Rename the data directory aside, then a new base backup. Returns
+    /// where the old one went.
+    fn reseed(&mut self, data: &str) -> Result<String> {
+        let conninfo = self.conninfo()?;
+        self.stop()?;
+        let timeout = self.service_timeout();
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let aside = format!("{}.nixflip-rejoin-{stamp}", data.trim_end_matches('/'));
+        self.doing(format!("renaming {data} to {aside} on {}", self.host.host));
+        if ops::run(&self.transport, &self.host, &ops::exists(&aside, timeout)).is_ok() {
+            return Err(Error::refused(
+                format!("{aside} exists on {} already", self.host.host),
+                "run rejoin again in a second",
+            ));
+        }
+        self.run_op(&self.host, &ops::rename_aside(data, &aside, timeout))?;
+        if ops::run(&self.transport, &self.host, &ops::exists(data, timeout)).is_ok() {
+            return Err(Error::external(
+                format!(
+                    "{data} is still there on {} after renaming it",
+                    self.host.host
+                ),
+                "look at the host",
+            ));
+        }
+        self.journal.record("keptAside", &aside);
+        self.store.save(&self.journal)?;
+        self.run_op(
+            &self.host,
+            &ops::make_data_directory(&self.host, data, timeout),
+        )?;
+        self.doing(format!(
+            "pg_basebackup on {} from {}",
+            self.host.host, self.primary.host
+        ));
+        let copy = Self::seconds(&self.cluster.config.config.switchover.copy_timeout);
+        self.run_op(
+            &self.host,
+            &ops::base_backup(&self.host, data, &conninfo, copy),
+        )?;
+        Ok(aside)
+    }
+
+    /// The standby set-up again (pg_rewind and pg_basebackup copied the
+    /// primary's files over HOST's settings), then PostgreSQL.
+    fn standby_setup(&mut self) -> Result<()> {
+        let timeout = self.service_timeout();
+        self.doing(format!("{STANDBY_SETUP_SERVICE} on {}", self.host.host));
+        self.run_op(
+            &self.host,
+            &ops::service("restart", STANDBY_SETUP_SERVICE, timeout),
+        )?;
+        let unit = self.host.postgresql_service.clone();
+        self.doing(format!("starting {unit} on {}", self.host.host));
+        self.run_op(&self.host, &ops::service("start", &unit, timeout))?;
+        Ok(())
+    }
+
+    /// HOST streams from the primary.
+    fn verify(&mut self) -> Result<ops::Receiver> {
+        let wait = Self::seconds(&self.cluster.config.config.switchover.rejoin_timeout);
+        self.doing(format!(
+            "waiting for {} to stream from {}",
+            self.host.host, self.primary.host
+        ));
+        let seconds = wait.as_secs().to_string();
+        let started = Instant::now();
+        let command = ops::sql(
+            &self.host,
+            "wait for streaming",
+            ops::WAIT_STREAMING_SQL,
+            &[("sender", &self.primary_address), ("seconds", &seconds)],
+            wait + self.settings.ssh.command_timeout,
+        );
+        // PostgreSQL may still be starting: its socket is polled until the
+        // deadline, then the wait runs on the server.
+        let receiver = loop {
+            match ops::run_json::<ops::Receiver>(&self.transport, &self.host, &command) {
+                Ok(r) => break r,
+                Err(e) if started.elapsed() >= wait => return Err(switchover::op_error(e)),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        };
+        self.journal.record("receiver", receiver.to_string());
+        self.journal
+            .record("receivedTimeline", receiver.received_tli);
+        if !receiver.streams_from(&self.primary_address) {
+            return Err(Error::external(
+                format!(
+                    "{} does not stream from {} ({}) after {} s: {receiver}",
+                    self.host.host,
+                    self.primary.host,
+                    self.primary_address,
+                    wait.as_secs()
+                ),
+                format!("look at {}'s PostgreSQL log", self.host.host),
+            ));
+        }
+        Ok(receiver)
+    }
+}
+
+/// pg_rewind's messages when the target's WAL it needs is gone.
+fn wal_missing(message: &str) -> bool {
+    message.contains("could not open file") && message.contains("pg_wal")
+        || message.contains("could not find previous WAL record")
+        || message.contains("could not read WAL record")
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
+/// The rewound range, for the operator.
+pub fn range_text(a: &Assessment) -> String {
+    match a.rewound {
+        Some((from, Some(to))) => format!(
+            "the WAL it wrote from {from} to {to} on timeline {} is not on the primary and is rewound away",
+            a.host_timeline
+        ),
+        Some((from, None)) => format!(
+            "the WAL it wrote from {from} on timeline {} to its end (it did not shut down cleanly) is not on the primary and is rewound away",
+            a.host_timeline
+        ),
+        None => "it did not shut down cleanly; pg_rewind finds what it wrote after the fork".into(),
+    }
+}
+
+/// Choose the way from HOST's control file and the primary's history.
+pub fn assess(
+    host: &str,
+    primary: &str,
+    control: &ControlData,
+    history: &ops::History,
+) -> Assessment {
+    let mut a = Assessment {
+        way: Way::Standby,
+        reason: String::new(),
+        host_state: control.state.clone(),
+        host_checkpoint: control.checkpoint,
+        host_timeline: control.timeline,
+        primary_timeline: history.timeline,
+        fork: None,
+        rewound: None,
+    };
+    let reseed = |mut a: Assessment, reason: String| {
+        a.way = Way::Reseed;
+        a.reason = reason;
+        a
+    };
+    if control
+        .system_identifier
+        .as_ref()
+        .is_some_and(|id| *id != history.system_identifier)
+    {
+        return reseed(
+            a,
+            format!(
+                "{host}'s data directory is another cluster (system identifier {}, {primary}'s is {})",
+                control.system_identifier.clone().unwrap_or_default(),
+                history.system_identifier
+            ),
+        );
+    }
+    // Where the primary's WAL leaves HOST's timeline: its fork, or (same
+    // timeline) its current position.
+    let fork = if control.timeline == history.timeline {
+        None
+    } else {
+        match history.fork_of(control.timeline) {
+            Some(f) => Some(f),
+            None => {
+                return reseed(
+                    a,
+                    format!(
+                        "{host}'s timeline {} is not in {primary}'s history (timeline {})",
+                        control.timeline, history.timeline
+                    ),
+                )
+            }
+        }
+    };
+    a.fork = fork;
+    let limit = fork.unwrap_or(history.lsn);
+    if control.clean() && control.checkpoint < limit {
+        a.reason = match fork {
+            Some(f) => format!(
+                "it shut down cleanly at {} on timeline {}, before {primary}'s timeline {} forked at {f}",
+                control.checkpoint, control.timeline, history.timeline
+            ),
+            None => format!(
+                "it shut down cleanly at {} on {primary}'s timeline {}",
+                control.checkpoint, control.timeline
+            ),
+        };
+        return a;
+    }
+    let from = fork.unwrap_or(history.lsn);
+    a.rewound = Some((from, control.clean().then_some(control.checkpoint)));
+    if !control.rewindable() {
+        return reseed(
+            a,
+            format!(
+                "it wrote past {from} on timeline {}, and pg_rewind needs wal_log_hints = on or data checksums, which it has neither of (the cluster module nixflip generates turns wal_log_hints on)",
+                control.timeline
+            ),
+        );
+    }
+    a.way = Way::Rewind;
+    a.reason = format!(
+        "it wrote past {primary}'s fork at {from} on timeline {}{}",
+        control.timeline,
+        if control.clean() {
+            String::new()
+        } else {
+            format!(" (its control file says `{}`)", control.state)
+        }
+    );
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn control(state: &str, checkpoint: &str, timeline: u32, hints: bool) -> ControlData {
+        ControlData {
+            state: state.into(),
+            checkpoint: checkpoint.parse().expect("lsn"),
+            timeline,
+            system_identifier: Some("7".into()),
+            wal_log_hints: hints,
+            checksums: false,
+        }
+    }
+
+    fn history(timeline: u32, lsn: &str, text: Option<&str>) -> ops::History {
+        ops::History {
+            in_recovery: false,
+            system_identifier: "7".into(),
+            timeline,
+            lsn: lsn.parse().expect("lsn"),
+            history: text.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_way_follows_the_fork() {
+        let h = history(
+            2,
+            "0/9000000",
+            Some("1\t0/3000100\tno recovery target specified\n"),
+        );
+        assert_eq!(h.fork_of(1), Some("0/3000100".parse().expect("lsn")));
+        assert_eq!(h.fork_of(2), None);
+        let clean = assess("a", "b", &control("shut down", "0/3000028", 1, true), &h);
+        assert_eq!(clean.way, Way::Standby, "{clean:?}");
+        let past = assess("a", "b", &control("shut down", "0/4000028", 1, true), &h);
+        assert_eq!(past.way, Way::Rewind);
+        assert_eq!(
+            past.rewound,
+            Some((
+                "0/3000100".parse().expect("lsn"),
+                Some("0/4000028".parse().expect("lsn"))
+            ))
+        );
+        let crashed = assess(
+            "a",
+            "b",
+            &control("in production", "0/2000028", 1, true),
+            &h,
+        );
+        assert_eq!(crashed.way, Way::Rewind);
+        assert_eq!(crashed.rewound.map(|r| r.1), Some(None));
+        let no_hints = assess("a", "b", &control("shut down", "0/4000028", 1, false), &h);
+        assert_eq!(no_hints.way, Way::Reseed);
+        assert!(
+            no_hints.reason.contains("wal_log_hints"),
+            "{}",
+            no_hints.reason
+        );
+        let stranger = assess("a", "b", &control("shut down", "0/2000028", 5, true), &h);
+        assert_eq!(stranger.way, Way::Reseed);
+        let mut other = control("shut down", "0/2000028", 1, true);
+        other.system_identifier = Some("8".into());
+        assert_eq!(assess("a", "b", &other, &h).way, Way::Reseed);
+        let same = assess(
+            "a",
+            "b",
+            &control("shut down in recovery", "0/8000000", 2, false),
+            &h,
+        );
+        assert_eq!(same.way, Way::Standby);
+    }
+
+    #[test]
+    fn rewind_messages() {
+        assert_eq!(
+            ops::parse_rewind("pg_rewind: servers diverged at WAL location 0/3000100 on timeline 1\npg_rewind: Done!"),
+            Some(ops::Rewound::Diverged { at: "0/3000100".parse().expect("lsn"), timeline: 1 })
+        );
+        assert_eq!(
+            ops::parse_rewind("pg_rewind: source and target cluster are on the same timeline\npg_rewind: no rewind required"),
+            Some(ops::Rewound::NotRequired)
+        );
+        assert!(wal_missing("pg_rewind: error: could not open file \"/d/pg_wal/000000010000000000000003\": No such file or directory"));
+    }
+}
