@@ -17,50 +17,16 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::flakes::{copy_tree, generate_cluster, overrides, repo};
 use common::{measure_rounds, release_binary, run_checked, run_quiet, runs, Sample};
 use nixflip::eval;
 use nixflip::nixedit::AttrPath;
 
 const OPTION: &str = "hectic.generic.matrix-cluster";
 const TARGET: f64 = 1.25;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Copy a directory tree (the example flake) into `to`.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-        let dst = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_tree(&entry.path(), &dst);
-        } else {
-            std::fs::copy(entry.path(), &dst).expect("copy file");
-        }
-    }
-}
-
-/// `nix` arguments replacing the flakes' `nixpkgs` and `sops-nix` inputs
-/// with the stand-ins of nix/stand-ins, as the tests do (nixpkgs' real
-/// module system; the nixpkgs stand-in is in the store, so Nix does not hash
-/// it again on every evaluation, as it would not a locked nixpkgs).
-fn overrides() -> Vec<String> {
-    let stand_in =
-        run_checked(Command::new("bash").arg(repo().join("nix/stand-ins/nixpkgs/assemble.sh")));
-    vec![
-        "--override-input".into(),
-        "nixpkgs".into(),
-        format!("path:{}", stand_in.trim()),
-        "--override-input".into(),
-        "sops-nix".into(),
-        format!("path:{}", repo().join("nix/stand-ins/sops-nix").display()),
-    ]
-}
 
 /// The exact `nix eval` argv nixflip runs for `hosts` (zero config: no
 /// pinned attributes), so the baseline evaluates the same fields.
@@ -85,76 +51,6 @@ fn promote_dry_run(bin: &Path, root: &Path, host: &str, overrides: &[String]) ->
         .args(["promote", host, "--dry-run", "--color", "never"])
         .args(overrides.iter().map(|o| format!("--nix-option={o}")));
     cmd
-}
-
-/// A generated cluster of `n` hosts: node-00 is the primary, the others
-/// stream from it; every host allows all the others (pure flips).
-fn generate_cluster(dir: &Path, n: usize) -> Vec<String> {
-    let names: Vec<String> = (0..n).map(|i| format!("node-{i:02}")).collect();
-    let addr = |i: usize| format!("198.51.100.{}", 10 + i);
-    std::fs::create_dir_all(dir.join("hosts")).expect("hosts dir");
-    std::fs::create_dir_all(dir.join("nix")).expect("nix dir");
-    std::fs::copy(
-        repo().join("nix/matrix-cluster.nix"),
-        dir.join("nix/matrix-cluster.nix"),
-    )
-    .expect("copy the module");
-    let mut configs = String::new();
-    for (i, name) in names.iter().enumerate() {
-        let others: Vec<String> = (0..n)
-            .filter(|&j| j != i)
-            .map(|j| format!("\"{}/32\"", addr(j)))
-            .collect();
-        let role = if i == 0 { "primary" } else { "standby" };
-        let peer = if i == 0 { addr(1) } else { addr(0) };
-        let host = format!(
-            r#"{{ config, lib, ... }}:
-{{
-  networking.hostName = "{name}";
-  hectic.generic.matrix-cluster = {{
-    enable = true;
-    role = "{role}";
-    matrixDomain = "example.org";
-    publicIp = "{ip}";
-    secretsFile = "/run/secrets/matrix-secrets";
-    signingKeyFile = "/run/secrets/matrix-signing-key";
-    replication = {{
-      peerHost = "{peer}";
-      passwordFile = "/run/secrets/postgres-replication";
-      allowedSourceIPs = [ {others} ];
-    }};
-  }};
-}}
-"#,
-            ip = addr(i),
-            others = others.join(" "),
-        );
-        std::fs::write(dir.join("hosts").join(format!("{name}.nix")), host).expect("host file");
-        let _ = writeln!(
-            configs,
-            "        \"{name}|x86_64-linux\" = host ./hosts/{name}.nix;"
-        );
-    }
-    let flake = format!(
-        r#"{{
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
-  outputs = {{ self, nixpkgs }}:
-    let
-      host = file: nixpkgs.lib.nixosSystem {{
-        system = "x86_64-linux";
-        modules = [ self.nixosModules.matrix-cluster file ];
-      }};
-    in
-    {{
-      nixosModules.matrix-cluster = import ./nix/matrix-cluster.nix;
-      nixosConfigurations = {{
-{configs}      }};
-    }};
-}}
-"#
-    );
-    std::fs::write(dir.join("flake.nix"), flake).expect("flake.nix");
-    names
 }
 
 /// A `nix` on PATH that logs each invocation and runs the real one.

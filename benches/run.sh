@@ -19,6 +19,7 @@ cargo bench --bench editor
 cargo bench --bench check
 cargo bench --bench promote
 cargo bench --bench large
+cargo bench --bench scratch
 # Needs root, sshd and PostgreSQL (as the live tests do).
 cargo bench --bench live
 cargo bench --bench switchover

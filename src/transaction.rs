@@ -130,8 +130,6 @@ pub struct Validation {
     pub secret_notes: Vec<Finding>,
     /// Problems `--skip-secrets` let through: the caller warns.
     pub secrets_skipped: Vec<SecretFinding>,
-    /// The scratch copy's removal, finished when dropped.
-    _removal: Option<eval::Removal>,
 }
 
 /// What [`validate`] gathers on its way to an outcome.
@@ -139,7 +137,6 @@ pub struct Validation {
 struct Gathered {
     secret_notes: Vec<Finding>,
     secrets_skipped: Vec<SecretFinding>,
-    removal: Option<eval::Removal>,
 }
 
 impl Gathered {
@@ -176,7 +173,6 @@ impl Gathered {
             after,
             secret_notes: self.secret_notes,
             secrets_skipped: self.secrets_skipped,
-            _removal: self.removal,
         }
     }
 }
@@ -197,16 +193,22 @@ pub fn validate(
     proof: &Proof,
     on_command: &mut dyn FnMut(&[String]),
 ) -> Result<Validation> {
-    // Nix starts loading before the scratch flake exists and waits at a gate
-    // until it is written: its start-up overlaps the copy and the rules.
+    // The copy is complete before Nix starts: starting Nix earlier, held
+    // until the copy is written, could hide only the copy (about a
+    // millisecond, benches/scratch.rs). From its first fill the copy is
+    // watched by a janitor, which removes it however nixflip ends, Ctrl-C
+    // and kill -9 included, and off nixflip's path when it ends normally.
     let mut scratch = eval::Scratch::new()?;
+    scratch.copy_from(&cluster.root)?;
+    for f in &change.files {
+        scratch.write(&f.path, &f.new)?;
+    }
     let carried = eval::carry_paths(&change.carry_checks);
-    let mut pending = if proof.eval {
-        let flake = eval::Flake::ScratchBeingWritten(&scratch);
+    let pending = if proof.eval {
         Some(eval::start_members(
             cluster,
             &change.new_members,
-            flake,
+            eval::Flake::Scratch(&scratch),
             &carried,
             &proof.nix_args,
             on_command,
@@ -214,16 +216,6 @@ pub fn validate(
     } else {
         None
     };
-    // From here the scratch directory (and a Nix held at its gate) is
-    // cleaned up however nixflip ends, Ctrl-C and kill -9 included.
-    scratch.watch();
-    scratch.copy_from(&cluster.root)?;
-    for f in &change.files {
-        scratch.write(&f.path, &f.new)?;
-    }
-    if let Some(pending) = &mut pending {
-        pending.open_gate()?;
-    }
     // The changes write no nixflip.toml: the configuration already loaded
     // is the scratch copy's too.
     let mut after = cluster.with_rewrites(
@@ -253,22 +245,15 @@ pub fn validate(
         .secrets_for
         .as_ref()
         .map(|_| crate::cluster::secrets::check_at(&after, &cluster.root));
-    let Some(mut pending) = pending else {
+    let Some(pending) = pending else {
         if let Some(outcome) = done.gate(change, proof, static_secrets) {
             return Ok(done.with(outcome, after));
         }
         return Ok(done.with(Outcome::Unproven, after));
     };
-    // Nix prints its answer a little before it exits, and reads nothing of
-    // the scratch copy after that: remove the copy meanwhile.
-    let (removal, evaluated) = if pending.answered()? {
-        let removal = scratch.remove();
-        (removal, pending.finish()?)
-    } else {
-        let evaluated = pending.finish()?;
-        (scratch.remove(), evaluated)
-    };
-    done.removal = removal;
+    let evaluated = pending.finish()?;
+    // Nix has exited: the copy goes to the janitor.
+    drop(scratch);
     let refined = static_secrets
         .map(|report| crate::cluster::secrets::refine(report, &after, &cluster.root, &evaluated));
     if let Some(outcome) = done.gate(change, proof, refined) {

@@ -777,73 +777,32 @@ fn nix_on_path(bin: &Path, script: &str) -> String {
     )
 }
 
-/// A `nix` that never reads `NIX_USER_CONF_FILES` is not held at the gate, so
-/// it may have read the scratch flake before it was complete: promote
-/// notices (the gate's FIFO was never read) and evaluates once more, after
-/// the copy is written. The wrapper logs each run.
-#[test]
-fn a_nix_that_ignores_the_gate_is_run_again_once_the_flake_is_written() {
-    let (_dir, root) = scratch("examples/two-node");
-    let bin = tempfile::tempdir().expect("tempdir");
-    let log = bin.path().join("calls.log");
-    let real = Std::new("sh")
-        .args(["-c", "command -v nix"])
-        .output()
-        .expect("sh");
-    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
-    let path = nix_on_path(
-        bin.path(),
-        &format!(
-            "echo run >> '{}'\nunset NIX_USER_CONF_FILES\nexec '{real}' \"$@\"",
-            log.display()
-        ),
-    );
-    let out = nixflip(&root)
-        .env("PATH", path)
-        .args(["promote", "bfs.poland.xray", "--dry-run"])
-        .args(common::nix_options())
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("every member evaluates to the planned roles"),
-        "{stdout}"
-    );
-    let calls = std::fs::read_to_string(&log).expect("log");
-    assert_eq!(calls.lines().count(), 2, "one gated run, then one more");
+/// The scratch directories in `tmp`.
+fn scratch_dirs(tmp: &Path) -> Vec<String> {
+    std::fs::read_dir(tmp)
+        .expect("read dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("nixflip-scratch-"))
+        .collect()
 }
 
-/// Wait up to ten seconds for `dir` to hold nothing whose name starts with
-/// `prefix`; the names still there otherwise.
-fn wait_until_gone(dir: &Path, prefix: &str) -> Vec<String> {
-    let left = || -> Vec<String> {
-        std::fs::read_dir(dir)
-            .expect("read dir")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(prefix))
-            .collect()
-    };
-    for _ in 0..200 {
-        if left().is_empty() {
-            break;
+/// Whether `cond` holds within 20 s, checked every 10 ms.
+fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    left()
+    cond()
 }
 
-/// The scratch copy (hard links to the operator's files, the gate's FIFO)
-/// is removed by the janitor once promote is done with it, and also when
-/// promote is killed while Nix evaluates.
+/// A finished promote leaves no scratch copy behind: its janitor removes
+/// it, after nixflip has exited.
 #[test]
-fn no_scratch_copy_outlives_promote_even_when_it_is_killed() {
+fn promote_leaves_no_scratch_copy() {
     let (_dir, root) = scratch("examples/two-node");
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = nixflip(&root)
@@ -852,50 +811,74 @@ fn no_scratch_copy_outlives_promote_even_when_it_is_killed() {
         .args(common::nix_options())
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(0));
     assert_eq!(
-        wait_until_gone(tmp.path(), "nixflip-"),
-        Vec::<String>::new()
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        eventually(|| scratch_dirs(tmp.path()).is_empty()),
+        "left behind: {:?}",
+        scratch_dirs(tmp.path())
+    );
+}
 
-    // A `nix` that takes its time: promote is killed while it waits.
+/// promote is stopped by `signal` (sent to its process group, as a terminal
+/// sends Ctrl-C, or to it alone) while Nix evaluates the scratch copy: the
+/// janitor, in a process group of its own, removes the copy.
+fn a_stopped_runs_copy_is_removed_by_the_janitor(signal: &str, to_group: bool) {
+    let (_dir, root) = scratch("examples/two-node");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A `nix` that, once started (the copy is complete by then), says so and
+    // waits for a writer to a FIFO that never comes.
     let bin = tempfile::tempdir().expect("tempdir");
-    let pid_file = bin.path().join("nix.pid");
+    let started = bin.path().join("nix.pid");
+    let fifo = bin.path().join("hold");
+    let made = Std::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
     let path = nix_on_path(
         bin.path(),
-        &format!("echo $$ > '{}'\nexec sleep 30", pid_file.display()),
+        &format!(
+            "echo $$ > '{}'\nexec cat '{}'",
+            started.display(),
+            fifo.display()
+        ),
     );
-    let mut child = Std::new(assert_cmd::cargo::cargo_bin("nixflip"))
-        .env("TMPDIR", tmp.path())
+    let mut run = Std::new(assert_cmd::cargo::cargo_bin("nixflip"));
+    run.env("TMPDIR", tmp.path())
         .env("PATH", path)
         .arg("--flake")
         .arg(&root)
         .args(["promote", "bfs.poland.xray", "--dry-run"])
         .args(common::nix_options())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("runs");
-    // Wait until the copy is written (the janitor starts before it is).
-    let copied = (0..200).any(|_| {
-        let found = std::fs::read_dir(tmp.path())
-            .expect("read dir")
-            .flatten()
-            .any(|e| e.path().join("flake/flake.nix").exists() && pid_file.exists());
-        if !found {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        found
-    });
-    assert!(copied, "the scratch copy never appeared");
-    child.kill().expect("kill");
-    child.wait().expect("wait");
-    assert_eq!(
-        wait_until_gone(tmp.path(), "nixflip-"),
-        Vec::<String>::new(),
-        "the janitor removes the copy of a killed run"
+        .stderr(std::process::Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut run, 0);
+    let mut child = run.spawn().expect("runs");
+    assert!(
+        eventually(|| std::fs::read_to_string(&started).is_ok_and(|p| p.ends_with('\n'))),
+        "nix never started"
     );
-    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+    let target = if to_group {
+        format!("-{}", child.id())
+    } else {
+        child.id().to_string()
+    };
+    let sent = Std::new("kill")
+        .args([signal, "--", &target])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = child.wait().expect("wait");
+    assert!(!status.success(), "promote was stopped: {status:?}");
+    assert!(
+        eventually(|| scratch_dirs(tmp.path()).is_empty()),
+        "the janitor never removed {:?}",
+        scratch_dirs(tmp.path())
+    );
+    // The held `nix` is released (killed with the group, or here).
+    if let Ok(pid) = std::fs::read_to_string(&started) {
         let _ = Std::new("kill").arg(pid.trim()).status();
     }
 }
@@ -915,4 +898,14 @@ fn the_janitor_refuses_a_directory_that_is_not_a_scratch_copy() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(precious.is_dir());
+}
+
+#[test]
+fn ctrl_c_during_nix_eval_leaves_no_scratch_copy() {
+    a_stopped_runs_copy_is_removed_by_the_janitor("-INT", true);
+}
+
+#[test]
+fn kill_9_during_nix_eval_leaves_no_scratch_copy() {
+    a_stopped_runs_copy_is_removed_by_the_janitor("-KILL", false);
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod module;
+pub mod flakes;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

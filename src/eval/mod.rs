@@ -2,7 +2,6 @@
 //! copy of the flake, then ONE `nix eval --json` process reads the managed
 //! fields of every member at once through `--apply`.
 
-mod gate;
 mod pending;
 mod scratch;
 
@@ -15,9 +14,8 @@ use crate::cluster::plan::{covers, Intended};
 use crate::error::{Error, Result};
 use crate::nixedit::AttrPath;
 
-pub use gate::{default_conf_files_from, Gate};
 pub use pending::Pending;
-pub use scratch::{enable_janitor, janitor, sweep, Removal, Scratch};
+pub use scratch::{enable_janitor, janitor, sweep, Scratch};
 
 pub use crate::cluster::evaluated::Evaluated;
 
@@ -170,26 +168,20 @@ pub fn eval_args_with(
     args
 }
 
-/// The flake to evaluate, and whether it is complete when Nix starts.
+/// The flake to evaluate.
 #[derive(Clone, Copy)]
 pub enum Flake<'a> {
     /// The user's own flake.
     Own(&'a Path),
-    /// A complete scratch copy.
+    /// A scratch copy, complete (Nix starts reading it at once).
     Scratch(&'a Scratch),
-    /// A scratch copy still being written: Nix starts loading now and waits,
-    /// before it reads anything of the flake, until [`Pending::open_gate`]
-    /// says the copy is complete. This hides Nix's own start-up (most of a
-    /// small evaluation) behind nixflip's rewrite. Where no gate can be
-    /// made, Nix starts when the gate would open.
-    ScratchBeingWritten(&'a Scratch),
 }
 
 impl Flake<'_> {
     pub fn root(&self) -> &Path {
         match self {
             Flake::Own(root) => root,
-            Flake::Scratch(scratch) | Flake::ScratchBeingWritten(scratch) => scratch.flake(),
+            Flake::Scratch(scratch) => scratch.flake(),
         }
     }
 
@@ -199,7 +191,7 @@ impl Flake<'_> {
     fn nix_flags(&self) -> &'static [&'static str] {
         match self {
             Flake::Own(_) => &[],
-            Flake::Scratch(_) | Flake::ScratchBeingWritten(_) => &["--no-eval-cache"],
+            Flake::Scratch(_) => &["--no-eval-cache"],
         }
     }
 }
@@ -222,14 +214,7 @@ pub fn start_with(
     extra: &Extra,
     nix_args: &[String],
 ) -> Result<Pending> {
-    let args = eval_args_with(flake, option, hosts, extra, nix_args);
-    match flake {
-        Flake::Own(_) | Flake::Scratch(_) => Pending::spawn(args, None),
-        Flake::ScratchBeingWritten(scratch) => match Gate::new(scratch.beside()) {
-            Some(gate) => Pending::spawn(args, Some(gate)),
-            None => Ok(Pending::not_started(args)),
-        },
-    }
+    Pending::spawn(eval_args_with(flake, option, hosts, extra, nix_args))
 }
 
 pub(crate) fn parse_answers(

@@ -1,5 +1,5 @@
 //! The scratch copy of a flake that validation writes into: the user's
-//! tree is never where nixflip evaluates a rewrite.
+//! tree is never where nixflip evaluates a rewrite, nor what it removes.
 //!
 //! Files are hard links to the user's files where the file system allows
 //! (a copy otherwise): making and removing a link costs a fraction of a
@@ -8,35 +8,20 @@
 //! of the copy only through [`Scratch::write`], which unlinks it first, and
 //! `flake.lock`, the one file Nix itself may rewrite, is always a copy.
 //!
-//! The copy is `flake/` in a temporary directory; beside it (never inside:
-//! Nix would copy it into the store) is the FIFO of a [`super::Gate`].
+//! The copy is `flake/` in a temporary directory (`nixflip-scratch-*`).
 //!
 //! In the `nixflip` binary (see [`enable_janitor`]) a scratch copy is
-//! watched by a janitor from [`Scratch::watch`] or its first fill on:
-//! `nixflip janitor DIR` (hidden), started in its own process group with a
-//! pipe from this process as its stdin. When the pipe closes (nixflip is done with the copy, exits,
+//! watched by a janitor from its first fill on: `nixflip janitor DIR`
+//! (hidden), started in its own process group with a pipe from this process
+//! as its stdin. When the pipe closes (nixflip is done with the copy, exits,
 //! crashes, is killed, or the operator presses Ctrl-C) the janitor removes
-//! the directory. So no scratch copy outlives a run, and removing one (a
-//! millisecond or two of metadata operations on a disk file system) never
+//! the directory. So no scratch copy outlives a run, and removing one, which
+//! benches/scratch.rs measures at 14-35 ms on a busy disk file system, never
 //! holds up the operator's prompt.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-
-/// A scratch directory being removed; dropping this waits until it is gone,
-/// so that nixflip never exits with part of it left behind. (It waits for
-/// the removal, not for the thread's own exit.)
-pub struct Removal(std::sync::mpsc::Receiver<()>);
-
-impl Drop for Removal {
-    fn drop(&mut self) {
-        // Err: the thread ended without a word (it panicked); nothing to
-        // wait for either way.
-        let _ = self.0.recv();
-    }
-}
 
 /// What a scratch directory is called; the janitor removes nothing else.
 const PREFIX: &str = "nixflip-scratch-";
@@ -53,9 +38,12 @@ pub fn enable_janitor() {
     JANITOR_ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// A temporary directory holding a copy of the flake. Removed on drop.
+/// A temporary directory holding a copy of the flake. Removed on drop: by
+/// the janitor once one watches it, else in place.
 pub struct Scratch {
-    dir: tempfile::TempDir,
+    /// `None` once handed to the janitor.
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
     flake: PathBuf,
     /// The janitor's stdin and process, once one watches the copy.
     janitor: Option<(std::io::PipeWriter, duct::Handle)>,
@@ -77,9 +65,11 @@ impl Scratch {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(cannot)?;
-        let flake = dir.path().join("flake");
+        let path = dir.path().to_path_buf();
+        let flake = path.join("flake");
         Ok(Scratch {
-            dir,
+            dir: Some(dir),
+            path,
             flake,
             janitor: None,
         })
@@ -97,41 +87,17 @@ impl Scratch {
         &self.flake
     }
 
-    /// Where a gate may put its FIFO: beside the copy, removed with it.
-    pub(super) fn beside(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Remove the scratch directory without waiting for it: the janitor
-    /// does it in its own process (`None`), or, where none could be
-    /// started, a thread (dropping the [`Removal`] waits for that).
-    pub fn remove(self) -> Option<Removal> {
-        let Scratch { dir, janitor, .. } = self;
-        if let Some((stdin, process)) = janitor {
-            if matches!(process.try_wait(), Ok(None)) {
-                // The directory is the janitor's now; closing its stdin
-                // says so.
-                let _ = dir.keep();
-                drop(stdin);
-                return None;
-            }
-            // A janitor that already ended cannot do it.
-        }
-        let (done, removal) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            drop(dir);
-            let _ = done.send(());
-        });
-        Some(Removal(removal))
+    /// The scratch directory, which holds the copy.
+    pub fn dir(&self) -> &Path {
+        &self.path
     }
 
     /// Have a janitor watch the scratch directory from now on (see the
     /// module's comment); [`Scratch::copy_from`] starts one if none runs.
-    /// Where none can be started, the copy is still removed on every
-    /// ordinary exit.
+    /// Where none can be started, the copy is still removed on drop.
     pub fn watch(&mut self) {
         if self.janitor.is_none() && JANITOR_ENABLED.load(std::sync::atomic::Ordering::Relaxed) {
-            self.janitor = start_janitor(self.dir.path()).ok();
+            self.janitor = start_janitor(&self.path).ok();
         }
     }
 
@@ -180,6 +146,23 @@ impl Scratch {
     }
 }
 
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some((stdin, process)) = self.janitor.take() {
+            // A janitor that already ended cannot do it: then the directory
+            // is removed here, as it is without one.
+            if matches!(process.try_wait(), Ok(None)) {
+                // The directory is the janitor's now; closing its stdin
+                // says so.
+                if let Some(dir) = self.dir.take() {
+                    let _ = dir.keep();
+                }
+            }
+            drop(stdin);
+        }
+    }
+}
+
 /// Start `nixflip janitor DIR` with a pipe as its stdin; the write end is
 /// returned (close-on-exec: no other child keeps the janitor waiting).
 fn start_janitor(dir: &Path) -> std::io::Result<(std::io::PipeWriter, duct::Handle)> {
@@ -209,13 +192,7 @@ pub fn janitor(dir: &Path) -> i32 {
 }
 
 /// Remove DIR, a scratch copy (a directory named like one, and nothing
-/// else), after releasing any Nix held at its gate: a Nix blocked opening
-/// the FIFO would otherwise wait forever for a nixflip that is gone. The
-/// FIFO is opened for reading and writing (which never blocks, and pairs
-/// with a Nix already waiting), unlinked (so a later Nix finds no such
-/// config file and goes on), then closed (the waiting Nix reads an empty
-/// file). Nix then fails on the removed flake, or on its closed output.
-/// Exit code.
+/// else). Exit code.
 pub fn sweep(dir: &Path) -> i32 {
     let is_scratch = dir
         .file_name()
@@ -223,20 +200,6 @@ pub fn sweep(dir: &Path) -> i32 {
         .is_some_and(|n| n.starts_with(PREFIX));
     if !is_scratch {
         return crate::error::EXIT_BAD_INPUT;
-    }
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let is_fifo = entry
-            .file_type()
-            .is_ok_and(|t| std::os::unix::fs::FileTypeExt::is_fifo(&t));
-        if is_fifo {
-            let held = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-                .open(entry.path());
-            let _ = std::fs::remove_file(entry.path());
-            drop(held);
-        }
     }
     match std::fs::remove_dir_all(dir) {
         Ok(()) => 0,
