@@ -4,8 +4,8 @@
 
 #![allow(dead_code)]
 
-pub mod module;
 pub mod flakes;
+pub mod module;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
