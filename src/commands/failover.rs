@@ -4,11 +4,10 @@
 use std::io::IsTerminal;
 
 use clap::Args;
-use nixflip::deploy::{RebuildFlags, RebuildOptions};
 use nixflip::error::{Error, Result, EXIT_OK};
-use nixflip::live::switchover::{self, Kind, Location, Options};
+use nixflip::live::switchover::{self, Kind, Location};
 
-use super::switchover::{finish, Progress};
+use super::switchover::{finish, Progress, RunArgs};
 use crate::Cli;
 
 #[derive(Args, Debug)]
@@ -28,31 +27,8 @@ pub struct FailoverArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Leave the DNS record alone
-    #[arg(long)]
-    pub no_dns: bool,
-    /// Build the new configuration on this host (default: [rebuild] build_host)
-    #[arg(long, value_name = "HOST")]
-    pub build_host: Option<String>,
-    /// Pass --use-remote-sudo to nixos-rebuild (for non-root targets)
-    #[arg(long, conflicts_with = "sudo")]
-    pub use_remote_sudo: bool,
-    /// Pass --sudo to nixos-rebuild (newer nixos-rebuild; for non-root targets)
-    #[arg(long)]
-    pub sudo: bool,
-    /// Append ARG to every nixos-rebuild call (repeatable; replaces [rebuild] extra_args)
-    #[arg(
-        long = "nixos-rebuild-arg",
-        value_name = "ARG",
-        allow_hyphen_values = true
-    )]
-    pub nixos_rebuild_args: Vec<String>,
-    /// Extra argument for `nix eval` (repeatable), e.g. --nix-option=--offline
-    #[arg(long = "nix-option", value_name = "ARG", allow_hyphen_values = true)]
-    pub nix_options: Vec<String>,
-    /// Carry the old primary's hand-written firewall rules and pg_hba lines to the new primary
-    #[arg(long)]
-    pub carry_address_rules: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 pub fn failover(cli: &Cli, args: &FailoverArgs) -> Result<i32> {
@@ -115,29 +91,7 @@ pub fn failover(cli: &Cli, args: &FailoverArgs) -> Result<i32> {
         return finish(cli, report?);
     }
     let host = args.host.clone().unwrap_or_default();
-    let config_rebuild = {
-        let root = nixflip::cluster::discover::find_flake_root(&location.flake)?;
-        nixflip::config::load(&root, location.config.as_deref())?
-            .config
-            .rebuild
-    };
-    let flags = RebuildFlags {
-        build_host: args.build_host.clone(),
-        use_remote_sudo: args.use_remote_sudo,
-        sudo: args.sudo,
-        extra_args: args.nixos_rebuild_args.clone(),
-        ..RebuildFlags::default()
-    };
-    let rebuild = RebuildOptions::resolve(&flags, &config_rebuild);
-    let options = Options {
-        no_dns: args.no_dns,
-        build_host: rebuild.build_host,
-        use_remote_sudo: rebuild.use_remote_sudo,
-        sudo: rebuild.sudo,
-        rebuild_args: rebuild.extra_args,
-        nix_args: args.nix_options.clone(),
-        carry_address_rules: args.carry_address_rules,
-    };
+    let options = args.run.options(&location)?;
     let report = switchover::failover(location, &host, options, &mut confirm, &mut |e| {
         view.event(cli, e)
     });

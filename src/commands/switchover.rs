@@ -30,6 +30,14 @@ pub struct SwitchoverArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How a new switchover or failover runs: DNS, nixos-rebuild and `nix eval`
+/// arguments, and carried address rules.
+#[derive(Args, Debug)]
+pub struct RunArgs {
     /// Leave the DNS record alone
     #[arg(long)]
     pub no_dns: bool,
@@ -57,7 +65,7 @@ pub struct SwitchoverArgs {
     pub carry_address_rules: bool,
 }
 
-impl SwitchoverArgs {
+impl RunArgs {
     /// Flags that choose how a new switchover runs (a resumed one goes on
     /// as it was started).
     fn start_flags(&self) -> Vec<&'static str> {
@@ -85,6 +93,32 @@ impl SwitchoverArgs {
         }
         set
     }
+
+    /// The run's options: the rebuild flags over `[rebuild]` of the flake's
+    /// nixflip.toml, as `nixflip rebuild` resolves them.
+    pub fn options(&self, location: &Location) -> Result<Options> {
+        let root = nixflip::cluster::discover::find_flake_root(&location.flake)?;
+        let config_rebuild = nixflip::config::load(&root, location.config.as_deref())?
+            .config
+            .rebuild;
+        let flags = RebuildFlags {
+            build_host: self.build_host.clone(),
+            use_remote_sudo: self.use_remote_sudo,
+            sudo: self.sudo,
+            extra_args: self.nixos_rebuild_args.clone(),
+            ..RebuildFlags::default()
+        };
+        let rebuild = RebuildOptions::resolve(&flags, &config_rebuild);
+        Ok(Options {
+            no_dns: self.no_dns,
+            build_host: rebuild.build_host,
+            use_remote_sudo: rebuild.use_remote_sudo,
+            sudo: rebuild.sudo,
+            rebuild_args: rebuild.extra_args,
+            nix_args: self.nix_options.clone(),
+            carry_address_rules: self.carry_address_rules,
+        })
+    }
 }
 
 pub fn switchover(cli: &Cli, args: &SwitchoverArgs) -> Result<i32> {
@@ -104,11 +138,11 @@ pub fn switchover(cli: &Cli, args: &SwitchoverArgs) -> Result<i32> {
             "drop the host name",
         ));
     }
-    if (args.resume || args.abort) && !args.start_flags().is_empty() {
+    if (args.resume || args.abort) && !args.run.start_flags().is_empty() {
         return Err(Error::usage(
             format!(
                 "{} applies to a new switchover; a resumed one goes on as it was started",
-                args.start_flags().join(", ")
+                args.run.start_flags().join(", ")
             ),
             "drop those flags",
         ));
@@ -149,29 +183,7 @@ pub fn switchover(cli: &Cli, args: &SwitchoverArgs) -> Result<i32> {
         return finish(cli, report?);
     }
     let host = args.host.clone().unwrap_or_default();
-    let config_rebuild = {
-        let root = nixflip::cluster::discover::find_flake_root(&location.flake)?;
-        nixflip::config::load(&root, location.config.as_deref())?
-            .config
-            .rebuild
-    };
-    let flags = RebuildFlags {
-        build_host: args.build_host.clone(),
-        use_remote_sudo: args.use_remote_sudo,
-        sudo: args.sudo,
-        extra_args: args.nixos_rebuild_args.clone(),
-        ..RebuildFlags::default()
-    };
-    let rebuild = RebuildOptions::resolve(&flags, &config_rebuild);
-    let options = Options {
-        no_dns: args.no_dns,
-        build_host: rebuild.build_host,
-        use_remote_sudo: rebuild.use_remote_sudo,
-        sudo: rebuild.sudo,
-        rebuild_args: rebuild.extra_args,
-        nix_args: args.nix_options.clone(),
-        carry_address_rules: args.carry_address_rules,
-    };
+    let options = args.run.options(&location)?;
     if args.dry_run {
         let plan = switchover::dry_run(location, &host, options, &mut |e| view.event(cli, e));
         view.clear();
