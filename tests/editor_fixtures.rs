@@ -233,6 +233,7 @@ editor_fixtures! {
     indented_string_literal,
     inherit_siblings,
     insert_new_parents_nested,
+    insert_meets_merge_below_the_top,
     insert_next_to_non_set,
     integer_out_of_range,
     lambda_as_list_item,

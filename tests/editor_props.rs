@@ -529,3 +529,32 @@ fn local_validation_covers_nested_edits() {
         .expect("an edit");
     assert_eq!(verify::local(&file, &edit), Some(true));
 }
+
+/// An insertion into a set that a second definition of its key merges
+/// with, below the file's top-level set: the local check follows the path
+/// down through keys defined once.
+#[test]
+fn local_validation_sees_a_merge_below_the_top() {
+    for text in [
+        "{ c = {\nb = { };\n${\"b\"} = ({\na.b = 1;\n});\n}; }",
+        "{ c = {\nb = { };\nb = {\na.b = 1;\n};\n}; }",
+        "{ c.d = {\nb = { };\nb = {\na.b = 1;\n};\n}; }",
+    ] {
+        let file = NixFile::parse("t.nix", text).expect("parses");
+        let at = text.find("b = {").expect("needle") + "b = {".len();
+        let insert = |replacement: &str| TextEdit {
+            range: at..at,
+            replacement: replacement.to_string(),
+        };
+        assert_eq!(
+            verify::local(&file, &insert("a = 1;")),
+            Some(false),
+            "{text}"
+        );
+        assert_eq!(
+            verify::local(&file, &insert("z = 1;")),
+            Some(true),
+            "{text}"
+        );
+    }
+}

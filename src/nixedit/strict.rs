@@ -862,8 +862,9 @@ impl<'g> Slots<'g> {
 }
 
 /// One level of a merged set: the first duplicate among `items`, and the
-/// keys whose sets need a look one level down (only where two or more
-/// definitions meet: one set literal alone was checked on its own).
+/// keys whose sets need a look one level down (where two or more
+/// definitions meet, since one set literal alone was checked on its own,
+/// and the focused key).
 fn level<'g>(
     items: &[Item<'g>],
     edits: &Edits<'g>,
@@ -923,11 +924,19 @@ fn level<'g>(
             }
         }
     }
+    // On a focused path a key defined once still leads down: the merge
+    // that matters may sit further along the path (`c = { b = { }; b =
+    // { … }; };` focused on `c.b`).
     let deeper = slots
         .slots
         .into_iter()
-        .filter(|(_, slot)| slot.sources > 1)
-        .map(|(key, slot)| (key.into_owned(), slot.children))
+        .filter_map(|(key, mut slot)| {
+            if slot.sources == 1 {
+                only?;
+                slot.meet([], edits);
+            }
+            Some((key.into_owned(), slot.children))
+        })
         .collect();
     (found.first, deeper)
 }
