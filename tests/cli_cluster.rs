@@ -649,6 +649,30 @@ fn a_staged_parse_error_is_a_json_finding_too() {
     assert_eq!(json["findings"][0]["file"], "hosts/beta.nix");
 }
 
+/// `flake.nix` lists the hosts: when it does not parse, no command reads
+/// it as a flake without hosts (no file names the cluster option there).
+#[test]
+fn a_flake_nix_that_does_not_parse_is_exit_2_for_status_and_check() {
+    let (_dir, root) = flake_copy("examples/two-node");
+    let flake_nix = std::path::Path::new(&root).join("flake.nix");
+    let text = std::fs::read_to_string(&flake_nix).expect("flake.nix");
+    let broken = text.replacen("outputs =", "outputs = =", 1);
+    assert_ne!(text, broken);
+    std::fs::write(&flake_nix, broken).expect("write");
+    for command in ["status", "check"] {
+        let out = nixflip()
+            .args(["--flake", &root, command])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(out.stdout.is_empty(), "{command}");
+        insta::assert_snapshot!(
+            format!("flake_nix_parse_error_{command}"),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 fn status_code(rel: &str, json: bool) -> Option<i32> {
     nixflip()
         .args(["--flake", &flake(rel), "status"])

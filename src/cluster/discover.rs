@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rnix::SyntaxKind;
 
+use super::flake::FLAKE_NIX;
 use crate::error::{Error, Result};
 use crate::nixedit::NixFile;
 
@@ -201,9 +202,9 @@ impl Source {
 }
 
 impl Sources {
-    /// Read the flake's `.nix` files and parse those that mention the option
-    /// (its last key, `option_hint`). A file that mentions it and does not
-    /// parse is an error (it may be a host file).
+    /// Read the flake's `.nix` files and parse `flake.nix` and those that
+    /// mention the option (its last key, `option_hint`). Either not parsing
+    /// is an error (a host file, or the file that lists the hosts).
     pub fn load(root: &Path, exclude: &[String], option_hint: &str) -> Result<Sources> {
         let paths = nix_files(root, exclude);
         // Reading a file is cheap: only a big flake spreads it over threads.
@@ -228,38 +229,47 @@ impl Sources {
         option_hint: &str,
     ) -> Result<Sources> {
         let texts: Vec<(PathBuf, String)> = texts.into_iter().collect();
-        // Each text with whether it names the option (decided once).
-        let named: Vec<(&str, bool)> = texts
+        // Each text with whether it names the option (decided once) and
+        // whether it is parsed now: those, and `flake.nix`, which every
+        // command reads to find the hosts, so that a syntax error there is
+        // reported rather than read as a flake without hosts.
+        let named: Vec<(&str, bool, bool)> = texts
             .iter()
-            .map(|(_, text)| (text.as_str(), names_option(text, option_hint)))
+            .map(|(rel, text)| {
+                let mentions = names_option(text, option_hint);
+                let eager = mentions || rel == Path::new(FLAKE_NIX);
+                (text.as_str(), mentions, eager)
+            })
             .collect();
         // A thread pays for itself from about this much text to parse.
         const MIN_BYTES_PER_THREAD: usize = 8 * 1024;
         let parses = parallel_map(
             &named,
-            |&(text, named)| if named { text.len() } else { 0 },
+            |&(text, _, eager)| if eager { text.len() } else { 0 },
             MIN_BYTES_PER_THREAD,
-            |&(text, named)| named.then(|| rnix::Root::parse(text)),
+            |&(text, _, eager)| eager.then(|| rnix::Root::parse(text)),
         );
+        let mentions: Vec<bool> = named.iter().map(|&(_, mentions, _)| mentions).collect();
         let entries = texts
             .into_iter()
+            .zip(mentions)
             .zip(parses)
-            .map(|((rel, text), parse)| (rel, text, parse))
+            .map(|(((rel, text), mentions), parse)| (rel, text, mentions, parse))
             .collect();
         Sources::from_parsed(root, entries, option_hint)
     }
 
     fn from_parsed(
         root: &Path,
-        entries: Vec<(PathBuf, String, Option<rnix::Parse<rnix::Root>>)>,
+        entries: Vec<(PathBuf, String, bool, Option<rnix::Parse<rnix::Root>>)>,
         option_hint: &str,
     ) -> Result<Sources> {
         let mut files = BTreeMap::new();
-        for (rel, text, parse) in entries {
+        for (rel, text, mentions, parse) in entries {
             let source = match parse {
                 Some(parse) => Source::parsed(
                     NixFile::from_parse(rel.display().to_string(), text, parse)?,
-                    true,
+                    mentions,
                 ),
                 None => Source::unparsed(text),
             };
