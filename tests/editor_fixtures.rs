@@ -228,6 +228,7 @@ editor_fixtures! {
     empty_attrset_multiline,
     empty_file,
     explicit_config_module,
+    expr_undefined_variable,
     form_feed_outside_string,
     function_call_value,
     indented_string_literal,

@@ -106,6 +106,22 @@ pub enum EditError {
         span: SourceSpan,
     },
 
+    #[error("the expression for `{path}` uses `{name}`, which is not defined there: Nix would reject the file (undefined variable '{name}')")]
+    #[diagnostic(
+        code(nixflip::edit::undefined_variable),
+        help("bring `{name}` into scope where the value goes (for a module, add it to the function's arguments: `{{ {name}, ... }}:`), or write the value without it")
+    )]
+    UndefinedVariable {
+        path: String,
+        name: String,
+        /// What `span` is: the value replaced, or the set a binding goes into.
+        place: &'static str,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("{place}")]
+        span: SourceSpan,
+    },
+
     #[error("`{path}` is set by `inherit`, so its value lives elsewhere")]
     #[diagnostic(
         code(nixflip::edit::inherited),

@@ -20,6 +20,7 @@ pub(crate) use insert::aligned_column;
 pub mod path;
 mod refs;
 mod replace;
+mod scope;
 pub mod strict;
 pub mod syntax;
 pub mod value;
@@ -560,6 +561,8 @@ impl NixFile {
                 } else {
                     inner
                 };
+                let scope = scope::Scope::replacing(target);
+                self.check_variables(path, expr, (target, "the value goes here"), &scope)?;
                 if self.text[node_range(target)] == *expr {
                     Ok(None)
                 } else {
@@ -576,6 +579,29 @@ impl NixFile {
                     span: span(inner),
                 }),
             },
+        }
+    }
+
+    /// Refuse an expression that uses a variable Nix would find undefined
+    /// where it goes (`place`: the value it replaces, or the set it goes
+    /// into, and how to call it).
+    fn check_variables(
+        &self,
+        path: &AttrPath,
+        expr: &str,
+        (place, what): (&SyntaxNode, &'static str),
+        scope: &scope::Scope,
+    ) -> Result<(), EditError> {
+        let parsed = rnix::Root::parse(expr).syntax();
+        match scope.first_undefined(&parsed) {
+            None => Ok(()),
+            Some((name, _)) => Err(EditError::UndefinedVariable {
+                path: path.to_string(),
+                name,
+                place: what,
+                src: self.source(),
+                span: span(place),
+            }),
         }
     }
 
@@ -600,6 +626,11 @@ impl NixFile {
                 path: path.to_string(),
                 file: self.name.clone(),
             })?;
+        if let NewValue::Expr(expr) = new {
+            let scope = scope::Scope::inside(&container.node);
+            let place = (&container.node, "the new binding goes into this set");
+            self.check_variables(path, expr, place, &scope)?;
+        }
         let layout = self.layout();
         let style = insert::Style::detect(&self.text, layout);
         let render = |indent: &str| -> String {
