@@ -209,6 +209,50 @@ fn bad_value_and_bad_expr_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid Nix"));
 }
 
+/// A comment around an `--expr` would be written again on every set, or
+/// swallow the `;` after it: refused, the file untouched.
+#[test]
+fn an_expr_with_a_comment_around_it_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("host.nix");
+    std::fs::write(&path, "{\n  a = 0;\n}\n").expect("write");
+    for (expr, name) in [("# why\n1", "leading"), ("1 # why", "trailing")] {
+        let out = nixflip()
+            .args([
+                "set",
+                "-i",
+                "--expr",
+                &path.display().to_string(),
+                "a",
+                expr,
+            ])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{expr}");
+        insta::assert_snapshot!(
+            format!("expr_comment_{name}"),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Inside the expression, a comment is part of it.
+    let out = nixflip()
+        .args([
+            "set",
+            "-i",
+            "--expr",
+            &path.display().to_string(),
+            "a",
+            "1 /* why */ + 2",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        "{\n  a = 1 /* why */ + 2;\n}\n"
+    );
+}
+
 #[test]
 fn unset_removes_the_line_and_missing_unset_is_a_no_op() {
     let path = fixture("comments_before_bindings.nix");

@@ -108,14 +108,35 @@ fn regression_unset_last_inherited_name_removes_the_inherit() {
     );
 }
 
-/// `set fz5 --expr 'lib.mkForce true'` on `{ }`: the path reads back as the
-/// wrapped `true` (with mkForce's priority), which the check once took for a
-/// different value.
+/// `set fz5 --expr 'lib.mkForce true'` on `{ lib, ... }: { }`: the path
+/// reads back as the wrapped `true` (with mkForce's priority), which the
+/// check once took for a different value.
 #[test]
 fn regression_set_wrapper_expression_reads_back_as_its_value() {
-    regression(
-        "set",
-        "wrapper_expression_reads_back_as_its_value",
-        Operation::Set,
-    );
+    let name = "wrapper_expression_reads_back_as_its_value";
+    regression("set", name, Operation::Set);
+    assert!(written("set", name), "the case is written, not refused");
+}
+
+/// `set fz0 --expr '\r"\n"'` on `{}` and again: an expression kept with
+/// the whitespace around it never equalled the value written, so every set
+/// wrote it again. Expressions are trimmed as `--expr` trims them.
+#[test]
+fn regression_set_expr_with_leading_carriage_return_set_twice() {
+    let name = "expr_with_leading_carriage_return_set_twice";
+    regression("set", name, Operation::Set);
+    assert!(written("set", name), "the case is written, not refused");
+}
+
+/// Whether the `set` case of a regression input is written (not refused).
+fn written(target: &str, name: &str) -> bool {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions")
+        .join(target)
+        .join(name);
+    let data = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let case = nixflip::nixedit::invariants::Case::from_bytes(&data);
+    let file = case.file().expect("the case's file loads");
+    let path = case.path(&file);
+    nixflip::nixedit::set(&file, &path, &case.new).is_ok_and(|e| e.changed)
 }

@@ -181,6 +181,18 @@ pub enum EditError {
         labels: Vec<LabeledSpan>,
     },
 
+    #[error("the --expr value has a comment before or after the expression")]
+    #[diagnostic(
+        code(nixflip::edit::expr_comment),
+        help("give the expression alone: nixflip writes exactly it, and a comment around it would be written again on every set")
+    )]
+    ExprComment {
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("the expression is only this")]
+        span: SourceSpan,
+    },
+
     #[error("the expression given with --expr is not valid Nix")]
     #[diagnostic(
         code(nixflip::edit::bad_expr),

@@ -65,7 +65,9 @@ impl Case {
                     .collect(),
             )),
             6 => NewValue::Literal(Value::Int(-i64::from(byte(4)))),
-            _ => NewValue::Expr(string),
+            // As the command line makes it: trimmed and checked, so only
+            // what `--expr` accepts reaches the editor.
+            _ => NewValue::expr(&string).unwrap_or(NewValue::Literal(Value::String(string))),
         };
         Case {
             text,

@@ -54,7 +54,8 @@ pub struct TextEdit {
 pub enum NewValue {
     /// A literal, rendered by nixflip in the file's style.
     Literal(Value),
-    /// A Nix expression written as given (already checked to parse).
+    /// A Nix expression written as given: made by [`NewValue::expr`], which
+    /// trims it and checks that Nix reads it on its own.
     Expr(String),
 }
 
@@ -72,7 +73,10 @@ impl NewValue {
             load::check("--expr", trimmed, &parsed)
         };
         match checked {
-            Ok(()) => Ok(NewValue::Expr(trimmed.to_string())),
+            Ok(()) => {
+                only_expression(trimmed, &parsed)?;
+                Ok(NewValue::Expr(trimmed.to_string()))
+            }
             Err(error) => Err(EditError::BadExpr {
                 src: NamedSource::new("--expr", trimmed.to_string()),
                 labels: vec![LabeledSpan::new_with_span(
@@ -81,6 +85,20 @@ impl NewValue {
                 )],
             }),
         }
+    }
+}
+
+/// Refuse a comment before or after the expression: the editor compares and
+/// replaces the expression's own text, so a comment outside it would be
+/// written again on every `set` (or, after it, swallow the `;`).
+fn only_expression(text: &str, parsed: &rnix::Parse<rnix::Root>) -> Result<(), EditError> {
+    let root = parsed.syntax();
+    match root.first_child() {
+        Some(expr) if expr.text_range() != root.text_range() => Err(EditError::ExprComment {
+            src: NamedSource::new("--expr", text.to_string()),
+            span: span(&expr),
+        }),
+        _ => Ok(()),
     }
 }
 
