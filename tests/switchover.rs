@@ -586,7 +586,7 @@ fn killed_at(step: &str, k: Kill<'_>) {
     (k.hold)(&s);
     let mut child = s.spawn(&["beta", "--yes"]);
     (k.during)(&s);
-    s.wait_for_step(step);
+    s.wait_for_step(&mut child, step);
     wait_until(&format!("nixflip is held in step {step}"), || {
         (k.reached)(&s)
     });

@@ -210,9 +210,15 @@ impl Switch {
             .collect()
     }
 
-    /// Until the journal shows `step` started (an entry for it).
-    pub fn wait_for_step(&self, step: &str) {
+    /// Until the journal of the spawned run `child` shows `step` started
+    /// (an entry for it); a run that ends before is a failure with its
+    /// output, not a wait until the deadline.
+    pub fn wait_for_step(&self, child: &mut Child, step: &str) {
         wait_until(&format!("the journal shows step {step}"), || {
+            if let Ok(Some(status)) = child.try_wait() {
+                let (out, err) = self.output_of();
+                panic!("nixflip ended ({status}) before step {step}:\n{out}\n{err}");
+            }
             self.current().is_some_and(|j| {
                 j["entries"]
                     .as_array()
