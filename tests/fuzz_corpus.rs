@@ -128,6 +128,15 @@ fn regression_set_expr_with_leading_carriage_return_set_twice() {
     assert!(written("set", name), "the case is written, not refused");
 }
 
+/// `set fz2 --expr '{}'` on `{}`: the empty set reads back as a composed
+/// set with no definitions, which the check once took for a different value.
+#[test]
+fn regression_set_empty_set_expression_reads_back_as_empty_set() {
+    let name = "empty_set_expression_reads_back_as_empty_set";
+    regression("set", name, Operation::Set);
+    assert!(written("set", name), "the case is written, not refused");
+}
+
 /// Whether the `set` case of a regression input is written (not refused).
 fn written(target: &str, name: &str) -> bool {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

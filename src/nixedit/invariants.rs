@@ -104,6 +104,14 @@ impl Case {
     }
 }
 
+/// Whether `expr` is an empty attribute set literal (in parentheses or not).
+fn is_empty_set(expr: &str) -> bool {
+    let root = rnix::Root::parse(expr).syntax();
+    root.first_child()
+        .map(|e| super::syntax::unparen(&e))
+        .is_some_and(|e| e.kind() == rnix::SyntaxKind::NODE_ATTR_SET && e.first_child().is_none())
+}
+
 /// `get` on `path`: it answers or refuses; a literal it reads is a no-op to
 /// set.
 pub fn check_get(file: &NixFile, path: &AttrPath) -> Result<(), String> {
@@ -187,6 +195,13 @@ pub fn check_set(file: &NixFile, path: &AttrPath, new: &NewValue) -> Result<(), 
                     edit.range.start <= found.span.start
                         && found.span.end <= edit.range.start + edit.replacement.len()
                 }) => {}
+        // An empty set (`{ }`) written as an expression reads back as the
+        // empty set, with no definitions to trace.
+        (Ok(Query::Set(composed)), NewValue::Expr(expr))
+            if composed.definitions.is_empty()
+                && composed.value == Some(serde_json::json!({}))
+                && edit.replacement.contains(expr.as_str())
+                && is_empty_set(expr) => {}
         (other, _) => {
             return Err(format!(
                 "set {path}: reads back {other:?}, not {new:?}\n{}",
