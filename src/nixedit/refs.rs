@@ -285,50 +285,8 @@ fn references(scope: &SyntaxNode, name: &str) -> Vec<SyntaxNode> {
 
 /// Whether something between `node` and `scope` binds `name` again.
 fn hidden_between(node: &SyntaxNode, scope: &SyntaxNode, name: &str) -> bool {
-    for ancestor in node.ancestors().skip(1) {
-        if ancestor == *scope {
-            return false;
-        }
-        let binds = match ancestor.kind() {
-            SyntaxKind::NODE_LAMBDA => ancestor.children().any(|c| match c.kind() {
-                SyntaxKind::NODE_IDENT_PARAM => c.text() == name,
-                SyntaxKind::NODE_PATTERN => c.children().any(|e| {
-                    matches!(
-                        e.kind(),
-                        SyntaxKind::NODE_PAT_ENTRY | SyntaxKind::NODE_PAT_BIND
-                    ) && e
-                        .children()
-                        .any(|i| i.kind() == SyntaxKind::NODE_IDENT && i.text() == name)
-                }),
-                _ => false,
-            }),
-            SyntaxKind::NODE_LET_IN | SyntaxKind::NODE_LEGACY_LET => binds_name(&ancestor, name),
-            SyntaxKind::NODE_ATTR_SET
-                if ancestor
-                    .children_with_tokens()
-                    .any(|t| t.kind() == SyntaxKind::TOKEN_REC) =>
-            {
-                binds_name(&ancestor, name)
-            }
-            _ => false,
-        };
-        if binds {
-            return true;
-        }
-    }
-    false
-}
-
-fn binds_name(scope: &SyntaxNode, name: &str) -> bool {
-    scope.children().any(|c| match c.kind() {
-        SyntaxKind::NODE_ATTRPATH_VALUE => syntax::binding_attrpath(&c)
-            .and_then(|p| p.children().next())
-            .and_then(|a| syntax::attr_key(&a))
-            .is_some_and(|k| k == name),
-        SyntaxKind::NODE_INHERIT => c
-            .children()
-            .filter(|n| n.kind() != SyntaxKind::NODE_INHERIT_FROM)
-            .any(|n| syntax::attr_key(&n).as_deref() == Some(name)),
-        _ => false,
-    })
+    node.ancestors()
+        .skip(1)
+        .take_while(|ancestor| ancestor != scope)
+        .any(|ancestor| super::scope::binds_here(&ancestor) && super::scope::binds(&ancestor, name))
 }

@@ -141,7 +141,7 @@ fn variable_scope_start(ident: &SyntaxNode) -> Option<impl Iterator<Item = Synta
 }
 
 /// Whether `node` binds names for what is inside it.
-fn binds_here(node: &SyntaxNode) -> bool {
+pub(super) fn binds_here(node: &SyntaxNode) -> bool {
     match node.kind() {
         SyntaxKind::NODE_LAMBDA | SyntaxKind::NODE_LET_IN | SyntaxKind::NODE_LEGACY_LET => true,
         SyntaxKind::NODE_ATTR_SET => node
@@ -152,7 +152,7 @@ fn binds_here(node: &SyntaxNode) -> bool {
 }
 
 /// Whether the binder `node` binds `name`.
-fn binds(node: &SyntaxNode, name: &str) -> bool {
+pub(super) fn binds(node: &SyntaxNode, name: &str) -> bool {
     if node.kind() != SyntaxKind::NODE_LAMBDA {
         return node.children().any(|c| match c.kind() {
             SyntaxKind::NODE_ATTRPATH_VALUE => syntax::binding_attrpath(&c)
