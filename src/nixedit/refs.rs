@@ -6,7 +6,7 @@
 //! no longer does. It walks without recursion.
 
 use miette::LabeledSpan;
-use rnix::{SyntaxKind, SyntaxNode, WalkEvent};
+use rnix::{SyntaxKind, SyntaxNode};
 
 use super::walk::{Binding, Walk};
 use super::{node_range, span, syntax, AttrPath, EditError, NixFile};
@@ -245,48 +245,9 @@ pub fn check_recursive_uses(
 /// `scope` itself (not by a function argument, `let` or recursive set in
 /// between, which would hide it; `with` never does).
 fn references(scope: &SyntaxNode, name: &str) -> Vec<SyntaxNode> {
-    let mut found = Vec::new();
-    for event in scope.preorder() {
-        let WalkEvent::Enter(node) = event else {
-            continue;
-        };
-        if node.kind() != SyntaxKind::NODE_IDENT || node.text() != name {
-            continue;
-        }
-        let Some(parent) = node.parent() else {
-            continue;
-        };
-        let is_variable = match parent.kind() {
-            // An attribute name, or a name a pattern binds.
-            SyntaxKind::NODE_ATTRPATH
-            | SyntaxKind::NODE_PAT_ENTRY
-            | SyntaxKind::NODE_PAT_BIND
-            | SyntaxKind::NODE_IDENT_PARAM => false,
-            // `inherit name;` reads the variable, `inherit (e) name;` does not.
-            SyntaxKind::NODE_INHERIT => !parent
-                .children()
-                .any(|c| c.kind() == SyntaxKind::NODE_INHERIT_FROM),
-            _ => true,
-        };
-        // An `inherit name;` directly in the recursive set binds the name
-        // from outside it.
-        if !is_variable
-            || (parent.kind() == SyntaxKind::NODE_INHERIT
-                && parent.parent().as_ref() == Some(scope))
-        {
-            continue;
-        }
-        if !hidden_between(&node, scope, name) {
-            found.push(node);
-        }
-    }
-    found
-}
-
-/// Whether something between `node` and `scope` binds `name` again.
-fn hidden_between(node: &SyntaxNode, scope: &SyntaxNode, name: &str) -> bool {
-    node.ancestors()
-        .skip(1)
-        .take_while(|ancestor| ancestor != scope)
-        .any(|ancestor| super::scope::binds_here(&ancestor) && super::scope::binds(&ancestor, name))
+    scope
+        .descendants()
+        .filter(|n| n.kind() == SyntaxKind::NODE_IDENT && n.text() == name)
+        .filter(|n| super::scope::binder_of(n).as_ref() == Some(scope))
+        .collect()
 }

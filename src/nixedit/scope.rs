@@ -140,8 +140,17 @@ fn variable_scope_start(ident: &SyntaxNode) -> Option<impl Iterator<Item = Synta
     Some(ident.ancestors().skip(skip))
 }
 
+/// The innermost node around `ident` that binds the variable it reads (a
+/// function, `let` or recursive set); `None` when it reads no variable, or
+/// nothing around it binds the name (`with` binds nothing before
+/// evaluation).
+pub(super) fn binder_of(ident: &SyntaxNode) -> Option<SyntaxNode> {
+    let name = ident.text().to_string();
+    variable_scope_start(ident)?.find(|node| binds_here(node) && binds(node, &name))
+}
+
 /// Whether `node` binds names for what is inside it.
-pub(super) fn binds_here(node: &SyntaxNode) -> bool {
+fn binds_here(node: &SyntaxNode) -> bool {
     match node.kind() {
         SyntaxKind::NODE_LAMBDA | SyntaxKind::NODE_LET_IN | SyntaxKind::NODE_LEGACY_LET => true,
         SyntaxKind::NODE_ATTR_SET => node
@@ -152,7 +161,7 @@ pub(super) fn binds_here(node: &SyntaxNode) -> bool {
 }
 
 /// Whether the binder `node` binds `name`.
-pub(super) fn binds(node: &SyntaxNode, name: &str) -> bool {
+fn binds(node: &SyntaxNode, name: &str) -> bool {
     if node.kind() != SyntaxKind::NODE_LAMBDA {
         return node.children().any(|c| match c.kind() {
             SyntaxKind::NODE_ATTRPATH_VALUE => syntax::binding_attrpath(&c)
