@@ -571,7 +571,7 @@ start() {{
         fi
       done
       err=$(runuser -u postgres -- "$PG_BIN/pg_ctl" start -w -t 180 -D "$DATA" -l "$PG_LOG" 2>&1 >/dev/null) ||
-        [ "$(state "$1")" = active ] || {{ echo "$err" >&2; return 1; }} ;;
+        [ "$(state "$1")" = active ] || {{ echo "$err" >&2; tail -n 20 "$PG_LOG" >&2; return 1; }} ;;
     matrix-synapse|matrix-synapse.service)
       rm -f "$SYNAPSE_PID"
       setsid {python} {synapse} {address} {synapse_port} "$SYNAPSE_PID" </dev/null >>"$SYNAPSE_LOG" 2>&1 &
