@@ -249,20 +249,86 @@ fn failover_without_fence_on_a_non_terminal_is_refused() {
 
 #[test]
 fn round_trip_switchover_failover_back_rejoin_loses_nothing_before_the_window() {
+    round_trip(Checkpoints::Run);
+}
+
+/// beta dies before the first checkpoint after its promotion: its control
+/// file still names timeline 1 while its WAL goes on on timeline 2. pg_rewind
+/// reads the timeline from the control file, so rejoin must let crash
+/// recovery write that checkpoint first.
+#[test]
+fn round_trip_where_the_killed_primary_never_checkpointed_after_its_promotion() {
+    round_trip(Checkpoints::HeldOnBeta);
+}
+
+#[derive(PartialEq)]
+enum Checkpoints {
+    Run,
+    /// beta's checkpointer is stopped (SIGSTOP) from before the switchover
+    /// until beta is killed.
+    HeldOnBeta,
+}
+
+/// Stop `host`'s checkpointer (SIGSTOP): no checkpoint completes.
+fn hold_checkpointer(host: &Host) {
+    let pid = host.sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'");
+    live_support::run(Command::new("kill").args(["-STOP", &pid]), "kill -STOP");
+}
+
+/// `pg_controldata`'s `Latest checkpoint's TimeLineID` of a stopped host.
+fn control_timeline(host: &Host) -> String {
+    let out = live_support::run(
+        Command::new(host.pg_bin.join("pg_controldata"))
+            .arg(&host.data)
+            .env("LC_ALL", "C"),
+        "pg_controldata",
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Latest checkpoint's TimeLineID:"))
+        .map(|l| l.trim().to_string())
+        .expect("a timeline")
+}
+
+fn round_trip(checkpoints: Checkpoints) {
     let s = Switch::start();
     let drill = Drill::start(&s.env);
     let (alpha, beta) = (s.env.alpha(), s.env.beta());
     wait_for_writes(alpha);
+    let held = checkpoints == Checkpoints::HeldOnBeta;
+    if held {
+        hold_checkpointer(beta);
+    }
     let out = nixflip(&s, &["switchover", "beta", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "switchover: {}", text(&out));
     wait_for_writes(beta);
     // beta is killed under load; alpha takes over again.
-    kill_postmaster(beta);
+    if held {
+        // The whole server: its stopped checkpointer would outlive the
+        // postmaster and keep the shared memory in use.
+        beta.kill_server();
+        assert_eq!(control_timeline(beta), "1", "the case is not set up");
+    } else {
+        kill_postmaster(beta);
+    }
     let out = nixflip(&s, &["failover", "alpha", "--fence", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "failover: {}", text(&out));
     wait_for_writes(alpha);
     let out = nixflip(&s, &["rejoin", "beta", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "rejoin: {}", text(&out));
+    // Crash recovery ran first, so the fork rejoin reported is where
+    // pg_rewind found the servers diverged, on beta's timeline.
+    let rejoin = journal_of(&s, "rejoin");
+    let said = text(&out);
+    assert!(said.contains("crash recovery"), "{said}");
+    assert_eq!(fact(&rejoin, "inspect", "hostTimeline"), 2, "{rejoin:#}");
+    assert!(
+        said.contains("on timeline 2 is not on the primary"),
+        "{said}"
+    );
+    let fork = &fact(&rejoin, "inspect", "assessment")["fork"];
+    assert!(fork.is_string(), "{rejoin:#}");
+    assert_eq!(&fact(&rejoin, "rewind", "divergedAt"), fork, "{rejoin:#}");
     wait_for_writes(alpha);
     let writes = drill.stop();
     s.env.wait_replayed_from(alpha, beta);

@@ -1,8 +1,10 @@
 //! `nixflip rejoin HOST` on the two loopback hosts of `tests/live_support` (real sshd and
 //! PostgreSQL each), with the nixos-rebuild double of `tests/switchover_support`: a former
 //! primary that stopped cleanly before the promotion (plain standby), one that wrote after it
-//! (pg_rewind, the rewound range reported), and one that cannot be rewound (refused without
-//! `--reseed`, re-seeded with it, its old directory kept). Each test has its own pair of hosts.
+//! (pg_rewind, the rewound range reported), one that cannot be rewound (refused without
+//! `--reseed`, re-seeded with it, its old directory kept), and one killed and then set up as a
+//! standby before its crash recovery ran (only the re-seed is left). Each test has its own pair
+//! of hosts.
 
 mod common;
 mod live_support;
@@ -301,6 +303,59 @@ fn without_wal_log_hints_it_refuses_without_reseed_and_reseeds_with_it() {
         s.alpha_control_inode
     );
     assert!(aside[0].join("PG_VERSION").is_file());
+    assert_follows_beta(&s);
+}
+
+/// alpha lost while it still took writes, after beta's promotion, and its
+/// data directory set up as a standby before it ever started again: it
+/// cannot finish crash recovery as a primary, so nothing tells how far it
+/// went, and only a new base backup is left.
+#[test]
+fn a_killed_primary_set_up_as_a_standby_before_its_crash_recovery_is_only_reseeded() {
+    let s = Switch::start();
+    seed_rows(&s);
+    diverge(&s);
+    let alpha = s.env.alpha();
+    alpha.kill_server();
+    let signal = alpha.data.join("standby.signal");
+    fs::write(&signal, "").expect("standby.signal");
+
+    let out = rejoin(&s, &["alpha", "--yes"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("finishing alpha's crash recovery"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot finish crash recovery as a primary"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("standby mode is not supported by single-user servers"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nixflip rejoin alpha --reseed"), "{stderr}");
+    assert!(!stderr.contains("==> switch"), "{stderr}");
+    assert!(kept_aside(&s).is_empty());
+    assert_eq!(
+        fs::metadata(alpha.data.join("global/pg_control"))
+            .expect("pg_control")
+            .ino(),
+        s.alpha_control_inode
+    );
+
+    let out = rejoin(&s, &["alpha", "--yes", "--reseed"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("rejoined: alpha is a standby of beta (new base backup)"),
+        "{}",
+        text(&out)
+    );
+    let aside = kept_aside(&s);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(aside[0].join("standby.signal").is_file());
     assert_follows_beta(&s);
 }
 

@@ -158,6 +158,14 @@ pub struct ControlData {
     pub checkpoint: Lsn,
     /// `Latest checkpoint's TimeLineID`.
     pub timeline: u32,
+    /// `Min recovery ending loc's timeline` (0: none). Above `timeline`
+    /// when the server replayed or wrote WAL of a later timeline after its
+    /// latest checkpoint: the control file lags its own WAL.
+    pub min_recovery_timeline: u32,
+    /// `Minimum recovery ending location`: a server stopped in recovery
+    /// may have replayed (and flushed pages of) WAL up to here, past its
+    /// latest checkpoint.
+    pub min_recovery: Lsn,
     /// `Database system identifier`: the same on every copy of one cluster.
     pub system_identifier: Option<String>,
     /// `wal_log_hints setting` is `on` (pg_rewind needs it, or checksums).
@@ -176,6 +184,29 @@ impl ControlData {
     /// beyond the latest checkpoint waits for crash recovery.
     pub fn clean(&self) -> bool {
         self.state == "shut down" || self.state == "shut down in recovery"
+    }
+
+    /// It stopped without a clean shutdown while it ran as a primary (or
+    /// recovered from a crash as one): crash recovery is still due, and
+    /// until it has run the control file may name a timeline older than
+    /// its WAL's (a promotion's first checkpoint is written later).
+    pub fn crashed_as_primary(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "in production" | "in crash recovery" | "shutting down"
+        )
+    }
+
+    /// The timeline of its WAL's end: the control file's, or a later one
+    /// it reached after its latest checkpoint.
+    pub fn wal_timeline(&self) -> u32 {
+        self.timeline.max(self.min_recovery_timeline)
+    }
+
+    /// How far its data may reach: its latest checkpoint, or the minimum
+    /// recovery point past it.
+    pub fn end(&self) -> Lsn {
+        self.checkpoint.max(self.min_recovery)
     }
 
     /// pg_rewind can rewind this data directory.
@@ -202,10 +233,20 @@ pub fn parse_control_data(text: &str) -> Result<ControlData, String> {
     let timeline = timeline
         .parse()
         .map_err(|_| format!("`{timeline}` is not a timeline"))?;
+    let min_recovery_timeline = match field("Min recovery ending loc's timeline") {
+        Some(t) => t.parse().map_err(|_| format!("`{t}` is not a timeline"))?,
+        None => 0,
+    };
+    let min_recovery = match field("Minimum recovery ending location") {
+        Some(l) => l.parse()?,
+        None => Lsn(0),
+    };
     Ok(ControlData {
         state,
         checkpoint,
         timeline,
+        min_recovery_timeline,
+        min_recovery,
         system_identifier: field("Database system identifier"),
         wal_log_hints: field("wal_log_hints setting").as_deref() == Some("on"),
         checksums: field("Data page checksum version").is_some_and(|v| v != "0"),
@@ -283,6 +324,19 @@ fn as_postgres(host: &HostSettings, what: &str, args: &[&str], timeout: Duration
         timeout,
         what: what.into(),
     }
+}
+
+/// Crash recovery of the stopped `data`, as `pg_rewind` itself runs it:
+/// PostgreSQL in single-user mode (no connections, no replication) replays
+/// its WAL to the end, writes a checkpoint there and exits at the end of
+/// its empty input.
+pub fn finish_crash_recovery(host: &HostSettings, data: &str, timeout: Duration) -> Command {
+    as_postgres(
+        host,
+        "crash recovery (postgres --single)",
+        &["postgres", "--single", "-D", data, "template1"],
+        timeout,
+    )
 }
 
 /// `pg_rewind` of the stopped `data` from the server at `conninfo`.
@@ -614,6 +668,24 @@ Latest checkpoint's PrevTimeLineID:   1
             "0/3029CA0\nLatest checkpoint's REDO location",
             "x\nLatest checkpoint's REDO location",
         );
+        assert!(parse_control_data(&bad).is_err());
+    }
+
+    #[test]
+    fn control_data_of_a_primary_killed_before_its_first_checkpoint() {
+        // Promoted to timeline 2 at 0/3029CA0, killed before the
+        // checkpoint the promotion asked for.
+        let killed = SHUT_DOWN.replace("shut down", "in production")
+            + "Minimum recovery ending location:     0/3029D18\n\
+               Min recovery ending loc's timeline:   2\n";
+        let c = parse_control_data(&killed).expect("parses");
+        assert!(c.crashed_as_primary());
+        assert_eq!((c.timeline, c.wal_timeline()), (1, 2));
+        assert_eq!(c.end().to_string(), "0/3029D18");
+        let plain = parse_control_data(SHUT_DOWN).expect("parses");
+        assert!(!plain.crashed_as_primary());
+        assert_eq!((plain.wal_timeline(), plain.end()), (1, plain.checkpoint));
+        let bad = killed.replace("loc's timeline:   2", "loc's timeline:   two");
         assert!(parse_control_data(&bad).is_err());
     }
 

@@ -5,7 +5,10 @@
 //!    live primary; a HOST already streaming from it needs nothing;
 //! 2. stop: HOST's Synapse and PostgreSQL stop (it may have come back as
 //!    the primary it was);
-//! 3. inspect: HOST's control file against the primary's timeline history
+//! 3. inspect: a HOST that stopped without a clean shutdown as a primary
+//!    finishes its crash recovery first (single-user mode, as pg_rewind
+//!    would), so that its control file names the timeline its WAL ends on;
+//!    then its control file against the primary's timeline history
 //!    chooses the way: shut down cleanly before the fork (plain standby),
 //!    wrote past it (`pg_rewind`: the range from the fork to its end is
 //!    reported), or cannot be rewound (no `wal_log_hints`, no checksums, not
@@ -468,36 +471,80 @@ impl Run<'_> {
     /// Read HOST's control file (PostgreSQL may still run: it is read
     /// again once stopped) and the primary's history; choose the way.
     fn inspect(&mut self, data: &str) -> Result<Assessment> {
-        let timeout = self.settings.ssh.command_timeout;
         // A running HOST is stopped first, so that its control file is
         // final: Synapse, then PostgreSQL (fast: a clean shutdown).
         self.stop()?;
-        self.doing(format!("reading pg_controldata on {}", self.host.host));
-        let out = self.run_op(&self.host, &ops::control_data(&self.host, data, timeout))?;
-        let control = ops::parse_control_data(&out.stdout).map_err(|why| {
-            Error::external(
-                format!("{}: {why}", self.host.host),
-                "run pg_controldata there to see",
-            )
-        })?;
+        let mut control = self.control_data(data)?;
+        let history = self.primary_history()?;
+        if control.crashed_as_primary() {
+            // What pg_rewind would do first, done before the choice: the
+            // control file then names the timeline its WAL ends on (a
+            // promotion's first checkpoint comes later, and a primary
+            // killed before it leaves the old timeline there), and its
+            // last checkpoint is the end of what it wrote.
+            self.journal.record("crashedAs", &control.state);
+            if let Err(why) = self.finish_crash_recovery(data)? {
+                let assessment = unrecovered(&control, &history, &why);
+                self.journal.record("assessment", &assessment);
+                return Ok(assessment);
+            }
+            control = self.control_data(data)?;
+        }
         self.journal.record("hostState", &control.state);
         self.journal.record("hostCheckpoint", control.checkpoint);
-        self.journal.record("hostTimeline", control.timeline);
+        self.journal.record("hostTimeline", control.wal_timeline());
+        let assessment = assess(&self.host.host, &self.primary.host, &control, &history);
+        self.journal.record("assessment", &assessment);
+        Ok(assessment)
+    }
+
+    /// The primary's timeline, position and history.
+    fn primary_history(&mut self) -> Result<ops::History> {
         self.doing(format!("reading {}'s timeline history", self.primary.host));
         let query = ops::sql(
             &self.primary,
             "read the timeline history",
             ops::HISTORY_SQL,
             &[],
-            timeout,
+            self.settings.ssh.command_timeout,
         );
         let history: ops::History =
             ops::run_json(&self.transport, &self.primary, &query).map_err(switchover::op_error)?;
         self.journal.record("primaryTimeline", history.timeline);
         self.journal.record("primaryLsn", history.lsn);
-        let assessment = assess(&self.host.host, &self.primary.host, &control, &history);
-        self.journal.record("assessment", &assessment);
-        Ok(assessment)
+        Ok(history)
+    }
+
+    /// Crash recovery of HOST's stopped data directory. `Ok(Err(why))`
+    /// when PostgreSQL refused or failed (its last line).
+    fn finish_crash_recovery(&mut self, data: &str) -> Result<std::result::Result<(), String>> {
+        self.doing(format!(
+            "finishing {}'s crash recovery (postgres --single: no connections; its WAL replayed to its end, a checkpoint written there)",
+            self.host.host
+        ));
+        let copy = Self::seconds(&self.cluster.config.config.switchover.copy_timeout);
+        let command = ops::finish_crash_recovery(&self.host, data, copy);
+        match ops::run(&self.transport, &self.host, &command) {
+            Ok(_) => Ok(Ok(())),
+            Err(OpError::Failed { message, .. }) => {
+                self.journal.record("crashRecoveryFailed", &message);
+                Ok(Err(last_line(&message).to_string()))
+            }
+            Err(e) => Err(switchover::op_error(e)),
+        }
+    }
+
+    /// HOST's `pg_controldata`.
+    fn control_data(&mut self, data: &str) -> Result<ControlData> {
+        let timeout = self.settings.ssh.command_timeout;
+        self.doing(format!("reading pg_controldata on {}", self.host.host));
+        let out = self.run_op(&self.host, &ops::control_data(&self.host, data, timeout))?;
+        ops::parse_control_data(&out.stdout).map_err(|why| {
+            Error::external(
+                format!("{}: {why}", self.host.host),
+                "run pg_controldata there to see",
+            )
+        })
     }
 
     /// Stop Synapse, then PostgreSQL (the NixOS unit stops it fast, which
@@ -752,6 +799,25 @@ pub fn range_text(a: &Assessment) -> String {
     }
 }
 
+/// The way for a HOST whose crash recovery failed (a data directory set up
+/// as a standby before it ran cannot finish it as a primary): nothing is
+/// known of its WAL's end, so only a new base backup is left, which the
+/// choice offers or asks for.
+fn unrecovered(control: &ControlData, history: &ops::History, why: &str) -> Assessment {
+    Assessment {
+        way: Way::Reseed,
+        reason: format!(
+            "it did not shut down cleanly and cannot finish crash recovery as a primary ({why}), so neither a plain standby nor pg_rewind can be told safe"
+        ),
+        host_state: control.state.clone(),
+        host_checkpoint: control.checkpoint,
+        host_timeline: control.wal_timeline(),
+        primary_timeline: history.timeline,
+        fork: None,
+        rewound: None,
+    }
+}
+
 /// Choose the way from HOST's control file and the primary's history.
 pub fn assess(
     host: &str,
@@ -759,12 +825,15 @@ pub fn assess(
     control: &ControlData,
     history: &ops::History,
 ) -> Assessment {
+    // The timeline its WAL ends on, and how far its data reaches there.
+    let timeline = control.wal_timeline();
+    let end = control.end();
     let mut a = Assessment {
         way: Way::Standby,
         reason: String::new(),
         host_state: control.state.clone(),
         host_checkpoint: control.checkpoint,
-        host_timeline: control.timeline,
+        host_timeline: timeline,
         primary_timeline: history.timeline,
         fork: None,
         rewound: None,
@@ -790,17 +859,17 @@ pub fn assess(
     }
     // Where the primary's WAL leaves HOST's timeline: its fork, or (same
     // timeline) its current position.
-    let fork = if control.timeline == history.timeline {
+    let fork = if timeline == history.timeline {
         None
     } else {
-        match history.fork_of(control.timeline) {
+        match history.fork_of(timeline) {
             Some(f) => Some(f),
             None => {
                 return reseed(
                     a,
                     format!(
-                        "{host}'s timeline {} is not in {primary}'s history (timeline {})",
-                        control.timeline, history.timeline
+                        "{host}'s timeline {timeline} is not in {primary}'s history (timeline {})",
+                        history.timeline
                     ),
                 )
             }
@@ -808,34 +877,43 @@ pub fn assess(
     };
     a.fork = fork;
     let limit = fork.unwrap_or(history.lsn);
-    if control.clean() && control.checkpoint < limit {
+    if control.clean() && end < limit {
         a.reason = match fork {
             Some(f) => format!(
-                "it shut down cleanly at {} on timeline {}, before {primary}'s timeline {} forked at {f}",
-                control.checkpoint, control.timeline, history.timeline
+                "it shut down cleanly at {end} on timeline {timeline}, before {primary}'s timeline {} forked at {f}",
+                history.timeline
             ),
             None => format!(
-                "it shut down cleanly at {} on {primary}'s timeline {}",
-                control.checkpoint, control.timeline
+                "it shut down cleanly at {end} on {primary}'s timeline {timeline}"
             ),
         };
         return a;
     }
-    let from = fork.unwrap_or(history.lsn);
-    a.rewound = Some((from, control.clean().then_some(control.checkpoint)));
+    let from = limit;
+    a.rewound = Some((from, control.clean().then_some(end)));
     if !control.rewindable() {
         return reseed(
             a,
             format!(
-                "it wrote past {from} on timeline {}, and pg_rewind needs wal_log_hints = on or data checksums, which it has neither of (the cluster module nixflip generates turns wal_log_hints on)",
+                "it wrote past {from} on timeline {timeline}, and pg_rewind needs wal_log_hints = on or data checksums, which it has neither of (the cluster module nixflip generates turns wal_log_hints on)"
+            ),
+        );
+    }
+    if control.timeline < timeline {
+        // Only crash recovery as a primary writes the missing checkpoint,
+        // and it has run as a standby since (single-user mode refuses
+        // standby.signal).
+        return reseed(
+            a,
+            format!(
+                "it went past {from} on timeline {timeline}, but its control file still names timeline {} (it was promoted and stopped before its first checkpoint, then started as a standby), and pg_rewind takes the control file's timeline",
                 control.timeline
             ),
         );
     }
     a.way = Way::Rewind;
     a.reason = format!(
-        "it wrote past {primary}'s fork at {from} on timeline {}{}",
-        control.timeline,
+        "it wrote past {primary}'s fork at {from} on timeline {timeline}{}",
         if control.clean() {
             String::new()
         } else {
@@ -854,6 +932,8 @@ mod tests {
             state: state.into(),
             checkpoint: checkpoint.parse().expect("lsn"),
             timeline,
+            min_recovery_timeline: 0,
+            min_recovery: Lsn(0),
             system_identifier: Some("7".into()),
             wal_log_hints: hints,
             checksums: false,
@@ -917,6 +997,54 @@ mod tests {
             &h,
         );
         assert_eq!(same.way, Way::Standby);
+    }
+
+    /// A control file that lags its WAL: stopped in recovery after a
+    /// promotion to `wal_timeline` that no checkpoint recorded, its data
+    /// reaching `end` there.
+    fn lagging(end: &str, wal_timeline: u32) -> ControlData {
+        let mut c = control("shut down in recovery", "0/2000028", 1, true);
+        c.min_recovery_timeline = wal_timeline;
+        c.min_recovery = end.parse().expect("lsn");
+        c
+    }
+
+    #[test]
+    fn a_control_file_behind_its_wal_is_judged_by_its_wal() {
+        // The primary is on timeline 3, which forked from 2 at 0/5000000.
+        let h = history(
+            3,
+            "0/9000000",
+            Some("1\t0/3000100\tno recovery target specified\n2\t0/5000000\tno recovery target specified\n"),
+        );
+        let before = assess("a", "b", &lagging("0/4000000", 2), &h);
+        assert_eq!(before.way, Way::Standby, "{before:?}");
+        assert_eq!(before.host_timeline, 2);
+        assert_eq!(before.fork, Some("0/5000000".parse().expect("lsn")));
+        // Past the fork: pg_rewind would read timeline 1 from the control
+        // file and look for the fork there.
+        let past = assess("a", "b", &lagging("0/6000000", 2), &h);
+        assert_eq!(past.way, Way::Reseed, "{past:?}");
+        assert!(
+            past.reason.contains("still names timeline 1"),
+            "{}",
+            past.reason
+        );
+        assert_eq!(
+            past.rewound,
+            Some((
+                "0/5000000".parse().expect("lsn"),
+                Some("0/6000000".parse().expect("lsn"))
+            ))
+        );
+        // A standby stopped past the fork on the control file's own
+        // timeline: its last restartpoint alone would pass for a plain
+        // standby.
+        let mut replayed = control("shut down in recovery", "0/4000000", 2, true);
+        replayed.min_recovery_timeline = 2;
+        replayed.min_recovery = "0/6000000".parse().expect("lsn");
+        let rewound = assess("a", "b", &replayed, &h);
+        assert_eq!(rewound.way, Way::Rewind, "{rewound:?}");
     }
 
     #[test]

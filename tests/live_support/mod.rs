@@ -127,6 +127,22 @@ fn free_port_on(addresses: &[&str]) -> u16 {
 }
 
 /// Poll `ready` until it holds or [`TIMEOUT`] passes; `what` names it.
+/// The pids whose parent is `pid` (from `/proc/*/stat`).
+fn children_of(pid: &str) -> Vec<String> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            // `PID (COMM) STATE PPID ...`; COMM may hold spaces.
+            let ppid = stat.rsplit_once(") ")?.1.split_whitespace().nth(1)?;
+            (ppid == pid).then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
 pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while start.elapsed() < TIMEOUT {
@@ -380,6 +396,27 @@ impl Host {
 
     pub fn synapse_url(&self) -> String {
         format!("http://{}:{}", self.address, self.synapse_port)
+    }
+
+    /// `kill -9` of this host's whole server at once, postmaster and
+    /// children, as when its machine is lost; then until every one is gone.
+    /// Nothing is flushed or checkpointed on the way out.
+    #[allow(dead_code)]
+    pub fn kill_server(&self) {
+        let postmaster = fs::read_to_string(self.data.join("postmaster.pid"))
+            .expect("postmaster.pid")
+            .lines()
+            .next()
+            .expect("a pid")
+            .trim()
+            .to_string();
+        let mut pids = children_of(&postmaster);
+        pids.insert(0, postmaster);
+        run(Command::new("kill").arg("-9").args(&pids), "kill -9");
+        wait_until(&format!("{}'s PostgreSQL is gone", self.name), || {
+            pids.iter()
+                .all(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        });
     }
 
     /// One SQL statement as the superuser over this host's socket; its
@@ -889,7 +926,7 @@ impl Env {
             );
             // NixOS puts PostgreSQL's programs on PATH; Debian keeps them
             // in their version's directory.
-            for program in ["pg_controldata", "pg_rewind", "pg_basebackup"] {
+            for program in ["pg_controldata", "pg_rewind", "pg_basebackup", "postgres"] {
                 std::os::unix::fs::symlink(env.pg_bin.join(program), host.bin.join(program))
                     .unwrap_or_else(|e| panic!("link {program}: {e}"));
             }
