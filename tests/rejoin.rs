@@ -11,7 +11,7 @@ mod live_support;
 mod switchover_support;
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Output, Stdio};
 
 use live_support::Host;
@@ -317,6 +317,32 @@ fn a_killed_primary_set_up_as_a_standby_before_its_crash_recovery_is_only_reseed
     diverge(&s);
     let alpha = s.env.alpha();
     alpha.kill_server();
+
+    // A `postgres` that fails for another reason than standby.signal: the
+    // run stops there (exit 3), its data untouched, and says how to go on.
+    let postgres = alpha.bin.join("postgres");
+    let real = alpha.bin.join("postgres.real");
+    fs::rename(&postgres, &real).expect("set postgres aside");
+    fs::write(
+        &postgres,
+        "#!/bin/sh\necho 'FATAL:  could not open directory \"pg_wal\": Permission denied' >&2\nexit 1\n",
+    )
+    .expect("a failing postgres");
+    fs::set_permissions(&postgres, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = rejoin(&s, &["alpha", "--yes"]);
+    fs::rename(&real, &postgres).expect("restore postgres");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("its crash recovery (postgres --single) failed: FATAL:  could not open directory \"pg_wal\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("run `nixflip rejoin alpha` again"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("==> switch"), "{stderr}");
+
     let signal = alpha.data.join("standby.signal");
     fs::write(&signal, "").expect("standby.signal");
 

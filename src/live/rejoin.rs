@@ -516,7 +516,9 @@ impl Run<'_> {
     }
 
     /// Crash recovery of HOST's stopped data directory. `Ok(Err(why))`
-    /// when PostgreSQL refused or failed (its last line).
+    /// when only a new base backup is left: its data directory is set up
+    /// as a standby (single-user mode refuses that), or `--reseed` was
+    /// given. Any other failure stops the run, HOST's services stopped.
     fn finish_crash_recovery(&mut self, data: &str) -> Result<std::result::Result<(), String>> {
         self.doing(format!(
             "finishing {}'s crash recovery (postgres --single: no connections; its WAL replayed to its end, a checkpoint written there)",
@@ -524,14 +526,26 @@ impl Run<'_> {
         ));
         let copy = Self::seconds(&self.cluster.config.config.switchover.copy_timeout);
         let command = ops::finish_crash_recovery(&self.host, data, copy);
-        match ops::run(&self.transport, &self.host, &command) {
-            Ok(_) => Ok(Ok(())),
-            Err(OpError::Failed { message, .. }) => {
-                self.journal.record("crashRecoveryFailed", &message);
-                Ok(Err(last_line(&message).to_string()))
-            }
-            Err(e) => Err(switchover::op_error(e)),
+        let message = match ops::run(&self.transport, &self.host, &command) {
+            Ok(_) => return Ok(Ok(())),
+            Err(OpError::Failed { message, .. }) => message,
+            Err(e) => return Err(switchover::op_error(e)),
+        };
+        self.journal.record("crashRecoveryFailed", &message);
+        let why = postgres_complaint(&message).to_string();
+        if self.options.reseed || why.contains("standby mode is not supported") {
+            return Ok(Err(why));
         }
+        Err(Error::external(
+            format!(
+                "{}: its crash recovery (postgres --single) failed: {why}",
+                self.host.host
+            ),
+            format!(
+                "nothing else was done and its services stay stopped: settle what PostgreSQL says and run `nixflip rejoin {host}` again, or run `nixflip rejoin {host} --reseed` to re-seed it (its data directory is renamed aside, never deleted)",
+                host = self.host.host
+            ),
+        ))
     }
 
     /// HOST's `pg_controldata`.
@@ -782,6 +796,16 @@ fn last_line(text: &str) -> &str {
         .map(str::trim)
         .rfind(|l| !l.is_empty())
         .unwrap_or("")
+}
+
+/// The line of PostgreSQL's output that says why it stopped (its FATAL or
+/// PANIC), else its last line.
+fn postgres_complaint(message: &str) -> &str {
+    message
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("FATAL:") || l.contains("PANIC:"))
+        .unwrap_or_else(|| last_line(message))
 }
 
 /// The rewound range, for the operator.
@@ -1045,6 +1069,13 @@ mod tests {
         replayed.min_recovery = "0/6000000".parse().expect("lsn");
         let rewound = assess("a", "b", &replayed, &h);
         assert_eq!(rewound.way, Way::Rewind, "{rewound:?}");
+    }
+
+    #[test]
+    fn postgres_says_why_in_its_fatal_line() {
+        let out = "2026-11-29 22:00:00 UTC [1] FATAL:  standby mode is not supported by single-user servers\n2026-11-29 22:00:00 UTC [1] LOG:  database system is shut down\n";
+        assert!(postgres_complaint(out).ends_with("single-user servers"));
+        assert_eq!(postgres_complaint("a\nlast\n"), "last");
     }
 
     #[test]
