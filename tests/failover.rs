@@ -42,13 +42,7 @@ fn wait_for_writes(host: &Host) {
 
 /// `kill -9` of the host's postmaster, then until its server is gone.
 fn kill_postmaster(host: &Host) {
-    let pid = std::fs::read_to_string(host.data.join("postmaster.pid"))
-        .expect("postmaster.pid")
-        .lines()
-        .next()
-        .expect("a pid")
-        .trim()
-        .to_string();
+    let pid = host.postmaster_pid();
     live_support::run(Command::new("kill").args(["-9", &pid]), "kill -9");
     wait_until(&format!("{}'s PostgreSQL is gone", host.name), || {
         !host
@@ -275,21 +269,6 @@ fn hold_checkpointer(host: &Host) {
     live_support::run(Command::new("kill").args(["-STOP", &pid]), "kill -STOP");
 }
 
-/// `pg_controldata`'s `Latest checkpoint's TimeLineID` of a stopped host.
-fn control_timeline(host: &Host) -> String {
-    let out = live_support::run(
-        Command::new(host.pg_bin.join("pg_controldata"))
-            .arg(&host.data)
-            .env("LC_ALL", "C"),
-        "pg_controldata",
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("Latest checkpoint's TimeLineID:"))
-        .map(|l| l.trim().to_string())
-        .expect("a timeline")
-}
-
 fn round_trip(checkpoints: Checkpoints) {
     let s = Switch::start();
     let drill = Drill::start(&s.env);
@@ -307,7 +286,11 @@ fn round_trip(checkpoints: Checkpoints) {
         // The whole server: its stopped checkpointer would outlive the
         // postmaster and keep the shared memory in use.
         beta.kill_server();
-        assert_eq!(control_timeline(beta), "1", "the case is not set up");
+        assert_eq!(
+            beta.control_field("Latest checkpoint's TimeLineID"),
+            "1",
+            "the case is not set up"
+        );
     } else {
         kill_postmaster(beta);
     }

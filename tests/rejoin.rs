@@ -14,7 +14,6 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Output, Stdio};
 
-use live_support::Host;
 use switchover_support::Switch;
 
 fn text(out: &Output) -> String {
@@ -41,21 +40,6 @@ fn seed_rows(s: &Switch) {
     alpha.sql("CREATE TABLE kept (id int PRIMARY KEY)");
     alpha.sql("INSERT INTO kept SELECT generate_series(1, 100)");
     s.env.wait_replayed();
-}
-
-/// `pg_controldata`'s `Latest checkpoint location` of a stopped host.
-fn checkpoint_of(host: &Host) -> String {
-    let out = live_support::run(
-        Command::new(host.pg_bin.join("pg_controldata"))
-            .arg(&host.data)
-            .env("LC_ALL", "C"),
-        "pg_controldata",
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("Latest checkpoint location:"))
-        .map(|l| l.trim().to_string())
-        .expect("a checkpoint location")
 }
 
 /// The flake flipped to beta and committed (`nixflip promote --no-eval`:
@@ -153,7 +137,7 @@ fn a_primary_fenced_before_the_promotion_rejoins_as_a_plain_standby() {
     alpha.systemctl(&["stop", "matrix-synapse"]);
     alpha.sql("CHECKPOINT");
     alpha.systemctl(&["stop", "postgresql"]);
-    let fence = checkpoint_of(alpha);
+    let fence = alpha.control_field("Latest checkpoint location");
     beta.wait_for(
         &format!("SELECT pg_last_wal_replay_lsn() > '{fence}'::pg_lsn"),
         "t",

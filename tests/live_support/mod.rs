@@ -398,18 +398,41 @@ impl Host {
         format!("http://{}:{}", self.address, self.synapse_port)
     }
 
-    /// `kill -9` of this host's whole server at once, postmaster and
-    /// children, as when its machine is lost; then until every one is gone.
-    /// Nothing is flushed or checkpointed on the way out.
+    /// The running server's postmaster, from its `postmaster.pid`.
     #[allow(dead_code)]
-    pub fn kill_server(&self) {
-        let postmaster = fs::read_to_string(self.data.join("postmaster.pid"))
+    pub fn postmaster_pid(&self) -> String {
+        fs::read_to_string(self.data.join("postmaster.pid"))
             .expect("postmaster.pid")
             .lines()
             .next()
             .expect("a pid")
             .trim()
-            .to_string();
+            .to_string()
+    }
+
+    /// A field of `pg_controldata` (C locale) for this host's data
+    /// directory, such as `Latest checkpoint location`.
+    #[allow(dead_code)]
+    pub fn control_field(&self, label: &str) -> String {
+        let out = run(
+            Command::new(self.pg_bin.join("pg_controldata"))
+                .arg(&self.data)
+                .env("LC_ALL", "C"),
+            "pg_controldata",
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(label)?.strip_prefix(':'))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| panic!("pg_controldata prints no {label}"))
+    }
+
+    /// `kill -9` of this host's whole server at once, postmaster and
+    /// children, as when its machine is lost; then until every one is gone.
+    /// Nothing is flushed or checkpointed on the way out.
+    #[allow(dead_code)]
+    pub fn kill_server(&self) {
+        let postmaster = self.postmaster_pid();
         let mut pids = children_of(&postmaster);
         pids.insert(0, postmaster);
         run(Command::new("kill").arg("-9").args(&pids), "kill -9");
