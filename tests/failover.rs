@@ -266,6 +266,20 @@ enum Checkpoints {
 /// Stop `host`'s checkpointer (SIGSTOP): no checkpoint completes.
 fn hold_checkpointer(host: &Host) {
     let pid = host.sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'");
+    // A restartpoint now, and then until it waits for work, so that it is
+    // not stopped in the middle of one, holding a lock others then wait
+    // for. A kernel that does not say where a process waits is not waited
+    // for.
+    host.sql("CHECKPOINT");
+    let wchan = format!("/proc/{pid}/wchan");
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        match std::fs::read_to_string(&wchan) {
+            Ok(w) if w.contains("epoll") || w.trim() == "0" => break,
+            Err(_) => break,
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
     live_support::run(Command::new("kill").args(["-STOP", &pid]), "kill -STOP");
 }
 

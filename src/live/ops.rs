@@ -55,6 +55,8 @@ pub enum OpError {
         what: String,
         message: String,
         command: String,
+        /// All it wrote to stderr (`message` is its last line).
+        stderr: String,
     },
     /// It answered something nixflip cannot use.
     #[error("{host}: {what}: {message}")]
@@ -92,6 +94,7 @@ pub fn run(
             what: command.what.clone(),
             message: out.message(),
             command: command.display(),
+            stderr: out.stderr,
         })
     }
 }

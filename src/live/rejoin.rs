@@ -110,6 +110,8 @@ pub struct Assessment {
     /// What HOST wrote that the primary does not have: from the fork to
     /// its end (`None`: unknown until crash recovery has run).
     pub rewound: Option<(Lsn, Option<Lsn>)>,
+    /// nixflip ran its crash recovery: its end is the checkpoint that wrote.
+    pub recovered: bool,
 }
 
 /// How a rejoin ended well.
@@ -476,26 +478,52 @@ impl Run<'_> {
         self.stop()?;
         let mut control = self.control_data(data)?;
         let history = self.primary_history()?;
-        if control.crashed_as_primary() {
-            // What pg_rewind would do first, done before the choice: the
-            // control file then names the timeline its WAL ends on (a
-            // promotion's first checkpoint comes later, and a primary
-            // killed before it leaves the old timeline there), and its
-            // last checkpoint is the end of what it wrote.
+        // What pg_rewind would do first, done before the choice: the
+        // control file then names the timeline its WAL ends on (a
+        // promotion's first checkpoint comes later, and a primary killed
+        // before it leaves the old timeline there), and its last checkpoint
+        // is the end of what it wrote. Without wal_log_hints or checksums
+        // only a re-seed is left anyway, and its data is left as it is.
+        let recover = control.crashed_as_primary() && control.rewindable();
+        if recover {
             self.journal.record("crashedAs", &control.state);
             if let Err(why) = self.finish_crash_recovery(data)? {
                 let assessment = unrecovered(&control, &history, &why);
                 self.journal.record("assessment", &assessment);
                 return Ok(assessment);
             }
+            let before = control;
             control = self.control_data(data)?;
+            self.check_recovered(&before, &control)?;
         }
         self.journal.record("hostState", &control.state);
         self.journal.record("hostCheckpoint", control.checkpoint);
         self.journal.record("hostTimeline", control.wal_timeline());
-        let assessment = assess(&self.host.host, &self.primary.host, &control, &history);
+        let mut assessment = assess(&self.host.host, &self.primary.host, &control, &history);
+        assessment.recovered = recover;
         self.journal.record("assessment", &assessment);
         Ok(assessment)
+    }
+
+    /// After crash recovery: shut down cleanly, on the timeline its WAL
+    /// was on (a new timeline would mean it recovered from an archive).
+    fn check_recovered(&self, before: &ControlData, after: &ControlData) -> Result<()> {
+        if after.shut_down() && after.timeline == before.wal_timeline() {
+            return Ok(());
+        }
+        Err(Error::refused(
+            format!(
+                "after its crash recovery {}'s control file says `{}` on timeline {}, where its WAL was on timeline {}; nixflip does not choose a way from that",
+                self.host.host,
+                after.state,
+                after.timeline,
+                before.wal_timeline()
+            ),
+            format!(
+                "its services stay stopped; look at its data directory, or run `nixflip rejoin {} --reseed` to re-seed it (its data directory is renamed aside, never deleted)",
+                self.host.host
+            ),
+        ))
     }
 
     /// The primary's timeline, position and history.
@@ -517,24 +545,39 @@ impl Run<'_> {
 
     /// Crash recovery of HOST's stopped data directory. `Ok(Err(why))`
     /// when only a new base backup is left: its data directory is set up
-    /// as a standby (single-user mode refuses that), or `--reseed` was
-    /// given. Any other failure stops the run, HOST's services stopped.
+    /// for recovery (single-user mode refuses `standby.signal`, and would
+    /// end an archive recovery on a new timeline), or `--reseed` was given
+    /// and it failed. Any other failure stops the run, HOST's services
+    /// stopped.
     fn finish_crash_recovery(&mut self, data: &str) -> Result<std::result::Result<(), String>> {
+        for signal in ["standby.signal", "recovery.signal"] {
+            let path = format!("{}/{signal}", data.trim_end_matches('/'));
+            let probe = ops::exists(&path, self.settings.ssh.command_timeout);
+            match ops::run(&self.transport, &self.host, &probe) {
+                Ok(_) => {
+                    return Ok(Err(format!(
+                        "its data directory has {signal}: it was set up for recovery before its crash recovery ran"
+                    )))
+                }
+                Err(OpError::Failed { .. }) => {}
+                Err(e) => return Err(switchover::op_error(e)),
+            }
+        }
         self.doing(format!(
             "finishing {}'s crash recovery (postgres --single: no connections; its WAL replayed to its end, a checkpoint written there)",
             self.host.host
         ));
         let copy = Self::seconds(&self.cluster.config.config.switchover.copy_timeout);
         let command = ops::finish_crash_recovery(&self.host, data, copy);
-        let message = match ops::run(&self.transport, &self.host, &command) {
+        let stderr = match ops::run(&self.transport, &self.host, &command) {
             Ok(_) => return Ok(Ok(())),
-            Err(OpError::Failed { message, .. }) => message,
+            Err(OpError::Failed { stderr, .. }) => stderr,
             Err(e) => return Err(switchover::op_error(e)),
         };
-        self.journal.record("crashRecoveryFailed", &message);
-        let why = postgres_complaint(&message).to_string();
-        if self.options.reseed || why.contains("standby mode is not supported") {
-            return Ok(Err(why));
+        self.journal.record("crashRecoveryFailed", &stderr);
+        let why = postgres_complaint(&stderr).to_string();
+        if self.options.reseed {
+            return Ok(Err(format!("its crash recovery failed: {why}")));
         }
         Err(Error::external(
             format!(
@@ -542,7 +585,7 @@ impl Run<'_> {
                 self.host.host
             ),
             format!(
-                "nothing else was done and its services stay stopped: settle what PostgreSQL says and run `nixflip rejoin {host}` again, or run `nixflip rejoin {host} --reseed` to re-seed it (its data directory is renamed aside, never deleted)",
+                "nothing else was done and its services stay stopped (the journal holds PostgreSQL's whole output): settle what it says and run `nixflip rejoin {host}` again, or run `nixflip rejoin {host} --reseed` to re-seed it (its data directory is renamed aside, never deleted)",
                 host = self.host.host
             ),
         ))
@@ -811,6 +854,10 @@ fn postgres_complaint(message: &str) -> &str {
 /// The rewound range, for the operator.
 pub fn range_text(a: &Assessment) -> String {
     match a.rewound {
+        Some((from, Some(to))) if a.recovered => format!(
+            "the WAL it wrote from {from} to {to} on timeline {} is not on the primary and is rewound away ({to} is the checkpoint its crash recovery wrote at its end, not a client's write)",
+            a.host_timeline
+        ),
         Some((from, Some(to))) => format!(
             "the WAL it wrote from {from} to {to} on timeline {} is not on the primary and is rewound away",
             a.host_timeline
@@ -833,6 +880,7 @@ fn unrecovered(control: &ControlData, history: &ops::History, why: &str) -> Asse
         reason: format!(
             "it did not shut down cleanly and cannot finish crash recovery as a primary ({why}), so neither a plain standby nor pg_rewind can be told safe"
         ),
+        recovered: false,
         host_state: control.state.clone(),
         host_checkpoint: control.checkpoint,
         host_timeline: control.wal_timeline(),
@@ -861,6 +909,7 @@ pub fn assess(
         primary_timeline: history.timeline,
         fork: None,
         rewound: None,
+        recovered: false,
     };
     let reseed = |mut a: Assessment, reason: String| {
         a.way = Way::Reseed;
@@ -901,7 +950,10 @@ pub fn assess(
     };
     a.fork = fork;
     let limit = fork.unwrap_or(history.lsn);
-    if control.clean() && end < limit {
+    // A checkpoint location is where its record starts, the minimum
+    // recovery point where the last replayed record ends: ending exactly at
+    // the fork is still before it.
+    if control.clean() && control.checkpoint < limit && control.min_recovery <= limit {
         a.reason = match fork {
             Some(f) => format!(
                 "it shut down cleanly at {end} on timeline {timeline}, before {primary}'s timeline {} forked at {f}",
@@ -1045,6 +1097,10 @@ mod tests {
         assert_eq!(before.way, Way::Standby, "{before:?}");
         assert_eq!(before.host_timeline, 2);
         assert_eq!(before.fork, Some("0/5000000".parse().expect("lsn")));
+        // The minimum recovery point is where a record ends: ending at
+        // the fork is before it.
+        let at = assess("a", "b", &lagging("0/5000000", 2), &h);
+        assert_eq!(at.way, Way::Standby, "{at:?}");
         // Past the fork: pg_rewind would read timeline 1 from the control
         // file and look for the fork there.
         let past = assess("a", "b", &lagging("0/6000000", 2), &h);
@@ -1069,6 +1125,28 @@ mod tests {
         replayed.min_recovery = "0/6000000".parse().expect("lsn");
         let rewound = assess("a", "b", &replayed, &h);
         assert_eq!(rewound.way, Way::Rewind, "{rewound:?}");
+    }
+
+    #[test]
+    fn a_range_ending_at_the_crash_recoverys_checkpoint_says_so() {
+        let h = history(
+            2,
+            "0/9000000",
+            Some("1\t0/3000100\tno recovery target specified\n"),
+        );
+        let mut a = assess("a", "b", &control("shut down", "0/3000180", 1, true), &h);
+        assert_eq!(a.way, Way::Rewind);
+        assert!(
+            !range_text(&a).contains("crash recovery"),
+            "{}",
+            range_text(&a)
+        );
+        a.recovered = true;
+        assert!(
+            range_text(&a).ends_with("(0/3000180 is the checkpoint its crash recovery wrote at its end, not a client's write)"),
+            "{}",
+            range_text(&a)
+        );
     }
 
     #[test]

@@ -126,7 +126,16 @@ fn free_port_on(addresses: &[&str]) -> u16 {
     panic!("no port is free on all of {addresses:?}");
 }
 
-/// Poll `ready` until it holds or [`TIMEOUT`] passes; `what` names it.
+/// `pid` runs: it exists and is not a zombie (this machine's init may
+/// reap orphans late).
+fn alive(pid: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
 /// The pids whose parent is `pid` (from `/proc/*/stat`).
 fn children_of(pid: &str) -> Vec<String> {
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -143,6 +152,7 @@ fn children_of(pid: &str) -> Vec<String> {
         .collect()
 }
 
+/// Poll `ready` until it holds or [`TIMEOUT`] passes; `what` names it.
 pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while start.elapsed() < TIMEOUT {
@@ -433,12 +443,17 @@ impl Host {
     #[allow(dead_code)]
     pub fn kill_server(&self) {
         let postmaster = self.postmaster_pid();
+        // Stopped, it starts no new backend while its children are listed.
+        run(
+            Command::new("kill").args(["-STOP", &postmaster]),
+            "kill -STOP",
+        );
         let mut pids = children_of(&postmaster);
         pids.insert(0, postmaster);
-        run(Command::new("kill").arg("-9").args(&pids), "kill -9");
+        // A backend may have exited since it was listed: not an error.
+        let _ = Command::new("kill").arg("-9").args(&pids).status();
         wait_until(&format!("{}'s PostgreSQL is gone", self.name), || {
-            pids.iter()
-                .all(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+            !pids.iter().any(|pid| alive(pid))
         });
     }
 
