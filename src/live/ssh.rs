@@ -90,6 +90,9 @@ pub struct Transport {
     options: SshOptions,
     /// The control sockets' directory, removed on drop.
     dir: tempfile::TempDir,
+    /// Locked while this process lives: a directory whose owner lock can
+    /// be taken belongs to a process that died without removing it.
+    _owner: std::fs::File,
     /// Hosts a command was sent to, each with its socket's name: their
     /// connections are closed on drop.
     used: Mutex<BTreeMap<Target, String>>,
@@ -99,6 +102,54 @@ pub struct Transport {
 /// control socket under a name 17 bytes longer than its own: a temporary
 /// directory with a longer path than this is not used for the sockets.
 const MAX_CONTROL_PARENT: usize = 64;
+
+/// The control sockets' directories are named `nixflip-ssh-XXXXXX`.
+const CONTROL_PREFIX: &str = "nixflip-ssh-";
+
+/// The file a live transport holds locked inside its directory.
+const OWNER_LOCK: &str = "owner.lock";
+
+/// A directory younger than this is left alone: its owner may not have
+/// taken its lock yet.
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Remove the control directories that processes killed before their
+/// clean-up left in `parent`: older than `age`, and with an owner lock
+/// that can be taken (its owner is gone), or empty without one. Best
+/// effort: what cannot be read or removed stays.
+pub fn sweep_abandoned(parent: &Path, age: Duration) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(CONTROL_PREFIX);
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|elapsed| elapsed >= age);
+        if !(ours && old) {
+            continue;
+        }
+        match std::fs::File::open(path.join(OWNER_LOCK)) {
+            // Taken: its owner is gone (the lock goes with the process).
+            Ok(lock) if lock.try_lock().is_ok() => {
+                drop(lock);
+                let _ = std::fs::remove_dir_all(&path);
+            }
+            Ok(_) => {}
+            // No owner lock: only an empty one is surely nobody's.
+            Err(_) => {
+                let _ = std::fs::remove_dir(&path);
+            }
+        }
+    }
+}
 
 impl Transport {
     /// A transport using `ssh` from `PATH`; exit 3 when there is none.
@@ -121,18 +172,25 @@ impl Transport {
         } else {
             PathBuf::from("/tmp")
         };
+        sweep_abandoned(&parent, STALE_AFTER);
+        let write_error = |source| {
+            Error::Write {
+            path: parent.clone(),
+            help: "nixflip keeps its ssh control sockets in the temporary directory; set TMPDIR to a writable one".into(),
+            source,
+        }
+        };
         let dir = tempfile::Builder::new()
-            .prefix("nixflip-ssh-")
+            .prefix(CONTROL_PREFIX)
             .tempdir_in(&parent)
-            .map_err(|source| Error::Write {
-                path: parent.clone(),
-                help: "nixflip keeps its ssh control sockets in the temporary directory; set TMPDIR to a writable one".into(),
-                source,
-            })?;
+            .map_err(write_error)?;
+        let owner = std::fs::File::create(dir.path().join(OWNER_LOCK)).map_err(write_error)?;
+        owner.try_lock().map_err(|e| write_error(e.into()))?;
         Ok(Transport {
             program,
             options,
             dir,
+            _owner: owner,
             used: Mutex::new(BTreeMap::new()),
         })
     }
@@ -311,6 +369,49 @@ fn config_path(path: &Path) -> Result<String, SshError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_directories_of_dead_owners_are_swept() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let make = |name: &str, lock: bool, other: bool| {
+            let dir = parent.path().join(name);
+            std::fs::create_dir(&dir).expect("mkdir");
+            if other {
+                std::fs::write(dir.join("socket"), "").expect("write");
+            }
+            lock.then(|| std::fs::File::create(dir.join(OWNER_LOCK)).expect("lock file"))
+        };
+        make("nixflip-ssh-dead", true, true);
+        let live = make("nixflip-ssh-live", true, true).expect("a lock file");
+        live.try_lock().expect("locked");
+        make("nixflip-ssh-empty", false, false);
+        make("nixflip-ssh-unowned", false, true);
+        make("something-else", true, true);
+        // Young directories are all left alone.
+        sweep_abandoned(parent.path(), STALE_AFTER);
+        assert!(parent.path().join("nixflip-ssh-dead").exists());
+        assert!(parent.path().join("nixflip-ssh-empty").exists());
+        sweep_abandoned(parent.path(), Duration::ZERO);
+        let left: std::collections::BTreeSet<String> = std::fs::read_dir(parent.path())
+            .expect("read_dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let want = ["nixflip-ssh-live", "nixflip-ssh-unowned", "something-else"];
+        assert_eq!(left, want.iter().map(|s| s.to_string()).collect());
+        drop(live);
+    }
+
+    #[test]
+    fn a_transport_holds_its_directory_and_removes_it_on_drop() {
+        let transport = Transport::with_program(PathBuf::from("ssh"), SshOptions::default())
+            .expect("transport");
+        let dir = transport.control_dir().to_path_buf();
+        let lock = std::fs::File::open(dir.join(OWNER_LOCK)).expect("owner lock");
+        assert!(lock.try_lock().is_err(), "the owner lock is held");
+        drop(transport);
+        assert!(!dir.exists());
+    }
 
     #[test]
     fn each_argument_is_quoted_once() {
