@@ -1,8 +1,9 @@
 //! `nixflip failover HOST --fence` on the two loopback hosts of `tests/live_support` (real sshd
 //! and PostgreSQL each), with the doubles of `tests/switchover_support`: the primary's postmaster
 //! killed (`kill -9`) under the drill's pgbench load, the loss window held against what the
-//! client saw committed, the refusals, and the round trip switchover → failover back → rejoin.
-//! Each test has its own pair of hosts.
+//! client saw committed, the refusals, the round trip switchover → failover back → rejoin, and
+//! `kill -9` of nixflip in every step followed by `failover --resume`. Each test has its own pair
+//! of hosts.
 
 mod common;
 mod live_support;
@@ -13,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 
 use live_support::{wait_until, Host};
 use serde_json::Value;
-use switchover_support::{Drill, Switch, Writes};
+use switchover_support::{kill_9, nothing, Drill, Kill, Switch, Writes};
 
 fn text(out: &Output) -> String {
     format!(
@@ -359,5 +360,132 @@ fn round_trip(checkpoints: Checkpoints) {
     assert_eq!(
         s.subjects()[0],
         "nixflip: fail over to alpha; beta becomes standby"
+    );
+}
+
+// ------------------------------------------------- kill -9 and resume --
+
+/// A failover to beta (alpha's postmaster killed) held back in `step`,
+/// nixflip killed there (`kill -9`), the hold released, then `failover
+/// --resume`: beta is the primary, the flake flipped and committed, DNS on
+/// beta, and the journal closed.
+fn killed_at(step: &str, title: &str, k: Kill<'_>) {
+    let s = Switch::start();
+    kill_postmaster(s.env.alpha());
+    (k.hold)(&s);
+    let mut child = s.spawn_command("failover", &["beta", "--fence", "--yes"]);
+    (k.during)(&s);
+    s.wait_for_step(&mut child, step);
+    wait_until(&format!("nixflip is held in step {step}"), || {
+        (k.reached)(&s)
+    });
+    kill_9(&mut child);
+    let journal = s.current().expect("the journal stays");
+    assert_eq!(journal["state"], "running");
+    let last = journal["entries"]
+        .as_array()
+        .and_then(|e| e.last())
+        .expect("an entry");
+    assert_eq!(
+        (&last["step"], &last["outcome"]),
+        (&step.into(), &"running".into())
+    );
+    (k.release)(&s);
+    let out = nixflip(&s, &["failover", "--resume", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{title} (again)")), "{stderr}");
+    let beta = s.env.beta();
+    assert_eq!(beta.sql("SELECT pg_is_in_recovery()"), "f");
+    assert!(s.host_file("beta").contains("role = \"primary\";"));
+    assert!(s.host_file("alpha").contains("role = \"standby\";"));
+    assert_eq!(
+        s.subjects()[0],
+        "nixflip: fail over to beta; alpha becomes standby"
+    );
+    assert_eq!(s.dns.content(), beta.address);
+    assert!(s.current().is_none(), "the journal is still current");
+    assert_eq!(journal_of(&s, "failover")["state"], "finished");
+}
+
+#[test]
+fn failover_killed_in_preflight_then_resumed() {
+    killed_at(
+        "preflight",
+        "pre-flight",
+        Kill {
+            hold: &|s| s.dns.hold_read.set(),
+            during: &nothing,
+            reached: &|s| s.dns.hold_read.reached(),
+            release: &|s| s.dns.hold_read.release(),
+        },
+    );
+}
+
+#[test]
+fn failover_killed_while_promoting_then_resumed_after_the_promotion_happened() {
+    killed_at(
+        "promote",
+        "promote",
+        Kill {
+            hold: &|s| {
+                s.psql_gate(s.env.beta());
+                std::fs::write(s.env.beta().dir.join("gates/psql-promote"), "").expect("gate");
+            },
+            during: &nothing,
+            reached: &|s| s.env.beta().dir.join("gates/psql-promote.reached").exists(),
+            release: &|s| {
+                // --abort refuses now: the promotion was asked for.
+                let out = nixflip(s, &["failover", "--abort"]);
+                assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+                std::fs::remove_file(s.env.beta().dir.join("gates/psql-promote")).expect("release");
+                s.env.beta().wait_for("SELECT pg_is_in_recovery()", "f");
+            },
+        },
+    );
+}
+
+#[test]
+fn failover_killed_while_switching_then_resumed() {
+    killed_at(
+        "flip",
+        "flip and switch",
+        Kill {
+            hold: &|s| std::fs::write(s.rebuild_gate("switch-beta"), "").expect("gate"),
+            during: &nothing,
+            reached: &|s| s.rebuild_gate("switch-beta.reached").exists(),
+            release: &|s| {
+                std::fs::remove_file(s.rebuild_gate("switch-beta")).expect("release");
+                s.wait_rebuild_ended("switch", "beta");
+            },
+        },
+    );
+}
+
+#[test]
+fn failover_killed_while_changing_dns_then_resumed() {
+    killed_at(
+        "dns",
+        "DNS",
+        Kill {
+            hold: &|s| s.dns.hold_edit.set(),
+            during: &nothing,
+            reached: &|s| s.dns.hold_edit.reached(),
+            release: &|s| s.dns.hold_edit.release(),
+        },
+    );
+}
+
+#[test]
+fn failover_killed_in_the_smoke_test_then_resumed() {
+    killed_at(
+        "smoke",
+        "smoke test",
+        Kill {
+            hold: &|s| s.tester.hold.set(),
+            during: &nothing,
+            reached: &|s| s.tester.hold.reached(),
+            release: &|s| s.tester.hold.release(),
+        },
     );
 }

@@ -13,7 +13,7 @@ use std::process::Output;
 use live_support::wait_until;
 use serde_json::Value;
 use switchover_support::doubles::{API_KEY, SECRET_KEY};
-use switchover_support::{kill_9, wait_for_file, Drill, Switch};
+use switchover_support::{kill_9, nothing, wait_for_file, Drill, Kill, Switch};
 
 fn text(out: &Output) -> String {
     format!(
@@ -562,18 +562,6 @@ fn smoke_failure_says_how_to_resume() {
 }
 
 // ------------------------------------------------- kill -9 and resume --
-
-/// What a kill test does around the run: hold something of the step back
-/// before it starts, act while it runs, see it held, release it after the
-/// kill.
-struct Kill<'a> {
-    hold: &'a dyn Fn(&Switch),
-    during: &'a dyn Fn(&Switch),
-    reached: &'a dyn Fn(&Switch) -> bool,
-    release: &'a dyn Fn(&Switch),
-}
-
-fn nothing(_: &Switch) {}
 
 /// Start a switchover with the drill writing, hold something of `step`
 /// back, `kill -9` nixflip once the journal shows the step under way and

@@ -168,10 +168,15 @@ impl Switch {
     /// `nixflip switchover ARGS…` in the background, output to files in
     /// the environment (see [`Switch::output_of`]).
     pub fn spawn(&self, args: &[&str]) -> Child {
+        self.spawn_command("switchover", args)
+    }
+
+    /// `nixflip COMMAND ARGS…` in the background, as [`Switch::spawn`].
+    pub fn spawn_command(&self, command: &str, args: &[&str]) -> Child {
         let out = fs::File::create(self.env.base().join("nixflip.out")).expect("out file");
         let err = fs::File::create(self.env.base().join("nixflip.err")).expect("err file");
         self.nixflip()
-            .arg("switchover")
+            .arg(command)
             .args(args)
             .stdin(Stdio::null())
             .stdout(out)
@@ -627,6 +632,18 @@ impl Writes {
 }
 
 /// Kill `child` with SIGKILL and reap it.
+/// What a kill test does around the run: hold something of the step back
+/// before it starts, act while it runs, see it held, release it after the
+/// kill.
+pub struct Kill<'a> {
+    pub hold: &'a dyn Fn(&Switch),
+    pub during: &'a dyn Fn(&Switch),
+    pub reached: &'a dyn Fn(&Switch) -> bool,
+    pub release: &'a dyn Fn(&Switch),
+}
+
+pub fn nothing(_: &Switch) {}
+
 pub fn kill_9(child: &mut Child) {
     let _ = Command::new("kill")
         .args(["-9", &child.id().to_string()])
