@@ -368,6 +368,65 @@ fn a_killed_primary_set_up_as_a_standby_before_its_crash_recovery_is_only_reseed
     assert_follows_beta(&s);
 }
 
+/// The WAL segment holding alpha's last checkpoint before the fork is
+/// gone from its `pg_wal`: pg_rewind finds no common checkpoint, which is
+/// refused without `--reseed`; run again with it, the rewind fails again
+/// and the re-seed follows.
+#[test]
+fn a_primary_whose_wal_back_to_the_common_checkpoint_is_gone_is_reseeded() {
+    let s = Switch::start();
+    seed_rows(&s);
+    let alpha = s.env.alpha();
+    // The last checkpoint both share, alone in its segment: WAL goes on in
+    // the next one, where beta's timeline later forks.
+    alpha.sql("CHECKPOINT");
+    let segment = alpha.sql("SELECT pg_walfile_name(pg_current_wal_lsn())");
+    alpha.sql("SELECT pg_switch_wal()");
+    alpha.sql("INSERT INTO kept VALUES (101)");
+    s.env.wait_replayed();
+    diverge(&s);
+    fs::remove_file(alpha.data.join("pg_wal").join(&segment)).expect("remove the segment");
+
+    let out = rejoin(&s, &["alpha", "--yes"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pg_rewind on alpha from beta"), "{stderr}");
+    assert!(
+        stderr.contains("its WAL back to the last common checkpoint is gone"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nixflip rejoin alpha --reseed"), "{stderr}");
+    assert!(kept_aside(&s).is_empty());
+
+    // Again, with --reseed: pg_rewind fails the same way and the re-seed
+    // follows. Its first start as a standby fetched beta's timeline history,
+    // which is set aside so that it starts again at all.
+    let out = rejoin(&s, &["alpha", "--yes", "--reseed"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("setting 00000002.history aside on alpha"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("its WAL back to the last common checkpoint is gone")
+            && stderr.contains("re-seeding it (--reseed)"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("rejoined: alpha is a standby of beta (new base backup)"),
+        "{}",
+        text(&out)
+    );
+    let aside = kept_aside(&s);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(aside[0]
+        .join("pg_wal/00000002.history.nixflip-rejoin-aside")
+        .is_file());
+    assert_follows_beta(&s);
+}
+
 #[test]
 fn rejoining_the_declared_primary_or_without_yes_is_refused() {
     let s = Switch::start();

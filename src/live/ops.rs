@@ -394,6 +394,41 @@ pub fn rename_aside(from: &str, to: &str, timeout: Duration) -> Command {
     }
 }
 
+/// The names of the timeline history files in the WAL directory `wal`.
+pub fn history_files(wal: &str, timeout: Duration) -> Command {
+    Command {
+        argv: vec![
+            "find".into(),
+            wal.into(),
+            "-maxdepth".into(),
+            "1".into(),
+            "-name".into(),
+            "*.history".into(),
+            "-printf".into(),
+            "%f\\n".into(),
+        ],
+        stdin: None,
+        timeout,
+        what: format!("list the history files in {wal}"),
+    }
+}
+
+/// Of the names [`history_files`] printed, those of timelines above
+/// `timeline` (`0000000A.history`: the timeline in hexadecimal).
+pub fn later_history(listing: &str, timeline: u32) -> Vec<String> {
+    let mut later: Vec<(u32, String)> = listing
+        .lines()
+        .map(str::trim)
+        .filter_map(|name| {
+            let hex = name.strip_suffix(".history")?;
+            let tli = u32::from_str_radix(hex, 16).ok()?;
+            (hex.len() == 8 && tli > timeline).then(|| (tli, name.to_string()))
+        })
+        .collect();
+    later.sort();
+    later.into_iter().map(|(_, name)| name).collect()
+}
+
 /// Whether `path` exists (`test -e`: exit 0 when it does).
 pub fn exists(path: &str, timeout: Duration) -> Command {
     Command {
@@ -690,6 +725,17 @@ Latest checkpoint's PrevTimeLineID:   1
         assert_eq!((plain.wal_timeline(), plain.end()), (1, plain.checkpoint));
         let bad = killed.replace("loc's timeline:   2", "loc's timeline:   two");
         assert!(parse_control_data(&bad).is_err());
+    }
+
+    #[test]
+    fn later_history_files_by_their_timeline() {
+        let listing = "00000002.history\n0000000A.history\n00000001.history\nx.history\n00000003.history.nixflip-rejoin-aside\n0003.history\n";
+        assert_eq!(
+            later_history(listing, 1),
+            ["00000002.history", "0000000A.history"]
+        );
+        assert_eq!(later_history(listing, 2), ["0000000A.history"]);
+        assert!(later_history(listing, 10).is_empty());
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! 4. switch: HOST gets its standby configuration (`nixos-rebuild switch`:
 //!    the module's standby set-up writes the passfile, `primary_conninfo`
 //!    and `standby.signal`, and PostgreSQL starts in recovery, where it
-//!    writes nothing);
+//!    writes nothing; a HOST past the fork first sets aside the later
+//!    timelines' history files an earlier attempt fetched, which would
+//!    keep it from starting);
 //! 5. rewind or re-seed (when chosen): PostgreSQL stops again; `CHECKPOINT`
 //!    on the primary, then `pg_rewind`; or the data directory is renamed
 //!    aside with a timestamp and `pg_basebackup` makes a new one. The
@@ -327,12 +329,18 @@ impl Run<'_> {
             ));
         }
         confirm(&question)?;
-        self.step("switch", Self::switch)?;
+        self.step("switch", |run| run.switch(&data, &assessment))?;
         let mut rewind = None;
         let mut kept_aside = None;
         let mut way = assessment.way;
+        // Read while PostgreSQL runs in its standby configuration: the
+        // copy, and a re-seed after a failed rewind, run with it stopped.
+        let conninfo = match way {
+            Way::Standby => String::new(),
+            Way::Rewind | Way::Reseed => self.step("conninfo", Self::conninfo)?,
+        };
         if way == Way::Rewind {
-            match self.step("rewind", |run| run.rewind(&data))? {
+            match self.step("rewind", |run| run.rewind(&data, &conninfo))? {
                 Ok(said) => rewind = Some(said),
                 Err(why) => {
                     if !self.options.reseed {
@@ -356,7 +364,7 @@ impl Run<'_> {
             }
         }
         if way == Way::Reseed {
-            kept_aside = Some(self.step("reseed", |run| run.reseed(&data))?);
+            kept_aside = Some(self.step("reseed", |run| run.reseed(&data, &conninfo))?);
         }
         if way != Way::Standby {
             self.step("standby-setup", Self::standby_setup)?;
@@ -618,8 +626,16 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// `nixos-rebuild switch` of HOST's standby configuration.
-    fn switch(&mut self) -> Result<()> {
+    /// `nixos-rebuild switch` of HOST's standby configuration. A HOST past
+    /// the fork first sets aside the later timelines' history files its
+    /// WAL receiver fetched in an earlier attempt: PostgreSQL refuses to
+    /// start as a standby with one it cannot follow in `pg_wal` ("requested
+    /// timeline is not a child of this server's history"), while without
+    /// it it starts on its own timeline and only waits.
+    fn switch(&mut self, data: &str, assessment: &Assessment) -> Result<()> {
+        if assessment.way != Way::Standby {
+            self.set_aside_later_history(data, assessment.host_timeline)?;
+        }
         let dir = self.store.dir().join("build").join(&self.host.host);
         std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
             path: dir.clone(),
@@ -640,6 +656,26 @@ impl Run<'_> {
             Some(line) => progress(Event::Output { host: text, line }),
         })?;
         self.journal.record("switched", Stamp::now());
+        Ok(())
+    }
+
+    /// Rename `pg_wal/N.history` for every timeline N above HOST's own to
+    /// `N.history.nixflip-rejoin-aside` (copies of the primary's; pg_rewind
+    /// and pg_basebackup bring them back).
+    fn set_aside_later_history(&mut self, data: &str, timeline: u32) -> Result<()> {
+        let timeout = self.settings.ssh.command_timeout;
+        let wal = format!("{}/pg_wal", data.trim_end_matches('/'));
+        let out = self.run_op(&self.host, &ops::history_files(&wal, timeout))?;
+        for name in ops::later_history(&out.stdout, timeline) {
+            let from = format!("{wal}/{name}");
+            let to = format!("{from}.nixflip-rejoin-aside");
+            self.doing(format!(
+                "setting {name} aside on {} (a later timeline's history, fetched from the primary)",
+                self.host.host
+            ));
+            self.run_op(&self.host, &ops::rename_aside(&from, &to, timeout))?;
+            self.journal.record("historySetAside", &name);
+        }
         Ok(())
     }
 
@@ -670,8 +706,11 @@ impl Run<'_> {
 
     /// CHECKPOINT on the primary, then pg_rewind. `Ok(Err(why))` when
     /// pg_rewind cannot do it (its WAL is gone): nothing was changed.
-    fn rewind(&mut self, data: &str) -> Result<std::result::Result<String, String>> {
-        let conninfo = self.conninfo()?;
+    fn rewind(
+        &mut self,
+        data: &str,
+        conninfo: &str,
+    ) -> Result<std::result::Result<String, String>> {
         self.stop()?;
         let timeout = self.service_timeout();
         // Right after a promotion the primary's control file still names
@@ -725,8 +764,7 @@ impl Run<'_> {
 
     /// Rename the data directory aside, then a new base backup. Returns
     /// where the old one went.
-    fn reseed(&mut self, data: &str) -> Result<String> {
-        let conninfo = self.conninfo()?;
+    fn reseed(&mut self, data: &str, conninfo: &str) -> Result<String> {
         self.stop()?;
         let timeout = self.service_timeout();
         let stamp = jiff::Timestamp::now()
@@ -763,7 +801,7 @@ impl Run<'_> {
         let copy = Self::seconds(&self.cluster.config.config.switchover.copy_timeout);
         self.run_op(
             &self.host,
-            &ops::base_backup(&self.host, data, &conninfo, copy),
+            &ops::base_backup(&self.host, data, conninfo, copy),
         )?;
         Ok(aside)
     }
