@@ -193,7 +193,8 @@ pub struct SwitchoverConfig {
     pub service_timeout: Spanned<u64>,
     /// Seconds the old primary may take to stream from the new one.
     pub rejoin_timeout: Spanned<u64>,
-    /// Seconds `rejoin` gives `pg_rewind` or a new base backup.
+    /// Seconds `rejoin` gives a crash recovery, `pg_rewind` or a new base
+    /// backup.
     pub copy_timeout: Spanned<u64>,
 }
 
