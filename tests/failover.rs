@@ -410,16 +410,7 @@ fn killed_at(step: &str, title: &str, k: Kill<'_>) {
 
 #[test]
 fn failover_killed_in_preflight_then_resumed() {
-    killed_at(
-        "preflight",
-        "pre-flight",
-        Kill {
-            hold: &|s| s.dns.hold_read.set(),
-            during: &nothing,
-            reached: &|s| s.dns.hold_read.reached(),
-            release: &|s| s.dns.hold_read.release(),
-        },
-    );
+    killed_at("preflight", "pre-flight", Kill::at_dns_read());
 }
 
 #[test]
@@ -464,28 +455,10 @@ fn failover_killed_while_switching_then_resumed() {
 
 #[test]
 fn failover_killed_while_changing_dns_then_resumed() {
-    killed_at(
-        "dns",
-        "DNS",
-        Kill {
-            hold: &|s| s.dns.hold_edit.set(),
-            during: &nothing,
-            reached: &|s| s.dns.hold_edit.reached(),
-            release: &|s| s.dns.hold_edit.release(),
-        },
-    );
+    killed_at("dns", "DNS", Kill::at_dns_edit());
 }
 
 #[test]
 fn failover_killed_in_the_smoke_test_then_resumed() {
-    killed_at(
-        "smoke",
-        "smoke test",
-        Kill {
-            hold: &|s| s.tester.hold.set(),
-            during: &nothing,
-            reached: &|s| s.tester.hold.reached(),
-            release: &|s| s.tester.hold.release(),
-        },
-    );
+    killed_at("smoke", "smoke test", Kill::at_smoke_test());
 }

@@ -18,7 +18,6 @@ mod common;
 
 use serde_json::Value;
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -127,8 +126,7 @@ fn chown_postgres(path: &Path) {
 }
 
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
+    common::free_port_on(&["127.0.0.1"])
 }
 
 /// A running PostgreSQL server; stopped when dropped, even on a failed assert.

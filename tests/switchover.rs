@@ -622,15 +622,7 @@ fn step_title(step: &str) -> &'static str {
 
 #[test]
 fn killed_in_preflight_then_resumed() {
-    killed_at(
-        "preflight",
-        Kill {
-            hold: &|s| s.dns.hold_read.set(),
-            during: &nothing,
-            reached: &|s| s.dns.hold_read.reached(),
-            release: &|s| s.dns.hold_read.release(),
-        },
-    );
+    killed_at("preflight", Kill::at_dns_read());
 }
 
 #[test]
@@ -743,28 +735,12 @@ fn killed_while_switching_then_resumed() {
 
 #[test]
 fn killed_while_changing_dns_then_resumed() {
-    killed_at(
-        "dns",
-        Kill {
-            hold: &|s| s.dns.hold_edit.set(),
-            during: &nothing,
-            reached: &|s| s.dns.hold_edit.reached(),
-            release: &|s| s.dns.hold_edit.release(),
-        },
-    );
+    killed_at("dns", Kill::at_dns_edit());
 }
 
 #[test]
 fn killed_in_the_smoke_test_then_resumed() {
-    killed_at(
-        "smoke",
-        Kill {
-            hold: &|s| s.tester.hold.set(),
-            during: &nothing,
-            reached: &|s| s.tester.hold.reached(),
-            release: &|s| s.tester.hold.release(),
-        },
-    );
+    killed_at("smoke", Kill::at_smoke_test());
 }
 
 // ---------------------------------------------------------- abort, lock --

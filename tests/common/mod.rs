@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 /// The repository root.
@@ -223,4 +225,36 @@ pub fn sops_encrypt(root: &Path, rel: &str, plaintext: &str, recipients: Option<
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
     std::fs::write(&path, out.stdout).expect("write the SOPS file");
+}
+
+/// Ports for the tests' servers (sshd, PostgreSQL, the Synapse stand-in)
+/// come from below the kernel's ephemeral range (32768 and up by default),
+/// one after another in this process. Asking the kernel for a free port
+/// and letting it go raced: another test's server, or any client socket,
+/// could take it before this server bound it, and a test then talked to a
+/// server not its own ("Host key verification failed").
+const PORT_BASE: u32 = 20_000;
+const PORT_SPAN: u32 = 12_000;
+
+/// A port nothing listens on at any of `addresses`, never handed out
+/// before in this process. A port in use (a server of another run) is
+/// skipped.
+pub fn free_port_on(addresses: &[&str]) -> u16 {
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    // Test binaries run one after another: each starts elsewhere in the
+    // span, away from servers the one before may still be stopping.
+    let next = NEXT.get_or_init(|| AtomicU32::new(std::process::id().wrapping_mul(7919)));
+    for _ in 0..PORT_SPAN {
+        let offset = next.fetch_add(1, Ordering::Relaxed) % PORT_SPAN;
+        let Ok(port) = u16::try_from(PORT_BASE + offset) else {
+            continue;
+        };
+        if addresses
+            .iter()
+            .all(|a| TcpListener::bind((*a, port)).is_ok())
+        {
+            return port;
+        }
+    }
+    panic!("no port from {PORT_BASE} is free on all of {addresses:?}");
 }

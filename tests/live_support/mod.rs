@@ -30,12 +30,14 @@
 #![allow(dead_code)]
 
 use std::fs::{self, File, OpenOptions};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::common::free_port_on;
 
 use serde_json::Value;
 
@@ -104,26 +106,9 @@ fn mkdir(path: &Path, mode: u32) {
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
 }
 
-/// A port nothing listens on at `address` (the kernel's choice).
+/// A port nothing listens on at `address` (see [`free_port_on`]).
 fn free_port(address: &str) -> u16 {
-    TcpListener::bind((address, 0))
-        .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| panic!("bind a free port on {address}: {e}"))
-        .port()
-}
-
-/// A port nothing listens on at any of `addresses`.
-fn free_port_on(addresses: &[&str]) -> u16 {
-    for _ in 0..100 {
-        let port = free_port(addresses[0]);
-        if addresses[1..]
-            .iter()
-            .all(|a| TcpListener::bind((*a, port)).is_ok())
-        {
-            return port;
-        }
-    }
-    panic!("no port is free on all of {addresses:?}");
+    free_port_on(&[address])
 }
 
 /// `pid` runs: it exists and is not a zombie (this machine's init may

@@ -644,6 +644,38 @@ pub struct Kill<'a> {
 
 pub fn nothing(_: &Switch) {}
 
+impl Kill<'static> {
+    /// Held where the pre-flight reads the DNS record.
+    pub fn at_dns_read() -> Self {
+        Kill {
+            hold: &|s| s.dns.hold_read.set(),
+            during: &nothing,
+            reached: &|s| s.dns.hold_read.reached(),
+            release: &|s| s.dns.hold_read.release(),
+        }
+    }
+
+    /// Held where the DNS step changes the record.
+    pub fn at_dns_edit() -> Self {
+        Kill {
+            hold: &|s| s.dns.hold_edit.set(),
+            during: &nothing,
+            reached: &|s| s.dns.hold_edit.reached(),
+            release: &|s| s.dns.hold_edit.release(),
+        }
+    }
+
+    /// Held where the smoke test asks the federation tester.
+    pub fn at_smoke_test() -> Self {
+        Kill {
+            hold: &|s| s.tester.hold.set(),
+            during: &nothing,
+            reached: &|s| s.tester.hold.reached(),
+            release: &|s| s.tester.hold.release(),
+        }
+    }
+}
+
 pub fn kill_9(child: &mut Child) {
     let _ = Command::new("kill")
         .args(["-9", &child.id().to_string()])
