@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 
 use live_support::{wait_until, Host};
 use serde_json::Value;
-use switchover_support::{kill_9, nothing, Drill, Kill, Switch, Writes};
+use switchover_support::{nothing, Drill, Kill, Switch, Writes};
 
 fn text(out: &Output) -> String {
     format!(
@@ -52,6 +52,19 @@ fn kill_postmaster(host: &Host) {
             .output()
             .is_ok_and(|o| o.status.success())
     });
+}
+
+/// beta is the primary, the flake flipped to it and committed, DNS on it.
+fn assert_failed_over_to_beta(s: &Switch) {
+    let beta = s.env.beta();
+    assert_eq!(beta.sql("SELECT pg_is_in_recovery()"), "f");
+    assert!(s.host_file("beta").contains("role = \"primary\";"));
+    assert!(s.host_file("alpha").contains("role = \"standby\";"));
+    assert_eq!(
+        s.subjects()[0],
+        "nixflip: fail over to beta; alpha becomes standby"
+    );
+    assert_eq!(s.dns.content(), beta.address);
 }
 
 /// An RFC 3339 time as seconds since the epoch.
@@ -145,14 +158,7 @@ fn a_killed_primary_under_load_fails_over_with_the_loss_window_reported() {
 
     // Promoted, flipped and committed, switched, DNS moved, Synapse on beta;
     // alpha was left alone.
-    assert_eq!(beta.sql("SELECT pg_is_in_recovery()"), "f");
-    assert!(s.host_file("beta").contains("role = \"primary\";"));
-    assert!(s.host_file("alpha").contains("role = \"standby\";"));
-    assert_eq!(
-        s.subjects()[0],
-        "nixflip: fail over to beta; alpha becomes standby"
-    );
-    assert_eq!(s.dns.content(), beta.address);
+    assert_failed_over_to_beta(&s);
     let calls: Vec<(String, String)> = s
         .rebuild_log()
         .iter()
@@ -372,38 +378,13 @@ fn round_trip(checkpoints: Checkpoints) {
 fn killed_at(step: &str, title: &str, k: Kill<'_>) {
     let s = Switch::start();
     kill_postmaster(s.env.alpha());
-    (k.hold)(&s);
-    let mut child = s.spawn_command("failover", &["beta", "--fence", "--yes"]);
-    (k.during)(&s);
-    s.wait_for_step(&mut child, step);
-    wait_until(&format!("nixflip is held in step {step}"), || {
-        (k.reached)(&s)
-    });
-    kill_9(&mut child);
-    let journal = s.current().expect("the journal stays");
-    assert_eq!(journal["state"], "running");
-    let last = journal["entries"]
-        .as_array()
-        .and_then(|e| e.last())
-        .expect("an entry");
-    assert_eq!(
-        (&last["step"], &last["outcome"]),
-        (&step.into(), &"running".into())
-    );
+    s.kill_held("failover", &["beta", "--fence", "--yes"], step, &k);
     (k.release)(&s);
     let out = nixflip(&s, &["failover", "--resume", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("{title} (again)")), "{stderr}");
-    let beta = s.env.beta();
-    assert_eq!(beta.sql("SELECT pg_is_in_recovery()"), "f");
-    assert!(s.host_file("beta").contains("role = \"primary\";"));
-    assert!(s.host_file("alpha").contains("role = \"standby\";"));
-    assert_eq!(
-        s.subjects()[0],
-        "nixflip: fail over to beta; alpha becomes standby"
-    );
-    assert_eq!(s.dns.content(), beta.address);
+    assert_failed_over_to_beta(&s);
     assert!(s.current().is_none(), "the journal is still current");
     assert_eq!(journal_of(&s, "failover")["state"], "finished");
 }

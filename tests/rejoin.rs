@@ -128,6 +128,21 @@ fn kept_aside(s: &Switch) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// A rejoin that re-seeded alpha (exit 0, said so) and kept its old data
+/// directory, the one beside it.
+fn reseeded(s: &Switch, out: &Output) -> Vec<std::path::PathBuf> {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("rejoined: alpha is a standby of beta (new base backup)"),
+        "{}",
+        text(out)
+    );
+    let aside = kept_aside(s);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    aside
+}
+
 #[test]
 fn a_primary_fenced_before_the_promotion_rejoins_as_a_plain_standby() {
     let s = Switch::start();
@@ -264,14 +279,8 @@ fn without_wal_log_hints_it_refuses_without_reseed_and_reseeds_with_it() {
     assert!(s.rebuild_log().is_empty() || s.rebuild_log().iter().all(|c| c["host"] != "alpha"));
 
     let out = rejoin(&s, &["alpha", "--yes", "--reseed"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let aside = reseeded(&s, &out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("rejoined: alpha is a standby of beta (new base backup)"),
-        "{stdout}"
-    );
-    let aside = kept_aside(&s);
-    assert_eq!(aside.len(), 1, "{aside:?}");
     assert!(
         stdout.contains(&format!(
             "old data directory kept at {}",
@@ -355,15 +364,7 @@ fn a_killed_primary_set_up_as_a_standby_before_its_crash_recovery_is_only_reseed
     );
 
     let out = rejoin(&s, &["alpha", "--yes", "--reseed"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains("rejoined: alpha is a standby of beta (new base backup)"),
-        "{}",
-        text(&out)
-    );
-    let aside = kept_aside(&s);
-    assert_eq!(aside.len(), 1, "{aside:?}");
+    let aside = reseeded(&s, &out);
     assert!(aside[0].join("standby.signal").is_file());
     assert_follows_beta(&s);
 }
@@ -413,14 +414,7 @@ fn a_primary_whose_wal_back_to_the_common_checkpoint_is_gone_is_reseeded() {
             && stderr.contains("re-seeding it (--reseed)"),
         "{stderr}"
     );
-    assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains("rejoined: alpha is a standby of beta (new base backup)"),
-        "{}",
-        text(&out)
-    );
-    let aside = kept_aside(&s);
-    assert_eq!(aside.len(), 1, "{aside:?}");
+    let aside = reseeded(&s, &out);
     assert!(aside[0]
         .join("pg_wal/00000002.history.nixflip-rejoin-aside")
         .is_file());

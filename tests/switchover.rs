@@ -571,22 +571,7 @@ fn killed_at(step: &str, k: Kill<'_>) {
     let s = Switch::start();
     let drill = Drill::start(&s.env);
     wait_for_writes(&s, s.env.alpha());
-    (k.hold)(&s);
-    let mut child = s.spawn(&["beta", "--yes"]);
-    (k.during)(&s);
-    s.wait_for_step(&mut child, step);
-    wait_until(&format!("nixflip is held in step {step}"), || {
-        (k.reached)(&s)
-    });
-    kill_9(&mut child);
-    let journal = s.current().expect("the journal stays");
-    assert_eq!(journal["state"], "running");
-    let last = journal["entries"]
-        .as_array()
-        .and_then(|e| e.last())
-        .expect("an entry");
-    assert_eq!(last["step"], step);
-    assert_eq!(last["outcome"], "running");
+    s.kill_held("switchover", &["beta", "--yes"], step, &k);
     (k.release)(&s);
     let out = s.run(&["--resume", "--yes"]);
     assert_eq!(

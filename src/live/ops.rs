@@ -394,26 +394,27 @@ pub fn rename_aside(from: &str, to: &str, timeout: Duration) -> Command {
     }
 }
 
-/// The names of the timeline history files in the WAL directory `wal`.
-pub fn history_files(wal: &str, timeout: Duration) -> Command {
+/// The names of the files in `dir` (not below) that match the shell
+/// pattern `pattern`, one a line.
+pub fn files_named(dir: &str, pattern: &str, timeout: Duration) -> Command {
     Command {
         argv: vec![
             "find".into(),
-            wal.into(),
+            dir.into(),
             "-maxdepth".into(),
             "1".into(),
             "-name".into(),
-            "*.history".into(),
+            pattern.into(),
             "-printf".into(),
             "%f\\n".into(),
         ],
         stdin: None,
         timeout,
-        what: format!("list the history files in {wal}"),
+        what: format!("list {pattern} in {dir}"),
     }
 }
 
-/// Of the names [`history_files`] printed, those of timelines above
+/// Of the names `files_named(WAL, "*.history")` printed, those of timelines above
 /// `timeline` (`0000000A.history`: the timeline in hexadecimal).
 pub fn later_history(listing: &str, timeline: u32) -> Vec<String> {
     let mut later: Vec<(u32, String)> = listing

@@ -558,18 +558,17 @@ impl Run<'_> {
     /// and it failed. Any other failure stops the run, HOST's services
     /// stopped.
     fn finish_crash_recovery(&mut self, data: &str) -> Result<std::result::Result<(), String>> {
-        for signal in ["standby.signal", "recovery.signal"] {
-            let path = format!("{}/{signal}", data.trim_end_matches('/'));
-            let probe = ops::exists(&path, self.settings.ssh.command_timeout);
-            match ops::run(&self.transport, &self.host, &probe) {
-                Ok(_) => {
-                    return Ok(Err(format!(
-                        "its data directory has {signal}: it was set up for recovery before its crash recovery ran"
-                    )))
-                }
-                Err(OpError::Failed { .. }) => {}
-                Err(e) => return Err(switchover::op_error(e)),
-            }
+        let timeout = self.settings.ssh.command_timeout;
+        let signals = self.run_op(&self.host, &ops::files_named(data, "*.signal", timeout))?;
+        let set_up = signals
+            .stdout
+            .lines()
+            .map(str::trim)
+            .find(|name| matches!(*name, "standby.signal" | "recovery.signal"));
+        if let Some(signal) = set_up {
+            return Ok(Err(format!(
+                "its data directory has {signal}: it was set up for recovery before its crash recovery ran"
+            )));
         }
         self.doing(format!(
             "finishing {}'s crash recovery (postgres --single: no connections; its WAL replayed to its end, a checkpoint written there)",
@@ -601,15 +600,9 @@ impl Run<'_> {
 
     /// HOST's `pg_controldata`.
     fn control_data(&mut self, data: &str) -> Result<ControlData> {
-        let timeout = self.settings.ssh.command_timeout;
         self.doing(format!("reading pg_controldata on {}", self.host.host));
-        let out = self.run_op(&self.host, &ops::control_data(&self.host, data, timeout))?;
-        ops::parse_control_data(&out.stdout).map_err(|why| {
-            Error::external(
-                format!("{}: {why}", self.host.host),
-                "run pg_controldata there to see",
-            )
-        })
+        let timeout = self.settings.ssh.command_timeout;
+        switchover::control_data(&self.transport, &self.host, data, timeout)
     }
 
     /// Stop Synapse, then PostgreSQL (the NixOS unit stops it fast, which
@@ -665,7 +658,7 @@ impl Run<'_> {
     fn set_aside_later_history(&mut self, data: &str, timeline: u32) -> Result<()> {
         let timeout = self.settings.ssh.command_timeout;
         let wal = format!("{}/pg_wal", data.trim_end_matches('/'));
-        let out = self.run_op(&self.host, &ops::history_files(&wal, timeout))?;
+        let out = self.run_op(&self.host, &ops::files_named(&wal, "*.history", timeout))?;
         for name in ops::later_history(&out.stdout, timeline) {
             let from = format!("{wal}/{name}");
             let to = format!("{from}.nixflip-rejoin-aside");
@@ -918,13 +911,25 @@ fn unrecovered(control: &ControlData, history: &ops::History, why: &str) -> Asse
         reason: format!(
             "it did not shut down cleanly and cannot finish crash recovery as a primary ({why}), so neither a plain standby nor pg_rewind can be told safe"
         ),
-        recovered: false,
-        host_state: control.state.clone(),
-        host_checkpoint: control.checkpoint,
-        host_timeline: control.wal_timeline(),
-        primary_timeline: history.timeline,
-        fork: None,
-        rewound: None,
+        ..Assessment::of(control, history)
+    }
+}
+
+impl Assessment {
+    /// What the control file and the primary's history say, before any
+    /// choice (a plain standby until shown otherwise).
+    fn of(control: &ControlData, history: &ops::History) -> Assessment {
+        Assessment {
+            way: Way::Standby,
+            reason: String::new(),
+            host_state: control.state.clone(),
+            host_checkpoint: control.checkpoint,
+            host_timeline: control.wal_timeline(),
+            primary_timeline: history.timeline,
+            fork: None,
+            rewound: None,
+            recovered: false,
+        }
     }
 }
 
@@ -938,17 +943,7 @@ pub fn assess(
     // The timeline its WAL ends on, and how far its data reaches there.
     let timeline = control.wal_timeline();
     let end = control.end();
-    let mut a = Assessment {
-        way: Way::Standby,
-        reason: String::new(),
-        host_state: control.state.clone(),
-        host_checkpoint: control.checkpoint,
-        host_timeline: timeline,
-        primary_timeline: history.timeline,
-        fork: None,
-        rewound: None,
-        recovered: false,
-    };
+    let mut a = Assessment::of(control, history);
     let reseed = |mut a: Assessment, reason: String| {
         a.way = Way::Reseed;
         a.reason = reason;

@@ -644,6 +644,31 @@ pub struct Kill<'a> {
 
 pub fn nothing(_: &Switch) {}
 
+impl Switch {
+    /// `nixflip COMMAND ARGS…` started with `k` holding back `step`,
+    /// `kill -9`ed once the journal shows the step under way and the
+    /// double held; the journal stays, still running in `step`. `k`'s
+    /// release is the caller's.
+    pub fn kill_held(&self, command: &str, args: &[&str], step: &str, k: &Kill<'_>) {
+        (k.hold)(self);
+        let mut child = self.spawn_command(command, args);
+        (k.during)(self);
+        self.wait_for_step(&mut child, step);
+        wait_until(&format!("nixflip is held in step {step}"), || {
+            (k.reached)(self)
+        });
+        kill_9(&mut child);
+        let journal = self.current().expect("the journal stays");
+        assert_eq!(journal["state"], "running");
+        let last = journal["entries"]
+            .as_array()
+            .and_then(|e| e.last())
+            .expect("an entry");
+        assert_eq!(last["step"], step);
+        assert_eq!(last["outcome"], "running");
+    }
+}
+
 impl Kill<'static> {
     /// Held where the pre-flight reads the DNS record.
     pub fn at_dns_read() -> Self {

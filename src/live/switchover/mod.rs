@@ -1473,18 +1473,7 @@ impl Run<'_> {
                 )
             })?;
         self.doing(format!("reading pg_controldata on {}", old.host));
-        let out = ops::run(
-            &self.transport,
-            &old,
-            &ops::control_data(&old, &data, command_timeout),
-        )
-        .map_err(op_error)?;
-        let control = ops::parse_control_data(&out.stdout).map_err(|why| {
-            Error::external(
-                format!("{}: {why}", old.host),
-                "run pg_controldata there to see",
-            )
-        })?;
+        let control = control_data(&self.transport, &old, &data, command_timeout)?;
         self.journal.record("fenceState", &control.state);
         if !control.shut_down() {
             return Err(Error::external(
@@ -1520,18 +1509,12 @@ impl Run<'_> {
                 )
             })?;
         self.doing(format!("checking that {} is still fenced", old.host));
-        let out = ops::run(
+        let control = control_data(
             &self.transport,
             &old,
-            &ops::control_data(&old, &data, self.settings.ssh.command_timeout),
-        )
-        .map_err(op_error)?;
-        let control = ops::parse_control_data(&out.stdout).map_err(|why| {
-            Error::external(
-                format!("{}: {why}", old.host),
-                "run pg_controldata there to see",
-            )
-        })?;
+            &data,
+            self.settings.ssh.command_timeout,
+        )?;
         if !control.shut_down() || control.checkpoint != fence {
             return Err(Error::refused(
                 format!(
@@ -2205,6 +2188,23 @@ pub(crate) fn op_error(e: OpError) -> Error {
         OpError::Unexpected { .. } => "see the host's answer",
     };
     Error::external(e.to_string(), help)
+}
+
+/// `pg_controldata` of `data` on `host`, read.
+pub(crate) fn control_data(
+    transport: &Transport,
+    host: &HostSettings,
+    data: &str,
+    timeout: Duration,
+) -> Result<ops::ControlData> {
+    let out =
+        ops::run(transport, host, &ops::control_data(host, data, timeout)).map_err(op_error)?;
+    ops::parse_control_data(&out.stdout).map_err(|why| {
+        Error::external(
+            format!("{}: {why}", host.host),
+            "run pg_controldata there to see",
+        )
+    })
 }
 
 /// An error's message without its help (for the journal).
