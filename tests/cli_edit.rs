@@ -209,6 +209,16 @@ fn bad_value_and_bad_expr_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid Nix"));
 }
 
+/// `nixflip set -i --expr FILE a EXPR`.
+fn set_expr_in_place(path: &std::path::Path, expr: &str) -> std::process::Output {
+    nixflip()
+        .args(["set", "-i", "--expr"])
+        .arg(path)
+        .args(["a", expr])
+        .output()
+        .expect("runs")
+}
+
 /// A comment around an `--expr` would be written again on every set, or
 /// swallow the `;` after it: refused, the file untouched.
 #[test]
@@ -217,17 +227,7 @@ fn an_expr_with_a_comment_around_it_is_refused() {
     let path = dir.path().join("host.nix");
     std::fs::write(&path, "{\n  a = 0;\n}\n").expect("write");
     for (expr, name) in [("# why\n1", "leading"), ("1 # why", "trailing")] {
-        let out = nixflip()
-            .args([
-                "set",
-                "-i",
-                "--expr",
-                &path.display().to_string(),
-                "a",
-                expr,
-            ])
-            .output()
-            .expect("runs");
+        let out = set_expr_in_place(&path, expr);
         assert_eq!(out.status.code(), Some(2), "{expr}");
         insta::assert_snapshot!(
             format!("expr_comment_{name}"),
@@ -235,17 +235,7 @@ fn an_expr_with_a_comment_around_it_is_refused() {
         );
     }
     // Inside the expression, a comment is part of it.
-    let out = nixflip()
-        .args([
-            "set",
-            "-i",
-            "--expr",
-            &path.display().to_string(),
-            "a",
-            "1 /* why */ + 2",
-        ])
-        .output()
-        .expect("runs");
+    let out = set_expr_in_place(&path, "1 /* why */ + 2");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         std::fs::read_to_string(&path).expect("read"),
